@@ -1,0 +1,268 @@
+"""The provider: the one object a user holds."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from ._auth import Account, HubGroupProject, login
+from ._http import HttpSession, RetryPolicy, Secret, TransportName, make_transport
+from ._version import __version__
+from .errors import QexpError
+from .experiment.service import ExperimentService, load_preferences
+
+if TYPE_CHECKING:
+    from .emulator import EmulatorConfig
+
+__all__ = ["DEFAULT_AUTH_URL", "DEFAULT_TIMEOUT", "Provider"]
+
+DEFAULT_AUTH_URL = "https://auth.quantum-computing.ibm.com/api"
+"""The IBM Quantum auth URL (PROTOCOL §1.1)."""
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+"""10 s to connect, 60 s for each read, write and wait for a connection."""
+
+DEFAULT_MAX_IN_FLIGHT = 64
+"""Requests in flight at once, client-wide (see ``bench/README.md`` for the measurement)."""
+
+
+def _default_preferences_path() -> Path:
+    home = os.environ.get("QEXP_CONFIG_DIR")
+    return (Path(home) if home else Path.home() / ".async_qexp") / "preferences.json"
+
+
+class Provider:
+    """An account on the IBM Quantum services, and the one connection pool its services share.
+
+    Use it as an async context manager; leaving the block closes every connection::
+
+        async with async_qexp.Provider(token=TOKEN) as provider:
+            exp_id = await provider.experiment.create_experiment("T1", "ibmq_lima")
+
+    Args:
+        token: the API token; defaults to the ``QEXP_TOKEN`` environment variable.
+        url: the auth URL; defaults to ``QEXP_URL``, then to IBM's (:data:`DEFAULT_AUTH_URL`).
+        hub, group, project: the hub/group/project to work in (``group`` needs ``hub``,
+            ``project`` needs both); by default the account's default one.
+        instance: the same as ``"hub/group/project"``, in one string.
+        timeout: seconds, or an ``httpx.Timeout``, for every request.
+        retry: the retry policy (:class:`RetryPolicy`); ``RetryPolicy.none()`` disables retries.
+        max_in_flight: the most requests in flight at once, across every service.
+        transport: ``"aiohttp"`` (default, fastest), ``"httpx"`` (httpx's own pool), or any
+            ``httpx.AsyncBaseTransport`` (tests pass a respx router wrapped in
+            ``httpx.MockTransport``).
+        preferences_path: where experiment preferences are saved (default
+            ``~/.async_qexp/preferences.json``, or ``$QEXP_CONFIG_DIR/preferences.json``).
+
+    Raises:
+        ValueError: for a missing token or an inconsistent hub/group/project.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        url: str | None = None,
+        *,
+        hub: str | None = None,
+        group: str | None = None,
+        project: str | None = None,
+        instance: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        transport: TransportName | httpx.AsyncBaseTransport | None = None,
+        preferences_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        token = token or os.environ.get("QEXP_TOKEN")
+        if not token:
+            raise ValueError("no API token: pass token=... or set QEXP_TOKEN")
+        if (
+            isinstance(max_in_flight, bool)
+            or not isinstance(max_in_flight, int)
+            or max_in_flight < 1
+        ):
+            raise ValueError(f"max_in_flight must be a positive integer, not {max_in_flight!r}")
+        if instance is not None:
+            if hub or group or project:
+                raise ValueError("pass either instance or hub/group/project, not both")
+            parsed = HubGroupProject.parse(instance)
+            hub, group, project = parsed.hub, parsed.group, parsed.project
+        if project and not (group and hub):
+            raise ValueError("If project is specified, group and hub must also be specified.")
+        if group and not hub:
+            raise ValueError("If group is specified, hub must also be specified.")
+        self._token = Secret(token)
+        self._auth_url = (url or os.environ.get("QEXP_URL") or DEFAULT_AUTH_URL).rstrip("/")
+        self._wanted = (hub, group, project)
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._max_in_flight = max_in_flight
+        self._transport = transport
+        self._preferences_path = (
+            Path(preferences_path) if preferences_path else _default_preferences_path()
+        )
+        self._client: httpx.AsyncClient | None = None
+        self._session: HttpSession | None = None
+        self._account: Account | None = None
+        self._hgp: HubGroupProject | None = None
+        self._experiment: ExperimentService | None = None
+
+    def __repr__(self) -> str:
+        state = "connected" if self._account else "not connected"
+        return f"<Provider {self._auth_url} hgp={self._hgp} token=*** {state}>"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def connect(self) -> Provider:
+        """Log in and discover the services (``async with`` does this for you).
+
+        Raises:
+            AuthError: when the token is refused.
+            RequestError: when the auth service cannot be reached.
+        """
+        if self._account is not None:
+            return self
+        transport = make_transport(self._transport, max_connections=self._max_in_flight)
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=self._timeout,
+            headers={"User-Agent": f"async_qexp/{__version__}"},
+        )
+        self._session = HttpSession(
+            self._client, retry=self._retry, max_in_flight=self._max_in_flight
+        )
+        try:
+            _, account = await login(self._session, self._auth_url, self._token)
+            self._hgp = self._select_hgp(account)
+            preferences = await anyio.to_thread.run_sync(load_preferences, self._preferences_path)
+        except BaseException:
+            await self.aclose()
+            raise
+        self._account = account
+        if account.resultsdb_url:
+            self._experiment = ExperimentService(
+                self._session,
+                account.resultsdb_url,
+                hgp=self._hgp,
+                preferences_path=self._preferences_path,
+                preferences=preferences,
+            )
+        return self
+
+    def _select_hgp(self, account: Account) -> HubGroupProject | None:
+        hub, group, project = self._wanted
+        if not hub:
+            return account.hgps[0] if account.hgps else None
+        matches = [
+            h
+            for h in account.hgps
+            if h.hub == hub
+            and (not group or h.group == group)
+            and (not project or h.project == project)
+        ]
+        if matches:
+            return matches[0]
+        if account.hgps:
+            available = ", ".join(str(h) for h in account.hgps)
+            raise ValueError(
+                f"{hub}/{group or '*'}/{project or '*'} is not available; have: {available}"
+            )
+        if hub and group and project:
+            return HubGroupProject(hub, group, project)
+        return None
+
+    async def aclose(self) -> None:
+        """Close every connection. Safe to call more than once."""
+        client, self._client = self._client, None
+        self._session = None
+        self._experiment = None
+        self._account = None
+        if client is not None:
+            await client.aclose()
+
+    async def __aenter__(self) -> Provider:
+        return await self.connect()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- what the user works with --------------------------------------------------------
+
+    @property
+    def account(self) -> Account:
+        """What login and discovery found (service URLs, user id, hub/group/projects)."""
+        if self._account is None:
+            raise QexpError("the provider is not connected: use 'async with Provider(...)'")
+        return self._account
+
+    @property
+    def hgp(self) -> HubGroupProject | None:
+        """The hub/group/project in use (new experiments are stored there)."""
+        return self._hgp
+
+    @property
+    def experiment(self) -> ExperimentService:
+        """The experiment service (resultsDB)."""
+        if self._experiment is None:
+            account = self.account
+            raise QexpError(f"the account at {account.auth_url} has no experiment service")
+        return self._experiment
+
+    @property
+    def http(self) -> HttpSession:
+        """The shared HTTP session (for advanced use: one pool, one retry policy, one bound)."""
+        if self._session is None:
+            raise QexpError("the provider is not connected: use 'async with Provider(...)'")
+        return self._session
+
+    # -- the embedded emulator -----------------------------------------------------------
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def local(
+        cls,
+        token: str = "local-user",
+        *,
+        emulator: EmulatorConfig | None = None,
+        **options: Any,
+    ) -> AsyncIterator[Provider]:
+        """Start the embedded emulator on a loopback port and connect a provider to it.
+
+        ::
+
+            async with async_qexp.Provider.local() as provider:
+                ...
+
+        The emulator lives as long as the block. Needs the ``emulator`` extra
+        (``pip install 'async_qexp[emulator]'``).
+
+        Args:
+            token: the API token to log in with (each token is its own user).
+            emulator: the emulator's configuration (default: in-memory, no latency or faults).
+            options: passed on to :class:`Provider` (timeout, retry, transport, ...).
+        """
+        try:
+            from .emulator import serve
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise ImportError(
+                "the embedded emulator needs the 'emulator' extra: "
+                "pip install 'async_qexp[emulator]'"
+            ) from exc
+        async with serve(emulator) as running, cls(token, running.url, **options) as provider:
+            provider.emulator = running
+            yield provider
+
+    emulator: Any = None
+    """The running emulator when the provider came from :meth:`local`, else ``None``."""

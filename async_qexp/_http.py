@@ -1,0 +1,400 @@
+"""HTTP plumbing: the shared client, headers, the retry policy and error mapping.
+
+One :class:`HttpSession` wraps the one ``httpx.AsyncClient`` of a :class:`~async_qexp.Provider`.
+Every service call goes through :meth:`HttpSession.request`, which
+
+* bounds the number of requests in flight client-wide,
+* adds ``X-Access-Token`` only to the service origins (never to a foreign upload URL),
+* retries 429 (honouring ``Retry-After``), 500/502/503/504/520/522/524 and connection errors
+  with capped exponential backoff and jitter, within a total time budget, and replays a POST
+  only when the caller says it is safe,
+* maps error statuses onto the typed exceptions of :mod:`async_qexp.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import aiohttp
+import attrs
+import httpx
+
+from ._version import __version__
+from .errors import (
+    ApiError,
+    AuthError,
+    EntryExists,
+    EntryNotFound,
+    RateLimited,
+    RequestError,
+    RequestTimeout,
+)
+
+__all__ = ["HttpSession", "RetryPolicy", "Secret", "TransportName", "make_transport"]
+
+logger = logging.getLogger("async_qexp")
+
+TransportName = Literal["aiohttp", "httpx"]
+"""The built-in transports: ``"aiohttp"`` (the default, fast) or ``"httpx"`` (httpx's own)."""
+
+QueryParams = Sequence[tuple[str, str]] | Mapping[str, str] | None
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class Secret:
+    """A string that never shows itself in a ``repr``, a ``str`` or a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        """Return the secret value (only to put it on the wire)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how long to retry a failed request.
+
+    Attributes:
+        max_attempts: attempts in all, the first one included (1 disables retries).
+        backoff_initial: the first backoff, in seconds; it doubles on every retry.
+        backoff_max: the cap on a single backoff, in seconds.
+        jitter: the fraction of each backoff that is randomised (0 = none, 1 = "full jitter").
+        total_budget: seconds from the first attempt after which no retry starts.
+        max_retry_after: the longest ``Retry-After`` honoured; a longer one ends the retries.
+        retry_statuses: the HTTP statuses that are retried.
+        retry_connection_errors: retry when no response arrived (refused, reset, dropped).
+    """
+
+    max_attempts: int = attrs.field(default=6, validator=attrs.validators.ge(1))
+    backoff_initial: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
+    backoff_max: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
+    jitter: float = attrs.field(
+        default=0.5, validator=[attrs.validators.ge(0), attrs.validators.le(1)]
+    )
+    total_budget: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    max_retry_after: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504, 520, 522, 524})
+    retry_connection_errors: bool = True
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(max_attempts=1)
+
+    def backoff(self, retry_number: int) -> float:
+        """The pause before retry number ``retry_number`` (1 for the first retry)."""
+        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (retry_number - 1))
+        return base * (1 - self.jitter * random.random())
+
+
+def client_application_header() -> str:
+    """The ``X-Qx-Client-Application`` value: ``async_qexp/<version>[/<custom suffix>]``."""
+    value = f"async_qexp/{__version__}"
+    suffix = os.environ.get("QEXP_CUSTOM_CLIENT_APP_HEADER")
+    return f"{value}/{suffix}" if suffix else value
+
+
+def make_transport(
+    transport: TransportName | httpx.AsyncBaseTransport | None, *, max_connections: int
+) -> httpx.AsyncBaseTransport:
+    """Build the transport of the shared client.
+
+    ``None`` or ``"aiohttp"`` gives the ``httpx-aiohttp`` transport (httpx's own pool spends
+    about ten times the CPU per request under concurrency, see ARCHITECTURE.md); ``"httpx"``
+    gives httpx's default transport; an ``httpx.AsyncBaseTransport`` instance (a respx
+    router wrapped in ``httpx.MockTransport``, say) is used as it is.
+    """
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    if transport is None or transport == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        return AiohttpTransport(limits=limits)
+    if transport == "httpx":
+        return httpx.AsyncHTTPTransport(limits=limits)
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        return transport
+    raise ValueError(
+        f"transport must be 'aiohttp', 'httpx' or an httpx transport, not {transport!r}"
+    )
+
+
+def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    """The (scheme, host, port) origin of a URL, with default ports made explicit."""
+    u = httpx.URL(url)
+    port = u.port or {"http": 80, "https": 443, "ws": 80, "wss": 443}.get(u.scheme)
+    return (u.scheme, u.host, port)
+
+
+class HttpSession:
+    """The request layer shared by every service of one provider.
+
+    It owns nothing but the policy: the ``httpx.AsyncClient`` belongs to the provider.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        retry: RetryPolicy,
+        max_in_flight: int,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be a positive integer")
+        self.client = client
+        self.retry = retry
+        self.max_in_flight = max_in_flight
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._token: Secret | None = None
+        self._token_origins: set[tuple[str, str, int | None]] = set()
+
+    def __repr__(self) -> str:
+        return f"<HttpSession max_in_flight={self.max_in_flight} retry={self.retry!r}>"
+
+    # -- credentials ---------------------------------------------------------------------
+
+    def set_access_token(self, token: Secret, origins: Iterable[str]) -> None:
+        """Send ``token`` as ``X-Access-Token`` to these origins (service base URLs) only."""
+        self._token = token
+        self._token_origins = {origin(u) for u in origins}
+
+    def add_token_origin(self, url: str) -> None:
+        """Also send the access token to the origin of ``url``."""
+        self._token_origins.add(origin(url))
+
+    def sends_token_to(self, url: str | httpx.URL) -> bool:
+        """Whether a request to ``url`` would carry the access token."""
+        return self._token is not None and origin(url) in self._token_origins
+
+    # -- requests ------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: QueryParams = None,
+        json_body: Any = None,
+        content: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        replay_safe: bool | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> httpx.Response:
+        """Send a request with retries and return the successful response.
+
+        Args:
+            method: the HTTP method.
+            url: the absolute URL.
+            params: query parameters; a sequence of pairs allows repeated keys.
+            json_body: a JSON-serialisable body (sent with ``Content-Type: application/json``).
+            content: a raw body, sent as it is.
+            headers: extra headers.
+            replay_safe: whether the request may be sent again after a failure that may have
+                reached the server. Defaults to ``True`` for GET/PUT/DELETE/HEAD and ``False``
+                for POST/PATCH; creates that carry a client-generated id pass ``True``.
+            timeout: overrides the client's timeout for this request.
+
+        Raises:
+            ApiError: (or a subclass) for an HTTP error status.
+            RequestError: when no response could be had within the retry budget.
+        """
+        method = method.upper()
+        if replay_safe is None:
+            replay_safe = method in _IDEMPOTENT_METHODS
+        all_headers = {"X-Qx-Client-Application": client_application_header()}
+        body: bytes | str | None = content
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":"), allow_nan=False)
+            all_headers["Content-Type"] = "application/json"
+        if headers:
+            all_headers.update(headers)
+        if self._token is not None and self.sends_token_to(url):
+            all_headers["X-Access-Token"] = self._token.get()
+
+        policy = self.retry
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            response: httpx.Response | None = None
+            failure: RequestError | None = None
+            try:
+                async with self._slots:
+                    response = await self.client.request(
+                        method,
+                        url,
+                        params=params,  # type: ignore[arg-type]
+                        content=body,
+                        headers=all_headers,
+                        timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                    )
+            except (httpx.TransportError, aiohttp.ClientError) as exc:
+                failure = _transport_failure(exc, method=method, url=url)
+
+            if response is not None and response.status_code < 400:
+                return response
+
+            # Decide whether to retry, and after how long.
+            elapsed = time.monotonic() - started
+            retry_after: float | None = None
+            if response is not None:
+                status = response.status_code
+                retryable = status in policy.retry_statuses and (replay_safe or status == 429)
+                if status == 429:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            else:
+                # A connection that failed before the request was sent is always safe to retry;
+                # one that dropped afterwards may have reached the server.
+                retryable = policy.retry_connection_errors and (replay_safe or _never_sent(failure))
+            if retryable and attempt < policy.max_attempts:
+                delay = policy.backoff(attempt)
+                if retry_after is not None:
+                    delay = retry_after if retry_after <= policy.max_retry_after else -1.0
+                if delay >= 0 and elapsed + delay <= policy.total_budget:
+                    logger.debug(
+                        "retrying %s %s in %.3fs (attempt %d failed: %s)",
+                        method,
+                        _loggable(url),
+                        delay,
+                        attempt,
+                        response.status_code if response is not None else failure,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+            if response is not None:
+                raise error_from_response(response, attempts=attempt, retry_after=retry_after)
+            assert failure is not None
+            raise failure
+
+    async def get_json(self, url: str, *, params: QueryParams = None) -> Any:
+        """GET ``url`` and parse the body as JSON."""
+        response = await self.request("GET", url, params=params)
+        return parse_json(response)
+
+
+def parse_json(response: httpx.Response) -> Any:
+    """Parse a response body as JSON, raising :class:`ApiError` when it is not."""
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:
+        raise ApiError(
+            f"the response is not valid JSON: {response.text[:200]!r}",
+            status=response.status_code,
+            method=response.request.method,
+            url=_loggable(str(response.request.url)),
+        ) from exc
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Parse a ``Retry-After`` header: delay seconds (fractions allowed) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_from_response(
+    response: httpx.Response, *, attempts: int = 1, retry_after: float | None = None
+) -> ApiError:
+    """Build the typed exception for an error response."""
+    status = response.status_code
+    code: str | int | None = None
+    message = ""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict):
+            code = err.get("code")
+            message = str(err.get("message") or err.get("name") or "")
+        elif isinstance(err, str):
+            message = err
+        elif isinstance(body.get("message"), str):
+            message = body["message"]
+    if not message:
+        message = response.text.strip()[:500] or response.reason_phrase or "no message"
+    kwargs: dict[str, Any] = {
+        "attempts": attempts,
+        "status": status,
+        "code": code,
+        "method": response.request.method,
+        "url": _loggable(str(response.request.url)),
+    }
+    if status == 404:
+        return EntryNotFound(message, **kwargs)
+    if status == 409:
+        return EntryExists(message, **kwargs)
+    if status in (401, 403):
+        return AuthError(message, **kwargs)
+    if status == 429:
+        return RateLimited(message, retry_after=retry_after, **kwargs)
+    return ApiError(message, **kwargs)
+
+
+def _loggable(url: str) -> str:
+    """A URL without its query string (signed URLs carry signatures there)."""
+    return url.split("?", 1)[0]
+
+
+def _transport_failure(exc: BaseException, *, method: str, url: str) -> RequestError:
+    """Turn a transport exception into a :class:`RequestError` (or :class:`RequestTimeout`).
+
+    The aiohttp transport reports a dropped connection as ``httpx.ConnectTimeout``; the
+    aiohttp exception underneath tells what really happened.
+    """
+    root = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
+    if isinstance(root, aiohttp.ClientError):
+        timed_out = isinstance(root, TimeoutError | asyncio.TimeoutError)
+    else:
+        timed_out = isinstance(exc, httpx.TimeoutException)
+    text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
+    cls = RequestTimeout if timed_out else RequestError
+    failure = cls(text, method=method, url=url)
+    failure.__cause__ = exc
+    return failure
+
+
+def _never_sent(failure: RequestError | None) -> bool:
+    """Whether a transport failure happened before the request could reach the server."""
+    cause = failure.__cause__ if failure is not None else None
+    if isinstance(cause, httpx.ConnectError | httpx.PoolTimeout):
+        return True
+    root = getattr(cause, "__cause__", None)
+    return isinstance(root, aiohttp.ClientConnectorError)

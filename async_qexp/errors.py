@@ -1,0 +1,122 @@
+"""The exception tree of async_qexp.
+
+Everything the library raises on purpose derives from :class:`QexpError`, except
+``ValueError``/``TypeError`` for bad arguments, which are raised before any request is sent.
+
+* :class:`ApiError` — the server answered with an error status. It carries ``status``,
+  ``code`` and ``message`` (from the ``{"error": {...}}`` body when there is one).
+
+  * :class:`EntryNotFound` (404), :class:`EntryExists` (409), :class:`AuthError` (401/403),
+    :class:`RateLimited` (429 after the retry budget).
+
+* :class:`RequestError` — the request never got an HTTP answer (connection refused or reset,
+  a dropped connection, a timeout). :class:`RequestTimeout` is the timeout case.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "EntryExists",
+    "EntryNotFound",
+    "QexpError",
+    "RateLimited",
+    "RequestError",
+    "RequestTimeout",
+]
+
+
+class QexpError(Exception):
+    """Base class of every error raised by async_qexp."""
+
+
+class ApiError(QexpError):
+    """The service answered with an HTTP error status.
+
+    Attributes:
+        status: the HTTP status code.
+        code: the service's error code from the ``{"error": {"code": ...}}`` body, if any.
+        message: the service's error message (or the raw body when it was not JSON).
+        method: the HTTP method of the failed request.
+        url: the URL of the failed request (never carries the access token or a query).
+        attempts: how many times the request was sent (more than 1 after retries).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | int | None = None,
+        method: str = "",
+        url: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.method = method
+        self.url = url
+        self.attempts = attempts
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f" for {self.method} {self.url}" if self.url else ""
+        code = f" (code {self.code})" if self.code not in (None, "") else ""
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"{self.status}{where}: {self.message}{code}{tries}"
+
+
+class EntryNotFound(ApiError):
+    """The entry does not exist, or is not visible to this account (HTTP 404)."""
+
+
+class EntryExists(ApiError):
+    """An entry with the same id or name already exists (HTTP 409)."""
+
+
+class AuthError(ApiError):
+    """The credentials were refused (HTTP 401) or the action is not allowed (HTTP 403)."""
+
+
+class RateLimited(ApiError):
+    """The service kept answering 429 until the retry budget ran out.
+
+    Attributes:
+        retry_after: the last ``Retry-After`` the server asked for, in seconds, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 429,
+        code: str | int | None = None,
+        method: str = "",
+        url: str = "",
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            message, status=status, code=code, method=method, url=url, attempts=attempts
+        )
+
+
+class RequestError(QexpError):
+    """The request did not get an HTTP response: connection refused, reset or dropped.
+
+    Attributes:
+        method: the HTTP method of the failed request.
+        url: the URL of the failed request.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        self.method = method
+        self.url = url
+        super().__init__(f"{method} {url}: {message}" if url else message)
+
+
+class RequestTimeout(RequestError):
+    """The request timed out (connecting, writing, reading or waiting for a connection)."""

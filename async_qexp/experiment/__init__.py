@@ -1,0 +1,5 @@
+"""The experiment service."""
+
+from .service import ExperimentService
+
+__all__ = ["ExperimentService"]
