@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
-import aiohttp
 import attrs
 import httpx
 
@@ -135,7 +134,7 @@ def make_transport(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
     if transport is None or transport == "aiohttp":
-        from httpx_aiohttp import AiohttpTransport
+        from ._transport import AiohttpTransport
 
         return AiohttpTransport(limits=limits)
     if transport == "httpx":
@@ -256,7 +255,7 @@ class HttpSession:
                         headers=all_headers,
                         timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                     )
-            except (httpx.TransportError, aiohttp.ClientError) as exc:
+            except httpx.TransportError as exc:
                 failure = _transport_failure(exc, method=method, url=url)
 
             if response is not None and response.status_code < 400:
@@ -373,19 +372,10 @@ def _loggable(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _transport_failure(exc: BaseException, *, method: str, url: str) -> RequestError:
-    """Turn a transport exception into a :class:`RequestError` (or :class:`RequestTimeout`).
-
-    The aiohttp transport reports a dropped connection as ``httpx.ConnectTimeout``; the
-    aiohttp exception underneath tells what really happened.
-    """
-    root = exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
-    if isinstance(root, aiohttp.ClientError):
-        timed_out = isinstance(root, TimeoutError | asyncio.TimeoutError)
-    else:
-        timed_out = isinstance(exc, httpx.TimeoutException)
-    text = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
-    cls = RequestTimeout if timed_out else RequestError
+def _transport_failure(exc: httpx.TransportError, *, method: str, url: str) -> RequestError:
+    """Turn a transport exception into a :class:`RequestError` (or :class:`RequestTimeout`)."""
+    cls = RequestTimeout if isinstance(exc, httpx.TimeoutException) else RequestError
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     failure = cls(text, method=method, url=url)
     failure.__cause__ = exc
     return failure
@@ -394,7 +384,4 @@ def _transport_failure(exc: BaseException, *, method: str, url: str) -> RequestE
 def _never_sent(failure: RequestError | None) -> bool:
     """Whether a transport failure happened before the request could reach the server."""
     cause = failure.__cause__ if failure is not None else None
-    if isinstance(cause, httpx.ConnectError | httpx.PoolTimeout):
-        return True
-    root = getattr(cause, "__cause__", None)
-    return isinstance(root, aiohttp.ClientConnectorError)
+    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)

@@ -1,0 +1,178 @@
+"""The client under server faults: errors, 429s, dropped connections, latency, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import anyio
+import pytest
+
+from async_qexp import (
+    ApiError,
+    AuthError,
+    Provider,
+    RateLimited,
+    RequestError,
+    RequestTimeout,
+    RetryPolicy,
+)
+from async_qexp.emulator import Emulator
+
+from .conftest import FAST_RETRY
+
+pytestmark = pytest.mark.asyncio
+
+
+def count(emulator: Emulator, method: str, path_prefix: str) -> int:
+    return sum(
+        1 for r in emulator.request_log if r.method == method and r.path.startswith(path_prefix)
+    )
+
+
+async def test_503_then_success_is_retried(emulator: Emulator, provider: Provider) -> None:
+    emulator.faults.fail_next(2, 503, path_prefix="/resultsdb/experiments")
+    exp_id = await provider.experiment.create_experiment("T1", "ibmq_lima")
+    assert (await provider.experiment.experiment(exp_id)).experiment_id == exp_id
+    assert count(emulator, "POST", "/resultsdb/experiments") == 3
+
+
+async def test_429_honours_retry_after(emulator: Emulator, provider: Provider) -> None:
+    emulator.faults.fail_next(1, 429, path_prefix="/resultsdb/devices", retry_after=0.2)
+    started = time.monotonic()
+    await provider.experiment.backends()
+    assert time.monotonic() - started >= 0.2
+    assert count(emulator, "GET", "/resultsdb/devices") == 2
+
+
+async def test_budget_exhausted_raises_typed_errors(emulator: Emulator, transport: str) -> None:
+    policy = RetryPolicy(max_attempts=3, backoff_initial=0.001)
+    async with Provider("t", emulator.url, transport=transport, retry=policy) as provider:  # type: ignore[arg-type]
+        emulator.faults.fail_next(3, 500, path_prefix="/resultsdb/devices")
+        with pytest.raises(ApiError) as excinfo:
+            await provider.experiment.backends()
+        assert excinfo.value.status == 500
+        assert excinfo.value.attempts == 3
+        emulator.faults.fail_next(3, 429, path_prefix="/resultsdb/devices", retry_after=0.01)
+        with pytest.raises(RateLimited) as limited:
+            await provider.experiment.backends()
+        assert limited.value.retry_after == pytest.approx(0.01)
+
+
+async def test_create_replayed_after_a_lost_response_is_not_an_error(
+    emulator: Emulator, provider: Provider
+) -> None:
+    """The server stores the experiment, then the response is lost: the replay meets 409."""
+    emulator.faults.fail_next(
+        1, 503, path_prefix="/resultsdb/experiments", method="POST", after_processing=True
+    )
+    exp_id = await provider.experiment.create_experiment("T1", "ibmq_lima")
+    assert count(emulator, "POST", "/resultsdb/experiments") == 2
+    assert len(await provider.experiment.experiments(limit=None)) == 1
+    assert (await provider.experiment.experiment(exp_id)).experiment_id == exp_id
+
+
+async def test_dropped_connection_after_processing_is_replayed_for_creates(
+    emulator: Emulator, provider: Provider
+) -> None:
+    emulator.faults.fail_next(
+        1,
+        path_prefix="/resultsdb/analysis_results",
+        method="POST",
+        after_processing=True,
+        drop=True,
+    )
+    exp_id = await provider.experiment.create_experiment("T1", "ibmq_lima")
+    result_id = await provider.experiment.create_analysis_result(exp_id, {"v": 1}, "T1")
+    assert (await provider.experiment.analysis_result(result_id)).result_data == {"v": 1}
+    assert len(await provider.experiment.analysis_results(limit=None)) == 1
+
+
+async def test_unsafe_post_is_not_replayed_after_a_drop(
+    emulator: Emulator, provider: Provider
+) -> None:
+    emulator.faults.fail_next(1, path_prefix="/resultsdb/unsafe", drop=True)
+    with pytest.raises(RequestError):
+        await provider.http.request("POST", provider.experiment.base_url + "/unsafe", json_body={})
+    assert count(emulator, "POST", "/resultsdb/unsafe") == 1
+
+
+async def test_dropped_get_is_retried(emulator: Emulator, provider: Provider) -> None:
+    emulator.faults.fail_next(2, path_prefix="/resultsdb/devices", drop=True)
+    assert await provider.experiment.backends()
+    assert count(emulator, "GET", "/resultsdb/devices") == 3
+
+
+async def test_random_faults_lose_nothing(emulator: Emulator, transport: str) -> None:
+    """With 20% of service requests failing in every way, 60 creates all land exactly once."""
+    policy = RetryPolicy(max_attempts=12, backoff_initial=0.001, backoff_max=0.01)
+    async with Provider("t", emulator.url, transport=transport, retry=policy) as provider:  # type: ignore[arg-type]
+        emulator.faults.seed = 1234
+        emulator.faults.error_rate_500 = 0.05
+        emulator.faults.error_rate_503 = 0.05
+        emulator.faults.error_rate_429 = 0.05
+        emulator.faults.retry_after = 0.001
+        emulator.faults.drop_rate = 0.05
+        ids = await asyncio.gather(
+            *(provider.experiment.create_experiment("T1", "ibmq_lima") for _ in range(60))
+        )
+        emulator.faults.clear()
+        stored = await provider.experiment.experiments(limit=None)
+        assert sorted(e.experiment_id for e in stored) == sorted(ids)
+
+
+async def test_read_timeout_raises_request_timeout(transport: str) -> None:
+    from async_qexp.emulator import serve
+
+    async with serve(latency_ms=300) as slow:
+        provider = Provider(
+            "t",
+            slow.url,
+            transport=transport,
+            timeout=0.1,
+            retry=RetryPolicy.none(),  # type: ignore[arg-type]
+        )
+        with pytest.raises(RequestTimeout):
+            await provider.connect()
+        assert provider._client is None, "a failed connect closes the client"
+
+
+async def _settled_tasks(before: set[asyncio.Task[object]]) -> set[asyncio.Task[object]]:
+    """Tasks started since ``before`` that are still pending after a short grace period."""
+    with anyio.move_on_after(1):
+        while any(not t.done() for t in asyncio.all_tasks() - before):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    return {t for t in asyncio.all_tasks() - before if not t.done()}
+
+
+@pytest.mark.parametrize("where", ["in-flight", "backoff"])
+async def test_cancelled_call_leaves_nothing_behind(transport: str, where: str) -> None:
+    from async_qexp.emulator import serve
+
+    async with serve(latency_ms=300 if where == "in-flight" else 0) as running:
+        before = asyncio.all_tasks()
+        async with Provider(
+            "t",
+            running.url,
+            transport=transport,
+            max_in_flight=1,
+            retry=FAST_RETRY,  # type: ignore[arg-type]
+        ) as provider:
+            if where == "backoff":
+                running.faults.fail_next(1, 503, path_prefix="/resultsdb/devices")
+                provider.http.retry = RetryPolicy(backoff_initial=5.0, jitter=0.0)
+            with anyio.move_on_after(0.1) as scope:
+                await provider.experiment.backends()
+            assert scope.cancelled_caught
+            provider.http.retry = FAST_RETRY
+            with anyio.fail_after(2):  # the only slot was released
+                assert await provider.experiment.backends()
+        assert await _settled_tasks(before) == set()
+
+
+async def test_unknown_token_is_refused(team_emulator: Emulator, transport: str) -> None:
+    with pytest.raises(AuthError) as excinfo:
+        async with Provider("nobody", team_emulator.url, transport=transport):  # type: ignore[arg-type]
+            pass
+    assert excinfo.value.status == 401
+    assert "nobody" not in str(excinfo.value)
