@@ -18,10 +18,18 @@ from .errors import (
     AuthError,
     EntryExists,
     EntryNotFound,
+    JobTimeoutError,
     QexpError,
     RateLimited,
     RequestError,
     RequestTimeout,
+    RuntimeDuplicateProgramError,
+    RuntimeInvalidStateError,
+    RuntimeJobFailureError,
+    RuntimeJobNotFound,
+    RuntimeProgramNotFound,
+    RuntimeServiceError,
+    StreamingError,
 )
 from .experiment import ExperimentService
 from .models import (
@@ -32,6 +40,16 @@ from .models import (
     FileInfo,
     ResultQuality,
 )
+from .runtime import (
+    JobStatus,
+    ResultDecoder,
+    ResultStream,
+    RuntimeOptions,
+    RuntimeProgram,
+    RuntimeService,
+    StreamPolicy,
+)
+from .runtime.job import RuntimeJob
 
 __all__ = [
     "DEFAULT_AUTH_URL",
@@ -48,13 +66,29 @@ __all__ = [
     "ExperimentShareLevel",
     "FileInfo",
     "HubGroupProject",
+    "JobStatus",
+    "JobTimeoutError",
     "Pager",
     "Provider",
     "QexpError",
     "RateLimited",
     "RequestError",
     "RequestTimeout",
+    "ResultDecoder",
     "ResultQuality",
+    "ResultStream",
     "RetryPolicy",
+    "RuntimeDuplicateProgramError",
+    "RuntimeInvalidStateError",
+    "RuntimeJob",
+    "RuntimeJobFailureError",
+    "RuntimeJobNotFound",
+    "RuntimeOptions",
+    "RuntimeProgram",
+    "RuntimeProgramNotFound",
+    "RuntimeService",
+    "RuntimeServiceError",
+    "StreamPolicy",
+    "StreamingError",
     "__version__",
 ]

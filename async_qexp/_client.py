@@ -17,6 +17,8 @@ from ._http import HttpSession, RetryPolicy, Secret, TransportName, make_transpo
 from ._version import __version__
 from .errors import QexpError
 from .experiment.service import ExperimentService, load_preferences
+from .runtime.service import RuntimeService
+from .runtime.stream import StreamPolicy
 
 if TYPE_CHECKING:
     from .emulator import EmulatorConfig
@@ -60,6 +62,7 @@ class Provider:
             ``httpx.MockTransport``).
         preferences_path: where experiment preferences are saved (default
             ``~/.async_qexp/preferences.json``, or ``$QEXP_CONFIG_DIR/preferences.json``).
+        stream_policy: how runtime result streams reconnect and keep alive.
 
     Raises:
         ValueError: for a missing token or an inconsistent hub/group/project.
@@ -79,6 +82,7 @@ class Provider:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         transport: TransportName | httpx.AsyncBaseTransport | None = None,
         preferences_path: str | os.PathLike[str] | None = None,
+        stream_policy: StreamPolicy | None = None,
     ) -> None:
         token = token or os.environ.get("QEXP_TOKEN")
         if not token:
@@ -113,6 +117,8 @@ class Provider:
         self._account: Account | None = None
         self._hgp: HubGroupProject | None = None
         self._experiment: ExperimentService | None = None
+        self._runtime: RuntimeService | None = None
+        self._stream_policy = stream_policy
 
     def __repr__(self) -> str:
         state = "connected" if self._account else "not connected"
@@ -154,6 +160,10 @@ class Provider:
                 preferences_path=self._preferences_path,
                 preferences=preferences,
             )
+        if account.runtime_url:
+            self._runtime = RuntimeService(
+                self._session, account.runtime_url, hgp=self._hgp, stream_policy=self._stream_policy
+            )
         return self
 
     def _select_hgp(self, account: Account) -> HubGroupProject | None:
@@ -180,6 +190,9 @@ class Provider:
 
     async def aclose(self) -> None:
         """Close every connection. Safe to call more than once."""
+        runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            await runtime.aclose()
         client, self._client = self._client, None
         self._session = None
         self._experiment = None
@@ -219,6 +232,14 @@ class Provider:
             account = self.account
             raise QexpError(f"the account at {account.auth_url} has no experiment service")
         return self._experiment
+
+    @property
+    def runtime(self) -> RuntimeService:
+        """The runtime service (programs and jobs)."""
+        if self._runtime is None:
+            account = self.account
+            raise QexpError(f"the account at {account.auth_url} has no runtime service")
+        return self._runtime
 
     @property
     def http(self) -> HttpSession:

@@ -189,6 +189,10 @@ class HttpSession:
         """Also send the access token to the origin of ``url``."""
         self._token_origins.add(origin(url))
 
+    def access_token_for(self, url: str) -> str | None:
+        """The access token, if ``url`` is on a service origin (for websocket handshakes)."""
+        return self._token.get() if self._token is not None and self.sends_token_to(url) else None
+
     def sends_token_to(self, url: str | httpx.URL) -> bool:
         """Whether a request to ``url`` would carry the access token."""
         return self._token is not None and origin(url) in self._token_origins

@@ -11,6 +11,11 @@ Everything the library raises on purpose derives from :class:`QexpError`, except
 
 * :class:`RequestError` — the request never got an HTTP answer (connection refused or reset,
   a dropped connection, a timeout). :class:`RequestTimeout` is the timeout case.
+
+Runtime errors keep the reference names: :class:`RuntimeJobNotFound` and
+:class:`RuntimeProgramNotFound` are :class:`EntryNotFound`, :class:`RuntimeDuplicateProgramError`
+is :class:`EntryExists`; :class:`RuntimeJobFailureError`, :class:`RuntimeInvalidStateError`,
+:class:`JobTimeoutError` and :class:`StreamingError` derive from :class:`RuntimeServiceError`.
 """
 
 from __future__ import annotations
@@ -20,10 +25,18 @@ __all__ = [
     "AuthError",
     "EntryExists",
     "EntryNotFound",
+    "JobTimeoutError",
     "QexpError",
     "RateLimited",
     "RequestError",
     "RequestTimeout",
+    "RuntimeDuplicateProgramError",
+    "RuntimeInvalidStateError",
+    "RuntimeJobFailureError",
+    "RuntimeJobNotFound",
+    "RuntimeProgramNotFound",
+    "RuntimeServiceError",
+    "StreamingError",
 ]
 
 
@@ -120,3 +133,35 @@ class RequestError(QexpError):
 
 class RequestTimeout(RequestError):
     """The request timed out (connecting, writing, reading or waiting for a connection)."""
+
+
+class RuntimeServiceError(QexpError):
+    """Base class of the runtime-specific errors that are not HTTP errors."""
+
+
+class RuntimeJobNotFound(EntryNotFound):
+    """The runtime job does not exist (HTTP 404)."""
+
+
+class RuntimeProgramNotFound(EntryNotFound):
+    """The runtime program does not exist (HTTP 404)."""
+
+
+class RuntimeDuplicateProgramError(EntryExists):
+    """A program with the same name already exists (HTTP 409)."""
+
+
+class RuntimeJobFailureError(RuntimeServiceError):
+    """The job failed, so it has no result; the message holds the job's error text."""
+
+
+class RuntimeInvalidStateError(RuntimeServiceError):
+    """The job is in a state that does not allow this (e.g. cancelling a finished job)."""
+
+
+class JobTimeoutError(RuntimeServiceError, TimeoutError):
+    """Waiting for the job took longer than the timeout (the job itself goes on)."""
+
+
+class StreamingError(RuntimeServiceError):
+    """The result stream broke and could not be re-established, even by polling."""

@@ -1,0 +1,302 @@
+"""ResultStream against a scripted websocket server: ACK, replay dedup, reconnects, fallback.
+
+The REST side (job status, interim results) is mocked with respx; the websocket side is a real
+``websockets`` server on a loopback port whose behaviour each test scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import pytest_asyncio
+import respx
+from websockets.asyncio.server import ServerConnection, serve
+
+from async_qexp import Provider, RetryPolicy, RuntimeInvalidStateError, StreamingError
+from async_qexp.runtime import ResultDecoder, StreamPolicy
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
+
+AUTH = "https://auth.test/api"
+FAST = StreamPolicy(max_retries=3, backoff_initial=0.01, backoff_max=0.02, poll_interval=0.01)
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+class ScriptedServer:
+    """A websocket server whose per-connection behaviour is a list of handlers."""
+
+    def __init__(self) -> None:
+        self.script: list[Handler] = []
+        self.connections = 0
+        self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
+
+    async def handler(self, ws: ServerConnection) -> None:
+        index = self.connections
+        self.connections += 1
+        self.headers.append(dict(ws.request.headers) if ws.request else {})
+        self.paths.append(ws.request.path if ws.request else "")
+        behaviour = self.script[min(index, len(self.script) - 1)]
+        await behaviour(ws)
+
+
+def messages(*items: Any, close: int | None = 1000, ack: bool = True) -> Handler:
+    async def run(ws: ServerConnection) -> None:
+        if ack:
+            await ws.send("ACK")
+        for item in items:
+            await ws.send(json.dumps(item))
+        if close is not None:
+            await ws.close(close)
+        else:
+            ws.transport.abort()  # drop the connection without a close frame
+
+    return run
+
+
+@pytest_asyncio.fixture
+async def ws_server() -> AsyncIterator[tuple[ScriptedServer, str]]:
+    scripted = ScriptedServer()
+    async with serve(scripted.handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield scripted, f"http://127.0.0.1:{port}/runtime"
+
+
+@pytest_asyncio.fixture
+async def runtime_provider(
+    ws_server: tuple[ScriptedServer, str],
+) -> AsyncIterator[tuple[Provider, respx.MockRouter, ScriptedServer]]:
+    scripted, runtime_url = ws_server
+    router = respx.MockRouter(assert_all_called=False)
+    router.post(f"{AUTH}/users/loginWithToken").respond(json={"id": "ACCESS"})
+    router.get(f"{AUTH}/users/me").respond(
+        json={"id": "u1", "urls": {"services": {"runtime": runtime_url}}}
+    )
+    transport = httpx.MockTransport(router.async_handler)
+    async with Provider(
+        "token",
+        AUTH,
+        transport=transport,
+        retry=RetryPolicy(backoff_initial=0.001),
+        stream_policy=FAST,
+        instance="h/g/p",
+    ) as provider:
+        yield provider, router, scripted
+
+
+def mock_job(
+    router: respx.MockRouter, runtime_url: str, job_id: str, status: str = "RUNNING"
+) -> None:
+    router.get(f"{runtime_url}/jobs/{job_id}").respond(
+        json={
+            "id": job_id,
+            "program": {"id": "p"},
+            "backend": "b",
+            "status": status,
+            "state": {"status": status, "reason": None},
+            "params": [{}],
+        }
+    )
+
+
+async def collect(stream: Any) -> list[Any]:
+    with anyio.fail_after(10):
+        return [m async for m in stream]
+
+
+async def test_ack_is_dropped_and_messages_arrive_in_order(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages({"i": 0}, {"i": 1}, "done")]
+    mock_job(router, provider.runtime.base_url, "job1")
+    job = await provider.runtime.job("job1")
+    async with job.stream_results() as stream:
+        assert await collect(stream) == [{"i": 0}, {"i": 1}, "done"]
+    assert scripted.connections == 1
+    assert scripted.headers[0]["x-access-token"] == "ACCESS"
+    assert scripted.paths[0] == "/runtime/stream/jobs/job1"
+    assert not job.streaming
+
+
+async def test_reconnect_after_a_drop_loses_and_repeats_nothing(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    # First connection: 2 messages then an abnormal drop; the server replays on reconnect.
+    scripted.script = [
+        messages(1, 2, close=None),
+        messages(1, 2, 3, 4, close=1011),
+        messages(1, 2, 3, 4, 5),
+    ]
+    mock_job(router, provider.runtime.base_url, "job2")
+    job = await provider.runtime.job("job2")
+    stream = job.stream_results()
+    assert await collect(stream) == [1, 2, 3, 4, 5]
+    assert stream.reconnects == 2
+    assert scripted.connections == 3
+
+
+async def test_server_without_replay_still_delivers_new_messages(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("a", "b", close=1011), messages("c", "d")]
+    mock_job(router, provider.runtime.base_url, "job3")
+    job = await provider.runtime.job("job3")
+    assert await collect(job.stream_results()) == ["a", "b", "c", "d"]
+
+
+async def test_falls_back_to_polling_when_the_socket_cannot_be_reestablished(
+    runtime_provider,
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("m0", close=1011), messages(close=1011)]
+    base = provider.runtime.base_url
+    router.get(f"{base}/jobs/job4").mock(
+        side_effect=[
+            httpx.Response(200, json={"id": "job4", "program": {"id": "p"}, "status": "RUNNING"}),
+            httpx.Response(200, json={"id": "job4", "program": {"id": "p"}, "status": "RUNNING"}),
+            httpx.Response(200, json={"id": "job4", "program": {"id": "p"}, "status": "COMPLETED"}),
+        ]
+    )
+    router.get(f"{base}/jobs/job4/interim_results").mock(
+        side_effect=[
+            httpx.Response(200, json=["m0", "m1"]),
+            httpx.Response(200, json=["m0", "m1", "m2"]),
+        ]
+    )
+    router.get(f"{base}/jobs/job4/results").respond(text='"final"')
+    job = await provider.runtime.job("job4")
+    stream = job.stream_results()
+    assert await collect(stream) == ["m0", "m1", "m2", "final"]
+    assert stream.polled
+    assert scripted.connections == 1 + FAST.max_retries
+
+
+async def test_iterator_raises_when_polling_fails_too(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages(close=1011)]
+    base = provider.runtime.base_url
+    mock_job(router, base, "job5")
+    job = await provider.runtime.job("job5")
+    router.get(f"{base}/jobs/job5/interim_results").respond(500, json={"error": {"message": "x"}})
+    with pytest.raises(StreamingError):
+        await collect(job.stream_results())
+
+
+async def test_rejected_handshake_goes_straight_to_polling(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+
+    async def refuse(ws: ServerConnection) -> None:  # never reached: the handshake is refused
+        raise AssertionError
+
+    scripted.script = [refuse]
+    base = provider.runtime.base_url
+    router.get(f"{base}/jobs/job6").respond(
+        json={"id": "job6", "program": {"id": "p"}, "status": "COMPLETED"}
+    )
+    router.get(f"{base}/jobs/job6/interim_results").respond(json=[{"k": 1}])
+    router.get(f"{base}/jobs/job6/results").respond(text="42")
+    job = await provider.runtime.job("job6")
+    # A URL the server does not know: point the stream at a missing path prefix.
+    provider.runtime._ws = provider.runtime._ws + "/nowhere"
+    stream = job.stream_results()
+    assert await collect(stream) == [{"k": 1}, 42]
+    assert stream.polled
+
+
+async def test_break_closes_the_socket_and_allows_a_new_stream(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    release = asyncio.Event()
+
+    async def slow(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send("1")
+        await release.wait()
+
+    scripted.script = [slow, messages(1, 2)]
+    mock_job(router, provider.runtime.base_url, "job7")
+    job = await provider.runtime.job("job7")
+    async with job.stream_results() as stream:
+        async for message in stream:
+            assert message == 1
+            break
+    assert not job.streaming
+    with pytest.raises(RuntimeInvalidStateError):
+        job.stream_results()
+        job.stream_results()
+    await job.cancel_result_streaming()
+    release.set()
+
+
+async def test_callback_form_runs_sync_and_async_callbacks(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages(1, 2, 3)]
+    mock_job(router, provider.runtime.base_url, "job8")
+    job = await provider.runtime.job("job8")
+    seen: list[tuple[str, Any]] = []
+
+    def failing_then_ok(job_id: str, message: Any) -> None:
+        seen.append((job_id, message))
+        if message == 1:
+            raise RuntimeError("a callback error is logged, not fatal")
+
+    stream = job.stream_results(failing_then_ok)
+    with anyio.fail_after(5):
+        await stream.wait_closed()
+        while job.streaming:
+            await asyncio.sleep(0.01)
+    assert seen == [("job8", 1), ("job8", 2), ("job8", 3)]
+
+    scripted.script = [messages("a", "b")]
+    got: list[Any] = []
+
+    async def collector(job_id: str, message: Any) -> None:
+        got.append(message)
+
+    job2 = await provider.runtime.job("job8")
+    job2.stream_results(collector)
+    with anyio.fail_after(5):
+        while len(got) < 2:
+            await asyncio.sleep(0.01)
+    await job2.cancel_result_streaming()
+    assert got == ["a", "b"]
+
+
+async def test_custom_decoder_applies_to_every_message(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages({"v": 1}, {"v": 2})]
+    mock_job(router, provider.runtime.base_url, "job9")
+
+    class Doubling(ResultDecoder):
+        @classmethod
+        def decode(cls, data: str) -> Any:
+            return super().decode(data)["v"] * 2
+
+    job = await provider.runtime.job("job9")
+    assert await collect(job.stream_results(decoder=Doubling)) == [2, 4]
+
+
+async def test_closing_the_provider_closes_open_streams(ws_server) -> None:  # type: ignore[no-untyped-def]
+    scripted, runtime_url = ws_server
+    release = asyncio.Event()
+
+    async def hold(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await release.wait()
+
+    scripted.script = [hold]
+    router = respx.MockRouter(assert_all_called=False)
+    router.post(f"{AUTH}/users/loginWithToken").respond(json={"id": "ACCESS"})
+    router.get(f"{AUTH}/users/me").respond(json={"urls": {"services": {"runtime": runtime_url}}})
+    mock_job(router, runtime_url, "job10")
+    async with Provider("t", AUTH, transport=httpx.MockTransport(router.async_handler)) as provider:
+        job = await provider.runtime.job("job10")
+        stream = job.stream_results(lambda _job_id, _message: None)
+        with anyio.fail_after(5):
+            while scripted.connections == 0:
+                await asyncio.sleep(0.01)
+    assert not stream.running
+    release.set()
