@@ -21,6 +21,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from async_qexp import Provider, RetryPolicy, RuntimeInvalidStateError, StreamingError
 from async_qexp.runtime import ResultDecoder, StreamPolicy
 
+from ..helpers import wait_until
+
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
 
 AUTH = "https://auth.test/api"
@@ -224,8 +226,8 @@ async def test_break_closes_the_socket_and_allows_a_new_stream(runtime_provider)
             assert message == 1
             break
     assert not job.streaming
+    job.stream_results()
     with pytest.raises(RuntimeInvalidStateError):
-        job.stream_results()
         job.stream_results()
     await job.cancel_result_streaming()
     release.set()
@@ -246,8 +248,7 @@ async def test_callback_form_runs_sync_and_async_callbacks(runtime_provider) -> 
     stream = job.stream_results(failing_then_ok)
     with anyio.fail_after(5):
         await stream.wait_closed()
-        while job.streaming:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: not job.streaming)
     assert seen == [("job8", 1), ("job8", 2), ("job8", 3)]
 
     scripted.script = [messages("a", "b")]
@@ -258,9 +259,7 @@ async def test_callback_form_runs_sync_and_async_callbacks(runtime_provider) -> 
 
     job2 = await provider.runtime.job("job8")
     job2.stream_results(collector)
-    with anyio.fail_after(5):
-        while len(got) < 2:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: len(got) >= 2)
     await job2.cancel_result_streaming()
     assert got == ["a", "b"]
 
@@ -295,8 +294,6 @@ async def test_closing_the_provider_closes_open_streams(ws_server) -> None:  # t
     async with Provider("t", AUTH, transport=httpx.MockTransport(router.async_handler)) as provider:
         job = await provider.runtime.job("job10")
         stream = job.stream_results(lambda _job_id, _message: None)
-        with anyio.fail_after(5):
-            while scripted.connections == 0:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: scripted.connections > 0)
     assert not stream.running
     release.set()
