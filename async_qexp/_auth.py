@@ -111,7 +111,7 @@ async def login(session: HttpSession, auth_url: str, token: Secret) -> tuple[Sec
     if http_url:
         try:
             hgps = _flatten_network(await session.get_json(f"{http_url}/Network"))
-        except ApiError as exc:
+        except QexpError as exc:
             logger.info("hub/group/project listing unavailable: %s", exc)
     user_id = me.get("id") if isinstance(me.get("id"), str) else None
     account = Account(

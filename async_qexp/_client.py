@@ -144,6 +144,7 @@ class Provider:
         self._session = HttpSession(
             self._client, retry=self._retry, max_in_flight=self._max_in_flight
         )
+        self._session.add_secret(self._token)
         try:
             _, account = await login(self._session, self._auth_url, self._token)
             self._hgp = self._select_hgp(account)

@@ -47,6 +47,7 @@ TransportName = Literal["aiohttp", "httpx"]
 QueryParams = Sequence[tuple[str, str]] | Mapping[str, str] | None
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_MAX_REDIRECTS = 5
 
 
 class Secret:
@@ -174,6 +175,7 @@ class HttpSession:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._token: Secret | None = None
         self._token_origins: set[tuple[str, str, int | None]] = set()
+        self._secrets: list[Secret] = []
 
     def __repr__(self) -> str:
         return f"<HttpSession max_in_flight={self.max_in_flight} retry={self.retry!r}>"
@@ -184,6 +186,12 @@ class HttpSession:
         """Send ``token`` as ``X-Access-Token`` to these origins (service base URLs) only."""
         self._token = token
         self._token_origins = {origin(u) for u in origins}
+        self.add_secret(token)
+
+    def add_secret(self, secret: Secret) -> None:
+        """Redact ``secret`` from every error message this session builds."""
+        if secret not in self._secrets:
+            self._secrets.append(secret)
 
     def add_token_origin(self, url: str) -> None:
         """Also send the access token to the origin of ``url``."""
@@ -232,37 +240,29 @@ class HttpSession:
         method = method.upper()
         if replay_safe is None:
             replay_safe = method in _IDEMPOTENT_METHODS
-        all_headers = {"X-Qx-Client-Application": client_application_header()}
+        base_headers = {"X-Qx-Client-Application": client_application_header()}
         body: bytes | str | None = content
         if json_body is not None:
             body = json.dumps(json_body, separators=(",", ":"), allow_nan=False)
-            all_headers["Content-Type"] = "application/json"
+            base_headers["Content-Type"] = "application/json"
         if headers:
-            all_headers.update(headers)
-        if self._token is not None and self.sends_token_to(url):
-            all_headers["X-Access-Token"] = self._token.get()
+            base_headers.update(headers)
 
         policy = self.retry
         started = time.monotonic()
         attempt = 0
+        maybe_applied = False  # whether an earlier attempt may have reached the server
         while True:
             attempt += 1
             response: httpx.Response | None = None
             failure: RequestError | None = None
             try:
                 async with self._slots:
-                    response = await self.client.request(
-                        method,
-                        url,
-                        params=params,  # type: ignore[arg-type]
-                        content=body,
-                        headers=all_headers,
-                        timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-                    )
+                    response = await self._send(method, url, params, body, base_headers, timeout)
             except httpx.TransportError as exc:
-                failure = _transport_failure(exc, method=method, url=url)
+                failure = _transport_failure(exc, method=method, url=_loggable(url))
 
-            if response is not None and response.status_code < 400:
+            if response is not None and response.status_code < 300:
                 return response
 
             # Decide whether to retry, and after how long.
@@ -270,13 +270,16 @@ class HttpSession:
             retry_after: float | None = None
             if response is not None:
                 status = response.status_code
+                # A 429 says the request was not processed; a 5xx may come after it was.
                 retryable = status in policy.retry_statuses and (replay_safe or status == 429)
-                if status == 429:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                applied = status >= 500
             else:
                 # A connection that failed before the request was sent is always safe to retry;
                 # one that dropped afterwards may have reached the server.
-                retryable = policy.retry_connection_errors and (replay_safe or _never_sent(failure))
+                sent = not _never_sent(failure)
+                retryable = policy.retry_connection_errors and (replay_safe or not sent)
+                applied = sent
             if retryable and attempt < policy.max_attempts:
                 delay = policy.backoff(attempt)
                 if retry_after is not None:
@@ -290,12 +293,53 @@ class HttpSession:
                         attempt,
                         response.status_code if response is not None else failure,
                     )
+                    maybe_applied = maybe_applied or applied
                     await asyncio.sleep(delay)
                     continue
             if response is not None:
-                raise error_from_response(response, attempts=attempt, retry_after=retry_after)
+                error = error_from_response(
+                    response, attempts=attempt, retry_after=retry_after, redact=self._secrets
+                )
+                error.maybe_applied = maybe_applied
+                raise error
             assert failure is not None
             raise failure
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        params: QueryParams,
+        body: bytes | str | None,
+        headers: dict[str, str],
+        timeout: httpx.Timeout | float | None,
+    ) -> httpx.Response:
+        """One attempt; a GET or HEAD follows up to 5 redirects, re-deciding the token each hop."""
+        for _ in range(_MAX_REDIRECTS + 1):
+            hop_headers = dict(headers)
+            if self._token is not None and self.sends_token_to(url):
+                hop_headers["X-Access-Token"] = self._token.get()
+            response = await self.client.request(
+                method,
+                url,
+                params=params,  # type: ignore[arg-type]
+                content=body,
+                headers=hop_headers,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
+            location = response.headers.get("Location")
+            if not (300 <= response.status_code < 400 and location and method in ("GET", "HEAD")):
+                if 300 <= response.status_code < 400:
+                    raise error_from_response(response, redact=self._secrets)
+                return response
+            url = str(response.url.join(location))
+            params = None  # the Location carries its own query
+        raise ApiError(
+            f"more than {_MAX_REDIRECTS} redirects",
+            status=response.status_code,
+            method=method,
+            url=_loggable(url),
+        )
 
     async def get_json(self, url: str, *, params: QueryParams = None) -> Any:
         """GET ``url`` and parse the body as JSON."""
@@ -332,9 +376,13 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def error_from_response(
-    response: httpx.Response, *, attempts: int = 1, retry_after: float | None = None
+    response: httpx.Response,
+    *,
+    attempts: int = 1,
+    retry_after: float | None = None,
+    redact: Iterable[Secret] = (),
 ) -> ApiError:
-    """Build the typed exception for an error response."""
+    """Build the typed exception for an error response; ``redact`` secrets become ``...``."""
     status = response.status_code
     code: str | int | None = None
     message = ""
@@ -353,6 +401,9 @@ def error_from_response(
             message = body["message"]
     if not message:
         message = response.text.strip()[:500] or response.reason_phrase or "no message"
+    for secret in redact:
+        if secret.get():
+            message = message.replace(secret.get(), "...")
     kwargs: dict[str, Any] = {
         "attempts": attempts,
         "status": status,

@@ -54,7 +54,11 @@ class ApiError(QexpError):
         method: the HTTP method of the failed request.
         url: the URL of the failed request (never carries the access token or a query).
         attempts: how many times the request was sent (more than 1 after retries).
+        maybe_applied: whether an earlier attempt may have been processed by the server
+            (its response was a 5xx other than 503, or the connection dropped after sending).
     """
+
+    maybe_applied: bool = False
 
     def __init__(
         self,

@@ -14,10 +14,12 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import anyio
+import cattrs
+import httpx
 
 from .._auth import HubGroupProject
 from .._http import HttpSession, parse_json
@@ -43,6 +45,7 @@ logger = logging.getLogger("async_qexp")
 JSONEncoderType = type[json.JSONEncoder] | None
 JSONDecoderType = type[json.JSONDecoder] | None
 Params = list[tuple[str, str]]
+T = TypeVar("T")
 
 _EXPERIMENT_SORT_KEYS = {
     "start_datetime": "start_time",
@@ -218,17 +221,30 @@ class ExperimentService:
             return encode_envelopes(value)
         return json.loads(json.dumps(value, cls=json_encoder))
 
-    @staticmethod
-    def _loads(response_text: bytes, json_decoder: JSONDecoderType) -> Any:
-        if json_decoder is None:
-            return json.loads(response_text)
-        return json.loads(response_text, cls=json_decoder)
+    def _loads(self, response: httpx.Response, json_decoder: JSONDecoderType) -> Any:
+        try:
+            return json.loads(response.content, cls=json_decoder)
+        except ValueError as exc:
+            raise self._malformed(response, "is not valid JSON") from exc
 
-    def _records(self, cls: type[Any], items: Any, json_decoder: JSONDecoderType) -> list[Any]:
-        if not isinstance(items, list):
-            raise ApiError("the service returned a malformed listing", status=200, url=self._base)
-        decode = json_decoder is None
-        return [from_wire(cls, item, decode_user_data=decode) for item in items]
+    def _malformed(self, response: httpx.Response, what: str) -> ApiError:
+        return ApiError(
+            f"malformed response from the service: it {what}",
+            status=response.status_code,
+            method=response.request.method,
+            url=str(response.request.url).split("?", 1)[0],
+        )
+
+    def _record(
+        self, cls: type[T], data: Any, json_decoder: JSONDecoderType, response: httpx.Response
+    ) -> T:
+        """A record from a wire dict; a malformed one is an :class:`ApiError`."""
+        if not isinstance(data, dict):
+            raise self._malformed(response, f"is not a {cls.__name__} record")
+        try:
+            return from_wire(cls, data, decode_user_data=json_decoder is None)
+        except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as exc:
+            raise self._malformed(response, f"holds a malformed {cls.__name__}: {exc}") from exc
 
     async def _post_create(self, path: str, body: dict[str, Any]) -> Any:
         """POST a create that carries its own id: a replay that meets 409 is our own success."""
@@ -238,7 +254,7 @@ class ExperimentService:
                 "POST", self._url(path), json_body=body, replay_safe=True
             )
         except EntryExists as exc:
-            if exc.attempts > 1:
+            if exc.maybe_applied:
                 logger.info("create of %s was replayed and already stored: %s", body["uuid"], exc)
                 return {"uuid": body["uuid"]}
             raise
@@ -398,8 +414,7 @@ class ExperimentService:
         response = await self._session.request(
             "GET", self._url(f"/experiments/{_path(experiment_id)}")
         )
-        data = self._loads(response.content, json_decoder)
-        return from_wire(Experiment, data, decode_user_data=json_decoder is None)
+        return self._record(Experiment, self._loads(response, json_decoder), json_decoder, response)
 
     def _experiment_params(
         self,
@@ -477,10 +492,12 @@ class ExperimentService:
             if marker:
                 query.append(("marker", marker))
             response = await self._session.request("GET", url, params=query)
-            body = self._loads(response.content, json_decoder)
-            if not isinstance(body, dict):
-                raise ApiError("the service returned a malformed listing", status=200, url=url)
-            return self._records(cls, body.get(key, []), json_decoder), body.get("marker") or None
+            body = self._loads(response, json_decoder)
+            items = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise self._malformed(response, f"has no '{key}' list")
+            records = [self._record(cls, item, json_decoder, response) for item in items]
+            return records, body.get("marker") or None
 
         return Pager(fetch, limit=limit, page_size=page_size)
 
@@ -760,8 +777,9 @@ class ExperimentService:
         response = await self._session.request(
             "GET", self._url(f"/analysis_results/{_path(result_id)}")
         )
-        data = self._loads(response.content, json_decoder)
-        return from_wire(AnalysisResult, data, decode_user_data=json_decoder is None)
+        return self._record(
+            AnalysisResult, self._loads(response, json_decoder), json_decoder, response
+        )
 
     def _result_params(
         self,
@@ -1081,7 +1099,7 @@ class ExperimentService:
             "GET", self._url(f"/experiments/{_path(experiment_id)}/files/{_path(name)}")
         )
         if name.endswith(".json"):
-            data = self._loads(response.content, json_decoder)
+            data = self._loads(response, json_decoder)
             return data if json_decoder is not None else decode_envelopes(data)
         if name.endswith(".yaml"):
             return _yaml().safe_load(response.content)

@@ -28,32 +28,35 @@ def format_datetime(value: datetime | str) -> str:
     A string is parsed first (so it is validated and normalised).
     """
     if isinstance(value, str):
-        value = parse_datetime(value)
+        value = parse_datetime(value, naive_as_local=True)
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime, not {type(value).__name__}")
     utc = value.astimezone(timezone.utc)
     return utc.replace(tzinfo=None).isoformat() + "Z"
 
 
-def parse_datetime(text: str) -> datetime:
-    """Parse an ISO-8601 date-time from the wire into an aware datetime in the local zone.
+def parse_datetime(text: str, *, naive_as_local: bool = False) -> datetime:
+    """Parse an ISO-8601 date-time into an aware datetime in the local zone.
 
-    A value without an offset is taken as UTC (PROTOCOL §1.4). Fractions of any length are
-    accepted (rounded down to microseconds).
+    A value without an offset is UTC, as the server sends it (PROTOCOL §1.4), or local time
+    with ``naive_as_local`` (for values a user typed). Fractions of any length are accepted
+    (rounded down to microseconds).
     """
     match = _ISO.match(text.strip())
     if match is None:
         raise ValueError(f"not an ISO-8601 date-time: {text!r}")
     year, month, day = (int(p) for p in match["date"].split("-"))
     fraction = (match["f"] or "0")[:6].ljust(6, "0")
-    tz = timezone.utc
+    tz: timezone | None = None if naive_as_local else timezone.utc
     offset = match["tz"]
-    if offset and offset not in ("Z", "z"):
+    if offset in ("Z", "z"):
+        tz = timezone.utc
+    elif offset:
         sign = 1 if offset[0] == "+" else -1
         digits = offset[1:].replace(":", "")
         hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
         tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    parsed = datetime(
+    parsed = datetime(  # naive (local) when tz is None; astimezone() then attaches the zone
         year,
         month,
         day,

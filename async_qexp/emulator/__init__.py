@@ -1,0 +1,67 @@
+"""A local emulator of the IBM Quantum experiment service ("resultsDB").
+
+An ASGI app (Starlette on uvicorn) with SQLite storage (a WAL file, or in-memory). Start it
+in-process with :func:`serve` (an async context manager yielding an :class:`Emulator`, which
+runs on the caller's event loop) or as a command::
+
+    python -m async_qexp.emulator --host 127.0.0.1 --port 8765 --db qexp.sqlite \
+        [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
+        [--error-rate-500 R] [--error-rate-503 R] [--error-rate-429 R] \
+        [--retry-after S] [--drop-rate R] [--seed N]
+
+which prints ``listening on http://HOST:PORT`` once it accepts connections and exits 0 on
+SIGINT/SIGTERM.
+
+URL layout (one port):
+
+* authentication at ``/`` and ``/api``: ``GET /version``, ``POST /users/loginWithToken``,
+  ``GET /users/me`` (service URLs built from the request's Host), ``GET /Network``;
+* the experiment service under ``/resultsdb`` (every endpoint of PROTOCOL §3, including
+  ``PUT /analysis_results/bulkupdate`` and the legacy multipart figure endpoints);
+* the runtime service under ``/runtime`` (not implemented yet: 401/404 JSON);
+* signed uploads: ``PUT /_blob/{plot|file}/{uuid}/{name}?expires=…&sig=…`` (no auth header
+  needed; HMAC over kind, uuid, name and expiry with a secret kept in the database; 403 when
+  expired or tampered; answers exactly 200).
+
+Behaviour worth knowing:
+
+* Access tokens are an HMAC of the user id with a secret stored in the database: they never
+  expire and survive restarts of a file database.
+* Lists page with ``limit`` (default 100, at most ``max_page_size``) and an opaque keyset
+  ``marker`` (base64url JSON of the sort order and the last row's sort key), present only
+  when more items remain. A marker is only valid with the same ``sort``.
+* Timestamps are stored and emitted as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC).
+* A dropped connection (fault injection) closes the TCP connection without any response:
+  httpx raises ``httpx.RemoteProtocolError`` ("Server disconnected without sending a
+  response"), aiohttp ``ServerDisconnectedError``.
+* Errors are ``{"error": {"code": <status>, "message": …}}`` with standard reason phrases.
+
+See :mod:`async_qexp.emulator.config` for the users and devices file formats.
+"""
+
+from __future__ import annotations
+
+from .config import (
+    DEFAULT_DEVICES,
+    DeviceSpec,
+    EmulatorConfig,
+    UserSpec,
+    load_devices,
+    load_users,
+)
+from .faults import FaultRule, FaultSettings, RequestRecord
+from .server import Emulator, serve
+
+__all__ = [
+    "DEFAULT_DEVICES",
+    "DeviceSpec",
+    "Emulator",
+    "EmulatorConfig",
+    "FaultRule",
+    "FaultSettings",
+    "RequestRecord",
+    "UserSpec",
+    "load_devices",
+    "load_users",
+    "serve",
+]

@@ -1,0 +1,122 @@
+"""Small helpers shared by the emulator modules: errors, JSON, timestamps."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime, timezone
+from http import HTTPStatus
+from typing import Any
+
+from starlette.responses import Response
+
+__all__ = [
+    "ApiError",
+    "dumps",
+    "error_body",
+    "error_response",
+    "json_response",
+    "normalize_timestamp",
+    "now_ts",
+    "reason",
+]
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TRAILING_OFFSET_SPACE = re.compile(r" (\d\d:?\d\d)$")
+
+
+class ApiError(Exception):
+    """An error answered to the client as ``{"error": {"code", "message"}}``."""
+
+    def __init__(
+        self, status: int, message: str | None = None, *, code: int | str | None = None
+    ) -> None:
+        super().__init__(message or reason(status))
+        self.status = status
+        self.message = message or reason(status)
+        self.code: int | str = status if code is None else code
+
+
+def reason(status: int) -> str:
+    """The standard reason phrase of an HTTP status code."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialise to compact UTF-8 JSON (non-finite floats allowed, as Python emits them)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=True).encode()
+
+
+def error_body(status: int, message: str | None = None, code: int | str | None = None) -> bytes:
+    """The JSON error body of the protocol (§1.5)."""
+    return dumps(
+        {"error": {"code": status if code is None else code, "message": message or reason(status)}}
+    )
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response (allows NaN/Infinity, which Starlette's JSONResponse refuses)."""
+    return Response(dumps(obj), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_response(
+    status: int,
+    message: str | None = None,
+    code: int | str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A JSON error response."""
+    return Response(
+        error_body(status, message, code),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def format_ts(dt: datetime) -> str:
+    """Render an aware datetime as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC."""
+    return dt.astimezone(timezone.utc).strftime(_TS_FORMAT)
+
+
+def now_ts() -> str:
+    """The current UTC time in the stored/emitted form."""
+    return format_ts(datetime.now(timezone.utc))
+
+
+def normalize_timestamp(value: Any, field: str) -> str:
+    """Parse an ISO-8601 date-time and return the normalised UTC form.
+
+    Naive values are taken as UTC. A trailing ``" 00:00"`` (a ``+`` lost in a query
+    string) is repaired. Raises :class:`ApiError` (400) when unparseable.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, f"{field}: expected an ISO-8601 date-time string")
+    text = value.strip()
+    text = _TRAILING_OFFSET_SPACE.sub(r"+\1", text)
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, f"{field}: invalid date-time {value!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    try:
+        return format_ts(dt)
+    except (OverflowError, ValueError):
+        raise ApiError(400, f"{field}: date-time out of range {value!r}") from None
+
+
+def is_finite_number(value: Any) -> bool:
+    """True for an int/float that is not a bool (non-finite floats included)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def finite(value: float) -> bool:
+    """True if *value* is finite."""
+    return math.isfinite(value)

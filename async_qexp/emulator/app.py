@@ -1,0 +1,234 @@
+"""The ASGI application: Starlette routes wrapped by the emulator's outer middleware.
+
+The outer middleware (pure ASGI, outermost) adds latency, enforces the body-size limit,
+injects faults and records every request in the request log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._util import ApiError, error_body, error_response
+from .auth import auth_routes
+from .experiments import blob_routes, resultsdb_routes
+from .faults import FaultDecision, RequestRecord
+from .state import EmulatorState
+
+__all__ = ["SERVICE_PREFIXES", "build_app"]
+
+SERVICE_PREFIXES = ("/resultsdb", "/runtime")
+"""Routes subject to random faults (authentication and upload routes never are)."""
+
+
+class _DroppedConnection(Exception):
+    """Raised to make the server abort a connection when the transport is unreachable."""
+
+
+class _DropFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, _DroppedConnection)
+
+
+_drop_filter = _DropFilter()
+logging.getLogger("uvicorn.error").addFilter(_drop_filter)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, None, headers=headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return error_response(500, f"internal emulator error: {type(exc).__name__}")
+
+
+async def _not_implemented(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emu
+    state.authenticate(request)
+    raise ApiError(404, "the runtime service is not implemented by this emulator yet")
+
+
+def _is_service(path: str) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in SERVICE_PREFIXES)
+
+
+class OuterMiddleware:
+    """Latency, body limit, faults and the request log around the Starlette app."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        started = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        status: list[int | None] = [None]
+        fault: str | None = None
+
+        async def send_recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            if state.latency_ms > 0:
+                await asyncio.sleep(state.latency_ms / 1000)
+            length = _content_length(scope)
+            if length is not None and length > state.config.max_body_bytes:
+                await _send_error(send_recording, 413, "request body too large")
+                return
+            decision = state.faults.decide(method, path, _is_service(path))
+            if decision is not None and not decision.after_processing:
+                fault = "drop" if decision.drop else "error"
+                await self._apply(decision, send_recording, send)
+                return
+            limited = _limited_receive(receive, state.config.max_body_bytes)
+            if decision is None:
+                await self.app(scope, limited, send_recording)
+                return
+            fault = "drop-after" if decision.drop else "error-after"
+
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self.app(scope, limited, swallow)
+            await self._apply(decision, send_recording, send)
+        finally:
+            state.request_log.append(
+                RequestRecord(
+                    method=method,
+                    path=path,
+                    status=status[0],
+                    fault=fault,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
+
+    async def _apply(self, decision: FaultDecision, send: Send, raw_send: Send) -> None:
+        if decision.drop:
+            await _drop_connection(raw_send)
+            return
+        status = decision.status or 503
+        headers: dict[str, str] = {}
+        if decision.retry_after is not None:
+            headers["retry-after"] = str(decision.retry_after)
+        await _send_error(send, status, f"injected fault ({status})", headers)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _limited_receive(receive: Receive, limit: int) -> Receive:
+    total = 0
+
+    async def wrapped() -> Message:
+        nonlocal total
+        message = await receive()
+        if message["type"] == "http.request":
+            total += len(message.get("body", b""))
+            if total > limit:
+                raise ApiError(413, "request body too large")
+        return message
+
+    return wrapped
+
+
+async def _send_error(
+    send: Send, status: int, message: str, headers: dict[str, str] | None = None
+) -> None:
+    body = error_body(status, message)
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drop_connection(send: Send) -> None:
+    """Close the client connection without sending a response.
+
+    Under uvicorn ``send`` is a bound method of the request cycle, which holds the
+    transport: abort it and wait until the server notices the disconnect (so it does not
+    try to answer 500). Otherwise promise a body, never send it and raise.
+    """
+    cycle: Any = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is not None and hasattr(transport, "abort"):
+        transport.abort()
+        for _ in range(1000):
+            if getattr(cycle, "disconnected", True):
+                return
+            await asyncio.sleep(0)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", b"1048576"), (b"content-type", b"text/plain")],
+        }
+    )
+    raise _DroppedConnection("connection dropped by fault injection")
+
+
+def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None = None) -> ASGIApp:
+    """The emulator's ASGI app (auth at ``/`` and ``/api``, resultsDB, runtime, uploads).
+
+    ``runtime_routes`` are mounted at ``/runtime``; without them every runtime call
+    answers 404 JSON (the runtime service is a later addition).
+    """
+    runtime: list[BaseRoute] = list(runtime_routes or [])
+    if not runtime:
+        runtime = [
+            Route(
+                "/{rest:path}",
+                _not_implemented,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            )
+        ]
+    routes: list[BaseRoute] = [
+        *auth_routes(),
+        Mount("/resultsdb", routes=resultsdb_routes()),
+        Mount("/runtime", routes=runtime),
+        *blob_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )
+    app.state.emu = state
+    return OuterMiddleware(app, state)

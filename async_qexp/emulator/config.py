@@ -1,0 +1,222 @@
+"""Configuration of the emulator: users, devices, limits, faults.
+
+Users file (``--users FILE``)::
+
+    {"users": [{"token": "<API token>", "id": "<user id>",
+                "hgps": ["hub/group/project", ...]}]}
+
+The first hub/group/project of a user is their default. Without a users file any API token
+logs in; each distinct token is its own user (id ``user-<hash>``) in ``ibm-q/open/main``.
+
+Devices file (``--devices FILE``)::
+
+    {"devices": [{"name": "ibmq_lima", "components": ["Q0", "Q1", "R0"]}, ...]}
+
+A bare list of such objects is accepted too. Extra keys of a device object (other than
+``components``) are returned as-is by ``GET /devices``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .faults import FaultSettings
+
+__all__ = [
+    "DEFAULT_DEVICES",
+    "DEFAULT_HGP",
+    "DeviceSpec",
+    "EmulatorConfig",
+    "UserSpec",
+    "load_devices",
+    "load_users",
+]
+
+DEFAULT_HGP = "ibm-q/open/main"
+"""The hub/group/project of every user when no users file is given."""
+
+
+def _check_hgp(value: str) -> str:
+    parts = value.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"invalid hub/group/project {value!r} (expected 'hub/group/project')")
+    return value
+
+
+def _to_hgps(value: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(_check_hgp(str(x)) for x in value)
+
+
+def _to_strs(value: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(str(x) for x in value)
+
+
+@attrs.frozen
+class UserSpec:
+    """One user of the emulator: API token, user id and hub/group/projects (first = default)."""
+
+    token: str
+    id: str
+    hgps: tuple[str, ...] = attrs.field(default=(DEFAULT_HGP,), converter=_to_hgps)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.token or not self.id:
+            raise ValueError("a user needs a non-empty token and id")
+        if not self.hgps:
+            raise ValueError(f"user {self.id!r} needs at least one hub/group/project")
+
+
+@attrs.frozen
+class DeviceSpec:
+    """A device (backend) and its component identifiers (``Q0``, ``R0`` …)."""
+
+    name: str
+    components: tuple[str, ...] = attrs.field(default=(), converter=_to_strs)
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def _five(name: str) -> DeviceSpec:
+    return DeviceSpec(name, [f"Q{i}" for i in range(5)] + [f"R{i}" for i in range(5)])
+
+
+DEFAULT_DEVICES: tuple[DeviceSpec, ...] = (
+    _five("emulator_simulator"),
+    _five("ibmq_athens"),
+    _five("ibmq_lima"),
+    _five("ibmq_manila"),
+    _five("ibmq_qasm_simulator"),
+)
+"""Devices seeded when no devices file is given."""
+
+
+def _load_json(path: str | os.PathLike[str]) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def users_from_json(data: Any) -> list[UserSpec]:
+    """Build user specs from the parsed users-file JSON."""
+    items = data.get("users") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError('users file: expected {"users": [...]}')
+    users: list[UserSpec] = []
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError("users file: each user must be an object")
+        hgps = item.get("hgps") or [DEFAULT_HGP]
+        if not isinstance(hgps, list):
+            raise ValueError("users file: 'hgps' must be a list of 'hub/group/project'")
+        user = UserSpec(token=str(item["token"]), id=str(item["id"]), hgps=hgps)
+        if user.token in seen:
+            raise ValueError(f"users file: duplicate token for user {user.id!r}")
+        seen.add(user.token)
+        users.append(user)
+    return users
+
+
+def load_users(path: str | os.PathLike[str]) -> list[UserSpec]:
+    """Load a users file (see the module docstring for the format)."""
+    return users_from_json(_load_json(path))
+
+
+def devices_from_json(data: Any) -> list[DeviceSpec]:
+    """Build device specs from the parsed devices-file JSON."""
+    items = data.get("devices") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError('devices file: expected {"devices": [...]}')
+    devices: list[DeviceSpec] = []
+    for item in items:
+        if isinstance(item, str):
+            devices.append(DeviceSpec(item))
+            continue
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ValueError("devices file: each device must be an object with a 'name'")
+        comps = item.get("components", [])
+        if not isinstance(comps, list):
+            raise ValueError("devices file: 'components' must be a list of strings")
+        extra = {k: v for k, v in item.items() if k not in ("name", "components")}
+        devices.append(DeviceSpec(item["name"], comps, extra))
+    return devices
+
+
+def load_devices(path: str | os.PathLike[str]) -> list[DeviceSpec]:
+    """Load a devices file (see the module docstring for the format)."""
+    return devices_from_json(_load_json(path))
+
+
+def _users_converter(value: Any) -> tuple[UserSpec, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, Path, os.PathLike)):
+        return tuple(load_users(value))
+    return tuple(v if isinstance(v, UserSpec) else users_from_json([v])[0] for v in value)
+
+
+def _devices_converter(value: Any) -> tuple[DeviceSpec, ...]:
+    if value is None:
+        return DEFAULT_DEVICES
+    if isinstance(value, (str, Path, os.PathLike)):
+        return tuple(load_devices(value))
+    if isinstance(value, Sequence):
+        return tuple(v if isinstance(v, DeviceSpec) else devices_from_json([v])[0] for v in value)
+    raise TypeError("devices: expected a path or a list of DeviceSpec")
+
+
+def _faults_converter(value: Any) -> FaultSettings:
+    if value is None:
+        return FaultSettings()
+    if isinstance(value, FaultSettings):
+        return value
+    if isinstance(value, Mapping):
+        return FaultSettings(**value)
+    raise TypeError("faults: expected FaultSettings or a mapping")
+
+
+@attrs.frozen
+class EmulatorConfig:
+    """Settings of one emulator instance.
+
+    ``users`` and ``devices`` accept a list of specs or a path to a JSON file (see the module
+    docstring). ``faults`` is copied into the live controller when the server starts.
+    """
+
+    db: str | None = None
+    """SQLite file path, or ``None`` for an in-memory database."""
+    users: tuple[UserSpec, ...] | None = attrs.field(default=None, converter=_users_converter)
+    """Allowed users; ``None`` lets any API token log in as its own user."""
+    devices: tuple[DeviceSpec, ...] = attrs.field(default=None, converter=_devices_converter)
+    """Devices and components served by ``/devices`` and ``/device_components``."""
+    latency_ms: float = 0
+    """Delay added before every response."""
+    max_body_bytes: int = 32 * 1024 * 1024
+    """Request bodies larger than this get 413."""
+    host: str = "127.0.0.1"
+    port: int = 0
+    faults: FaultSettings = attrs.field(factory=FaultSettings, converter=_faults_converter)
+    """Initial fault-injection settings."""
+    signed_url_ttl_s: float = 900.0
+    """Lifetime of signed upload URLs."""
+    default_page_size: int = 100
+    """Page size of list endpoints when ``limit`` is absent."""
+    max_page_size: int = 10_000
+    """Largest page returned for any ``limit`` (a marker continues beyond it)."""
+    request_log_size: int = 10_000
+    """Capacity of :attr:`Emulator.request_log`."""
+    http_impl: str = "auto"
+    """uvicorn HTTP implementation: ``"auto"`` (httptools if installed), ``"h11"``,
+    ``"httptools"``."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.latency_ms < 0:
+            raise ValueError("latency_ms must be >= 0")
+        if self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes must be > 0")
+        if self.default_page_size <= 0 or self.max_page_size <= 0:
+            raise ValueError("page sizes must be > 0")

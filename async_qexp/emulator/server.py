@@ -1,0 +1,177 @@
+"""Running the emulator: :func:`serve` (in-process, on the caller's loop) and :class:`Emulator`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Generator, Sequence
+from typing import Any
+
+import attrs
+import uvicorn
+from starlette.routing import BaseRoute
+
+from .app import build_app
+from .config import EmulatorConfig
+from .faults import FaultSettings, RequestRecord
+from .state import EmulatorState
+from .store import Store
+
+__all__ = ["Emulator", "serve"]
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its owner and stops promptly."""
+
+    _exit_event: asyncio.Event | None = None
+
+    @property
+    def should_exit(self) -> bool:
+        return bool(self.__dict__.get("_should_exit", False))
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self.__dict__["_should_exit"] = value
+        if value and self._exit_event is not None:
+            self._exit_event.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+    async def main_loop(self) -> None:
+        # uvicorn polls should_exit every 0.1 s; wake up as soon as it is set instead.
+        self._exit_event = asyncio.Event()
+        if self.should_exit:
+            return
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._exit_event.wait(), 0.1)
+
+
+@attrs.define(eq=False)
+class Emulator:
+    """A running emulator (yielded by :func:`serve`)."""
+
+    url: str
+    """Base/auth URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+    config: EmulatorConfig
+    _state: EmulatorState = attrs.field(repr=False)
+
+    @property
+    def resultsdb_url(self) -> str:
+        """The experiment-service base URL (``url + "/resultsdb"``)."""
+        return self.url + "/resultsdb"
+
+    @property
+    def runtime_url(self) -> str:
+        """The runtime-service base URL (``url + "/runtime"``)."""
+        return self.url + "/runtime"
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server listens on."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def faults(self) -> FaultSettings:
+        """The live fault controller (mutable; see :meth:`FaultSettings.fail_next`)."""
+        return self._state.faults
+
+    @property
+    def latency_ms(self) -> float:
+        """Delay added before every response (initially ``config.latency_ms``; settable)."""
+        return self._state.latency_ms
+
+    @latency_ms.setter
+    def latency_ms(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("latency_ms must be >= 0")
+        self._state.latency_ms = float(value)
+
+    @property
+    def request_log(self) -> deque[RequestRecord]:
+        """Recent requests (bounded), oldest first; ``status`` is ``None`` when dropped."""
+        return self._state.request_log
+
+    @property
+    def state(self) -> EmulatorState:
+        """Internal state (store, secrets); for tests and the runtime service."""
+        return self._state
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
+    # proto is IPPROTO_TCP (sockets created with proto 0 would suffer Nagle + delayed ACK,
+    # ~40 ms per small request on loopback).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    config: EmulatorConfig | None = None,
+    *,
+    runtime_routes: Sequence[BaseRoute] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Emulator]:
+    """Run the emulator on the caller's event loop; yield an :class:`Emulator`.
+
+    ``overrides`` replace fields of ``config`` (e.g. ``serve(latency_ms=5)``). The server
+    listens on ``config.host``/``config.port`` (default 127.0.0.1, an ephemeral port). On
+    exit the server stops, connections close and the database is closed.
+    """
+    cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
+    store = Store(cfg.db)
+    try:
+        state = EmulatorState(cfg, store)
+        app = build_app(state, runtime_routes)
+        sock = _listen(cfg.host, cfg.port)
+        try:
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            uv_config = uvicorn.Config(
+                app,
+                lifespan="off",
+                http=cfg.http_impl,
+                access_log=False,
+                log_level="warning",
+                proxy_headers=False,
+                server_header=False,
+                timeout_graceful_shutdown=5,
+                timeout_keep_alive=60,
+            )
+            server = _Server(uv_config)
+            task = asyncio.create_task(server.serve(sockets=[sock]), name="qexp-emulator")
+            try:
+                while not server.started:
+                    if task.done():
+                        await task
+                        raise RuntimeError("the emulator server stopped during start-up")
+                    await asyncio.sleep(0.001)
+                yield Emulator(f"http://{shown}:{port}", cfg, state)
+            finally:
+                server.should_exit = True
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    if not task.done():
+                        task.cancel()
+                    raise
+        finally:
+            sock.close()
+    finally:
+        store.close()

@@ -1,0 +1,129 @@
+"""The shared state of one emulator instance."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections import deque
+from urllib.parse import quote
+
+from starlette.requests import HTTPConnection
+
+from ._util import ApiError
+from .config import DEFAULT_HGP, EmulatorConfig, UserSpec
+from .faults import FaultSettings, RequestRecord
+from .store import Principal, Store
+
+__all__ = ["EmulatorState"]
+
+
+def _split_hgp(hgp: str) -> tuple[str, str, str]:
+    h, g, p = hgp.split("/")
+    return h, g, p
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class EmulatorState:
+    """Config, store, secrets, live faults and the request log of one emulator."""
+
+    def __init__(self, config: EmulatorConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.faults: FaultSettings = config.faults.copy()
+        self.request_log: deque[RequestRecord] = deque(maxlen=config.request_log_size)
+        self.token_key = store.secret("access-token")
+        self.upload_key = store.secret("signed-upload")
+        self.users_by_token: dict[str, UserSpec] | None = (
+            None if config.users is None else {u.token: u for u in config.users}
+        )
+        self.users_by_id: dict[str, UserSpec] | None = (
+            None if config.users is None else {u.id: u for u in config.users}
+        )
+        self.devices = config.devices
+        self.latency_ms: float = config.latency_ms
+
+    # -- users and tokens ----------------------------------------------------------------
+
+    def login(self, api_token: str) -> tuple[str, str] | None:
+        """``(access token, user id)`` for an API token, or ``None`` if it may not log in."""
+        if self.users_by_token is None:
+            user_id = "user-" + hashlib.sha256(api_token.encode()).hexdigest()[:16]
+        else:
+            spec = self.users_by_token.get(api_token)
+            if spec is None:
+                return None
+            user_id = spec.id
+        return self._access_token(user_id), user_id
+
+    def _access_token(self, user_id: str) -> str:
+        payload = _b64(user_id.encode())
+        mac = hmac.new(self.token_key, b"access\0" + user_id.encode(), hashlib.sha256)
+        return f"at.{payload}.{mac.hexdigest()[:40]}"
+
+    def principal_for(self, access_token: str | None) -> Principal | None:
+        """The user of a valid access token, else ``None``."""
+        if not access_token or not access_token.startswith("at."):
+            return None
+        try:
+            _, payload, _mac = access_token.split(".")
+            user_id = _unb64(payload).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not hmac.compare_digest(self._access_token(user_id), access_token):
+            return None
+        if self.users_by_id is None:
+            return Principal(user_id, (_split_hgp(DEFAULT_HGP),))
+        spec = self.users_by_id.get(user_id)
+        if spec is None:
+            return None
+        return Principal(user_id, tuple(_split_hgp(h) for h in spec.hgps))
+
+    def authenticate(self, conn: HTTPConnection) -> Principal:
+        """The caller's user, from ``X-Access-Token``; 401 otherwise."""
+        token = conn.headers.get("x-access-token")
+        if not token:
+            raise ApiError(401, "missing X-Access-Token header")
+        user = self.principal_for(token)
+        if user is None:
+            raise ApiError(401, "invalid or unknown access token")
+        return user
+
+    # -- signed upload URLs --------------------------------------------------------------
+
+    def _upload_sig(self, kind: str, exp_uuid: str, name: str, expires: str) -> str:
+        msg = "\0".join((kind, exp_uuid, name, expires)).encode()
+        return hmac.new(self.upload_key, msg, hashlib.sha256).hexdigest()
+
+    def signed_upload_path(self, kind: str, exp_uuid: str, name: str) -> str:
+        """The path and query of a signed upload URL (relative to the server root)."""
+        expires = f"{time.time() + self.config.signed_url_ttl_s:.3f}"
+        sig = self._upload_sig(kind, exp_uuid, name, expires)
+        return (
+            f"/_blob/{kind}/{quote(exp_uuid, safe='')}/{quote(name, safe='')}"
+            f"?expires={expires}&sig={sig}"
+        )
+
+    def check_upload_sig(
+        self, kind: str, exp_uuid: str, name: str, expires: str | None, sig: str | None
+    ) -> None:
+        """403 unless the signature matches and has not expired."""
+        try:
+            deadline = float(expires or "")
+        except ValueError:
+            deadline = float("nan")
+        if not sig or deadline != deadline:
+            raise ApiError(403, "missing or malformed signature")
+        good = self._upload_sig(kind, exp_uuid, name, expires or "")
+        if not hmac.compare_digest(good, sig):
+            raise ApiError(403, "invalid signature")
+        if deadline < time.time():
+            raise ApiError(403, "signed URL expired")
