@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -110,13 +109,3 @@ def normalize_timestamp(value: Any, field: str) -> str:
         return format_ts(dt)
     except (OverflowError, ValueError):
         raise ApiError(400, f"{field}: date-time out of range {value!r}") from None
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for an int/float that is not a bool (non-finite floats included)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def finite(value: float) -> bool:
-    """True if *value* is finite."""
-    return math.isfinite(value)

@@ -1,0 +1,134 @@
+"""Authentication and discovery (PROTOCOL §2, §7 items 1-5)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from async_qexp.emulator import Emulator, EmulatorConfig, load_users, serve
+
+from .conftest import assert_error
+
+PREFIXES = ["", "/api"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_version_login_me(emu: Emulator, raw: httpx.AsyncClient, prefix: str) -> None:
+    r = await raw.get(prefix + "/version")
+    assert r.status_code == 200
+    assert r.json()["api-auth"]
+    r = await raw.post(prefix + "/users/loginWithToken", json={"apiToken": "abc"})
+    assert r.status_code == 200
+    token = r.json()["id"]
+    assert isinstance(token, str)
+    assert token
+    assert token != "abc"
+    r = await raw.get(prefix + "/users/me", headers={"X-Access-Token": token})
+    assert r.status_code == 200
+    me = r.json()
+    assert me["id"]
+    assert me["urls"]["http"] == emu.url + "/api"
+    assert me["urls"]["ws"] == emu.url.replace("http://", "ws://") + "/ws"
+    assert me["urls"]["services"] == {"resultsDB": emu.resultsdb_url, "runtime": emu.runtime_url}
+    assert emu.resultsdb_url == emu.url + "/resultsdb"
+
+
+@pytest.mark.asyncio
+async def test_same_token_same_user_distinct_tokens_distinct_users(
+    raw: httpx.AsyncClient,
+) -> None:
+    ids = []
+    for api_token in ("t1", "t1", "t2"):
+        r = await raw.post("/users/loginWithToken", json={"apiToken": api_token})
+        r2 = await raw.get("/users/me", headers={"X-Access-Token": r.json()["id"]})
+        ids.append(r2.json()["id"])
+    assert ids[0] == ids[1] != ids[2]
+
+
+@pytest.mark.asyncio
+async def test_network_default_user(raw: httpx.AsyncClient) -> None:
+    token = (await raw.post("/users/loginWithToken", json={"apiToken": "x"})).json()["id"]
+    r = await raw.get("/api/Network", headers={"X-Access-Token": token})
+    assert r.status_code == 200
+    assert r.json() == [
+        {
+            "name": "ibm-q",
+            "groups": {
+                "open": {"name": "open", "projects": {"main": {"name": "main", "isDefault": True}}}
+            },
+        }
+    ]
+
+
+@pytest.mark.asyncio
+async def test_unauthenticated_calls_get_401_json(raw: httpx.AsyncClient) -> None:
+    for path in ("/users/me", "/api/users/me", "/api/Network", "/resultsdb/experiments"):
+        assert_error(await raw.get(path), 401)
+        assert_error(await raw.get(path, headers={"X-Access-Token": "nope"}), 401)
+    # a forged token (right shape, wrong MAC)
+    good = (await raw.post("/users/loginWithToken", json={"apiToken": "x"})).json()["id"]
+    forged = good[:-4] + ("0000" if not good.endswith("0000") else "1111")
+    assert_error(await raw.get("/resultsdb/devices", headers={"X-Access-Token": forged}), 401)
+    assert_error(await raw.get("/runtime/jobs"), 401)
+
+
+@pytest.mark.asyncio
+async def test_login_failures_are_json(raw: httpx.AsyncClient) -> None:
+    assert_error(await raw.post("/users/loginWithToken", json={}), 401)
+    assert_error(await raw.post("/users/loginWithToken", json={"apiToken": 5}), 401)
+    assert_error(await raw.post("/users/loginWithToken", content=b"not json"), 400)
+    r = await raw.get("/nowhere")
+    assert_error(r, 404)
+    assert r.reason_phrase == "Not Found"
+    assert_error(await raw.delete("/users/me"), 405)
+
+
+@pytest.mark.asyncio
+async def test_users_file(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    path.write_text(
+        json.dumps(
+            {
+                "users": [
+                    {"token": "tok-a", "id": "alice", "hgps": ["h1/g1/p1", "h2/g2/p2"]},
+                    {"token": "tok-b", "id": "bob", "hgps": ["h1/g1/p1"]},
+                ]
+            }
+        )
+    )
+    assert [u.id for u in load_users(path)] == ["alice", "bob"]
+    async with (
+        serve(EmulatorConfig(users=str(path))) as emu,
+        httpx.AsyncClient(base_url=emu.url) as c,
+    ):
+        assert_error(await c.post("/api/users/loginWithToken", json={"apiToken": "other"}), 401)
+        r = await c.post("/api/users/loginWithToken", json={"apiToken": "tok-a"})
+        assert r.status_code == 200
+        h = {"X-Access-Token": r.json()["id"]}
+        assert (await c.get("/api/users/me", headers=h)).json()["id"] == "alice"
+        net = (await c.get("/api/Network", headers=h)).json()
+        flat = [
+            (hub["name"], g, p, info["isDefault"])
+            for hub in net
+            for g, grp in hub["groups"].items()
+            for p, info in grp["projects"].items()
+        ]
+        assert flat == [("h1", "g1", "p1", True), ("h2", "g2", "p2", False)]
+        # experiments default to the user's first hub/group/project
+        r = await c.post(
+            "/resultsdb/experiments", headers=h, json={"type": "T1", "device_name": "ibmq_lima"}
+        )
+        body = r.json()
+        assert (body["hub_id"], body["group_id"], body["project_id"]) == ("h1", "g1", "p1")
+        assert body["owner"] == "alice"
+
+
+def test_bad_users_file(tmp_path: Path) -> None:
+    path = tmp_path / "users.json"
+    path.write_text(json.dumps({"users": [{"token": "t", "id": "u", "hgps": ["nope"]}]}))
+    with pytest.raises(ValueError, match="hub/group/project"):
+        load_users(path)
