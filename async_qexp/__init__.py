@@ -31,7 +31,18 @@ from .errors import (
     RuntimeServiceError,
     StreamingError,
 )
-from .experiment import ExperimentService
+from .experiment import (
+    AnalysisResultData,
+    AnalysisStatus,
+    ArtifactData,
+    ExperimentData,
+    ExperimentDataError,
+    ExperimentDataSaveFailed,
+    ExperimentService,
+    ExperimentStatus,
+    FigureData,
+    SaveReport,
+)
 from .models import (
     AnalysisResult,
     Device,
@@ -52,18 +63,26 @@ from .runtime import (
 from .runtime.job import RuntimeJob
 
 __all__ = [
-    "DEFAULT_AUTH_URL",
-    "DEFAULT_TIMEOUT",
     "Account",
     "AnalysisResult",
+    "AnalysisResultData",
+    "AnalysisStatus",
     "ApiError",
+    "ArtifactData",
     "AuthError",
+    "DEFAULT_AUTH_URL",
+    "DEFAULT_TIMEOUT",
     "Device",
     "EntryExists",
     "EntryNotFound",
     "Experiment",
+    "ExperimentData",
+    "ExperimentDataError",
+    "ExperimentDataSaveFailed",
     "ExperimentService",
     "ExperimentShareLevel",
+    "ExperimentStatus",
+    "FigureData",
     "FileInfo",
     "HubGroupProject",
     "JobStatus",
@@ -88,6 +107,7 @@ __all__ = [
     "RuntimeProgramNotFound",
     "RuntimeService",
     "RuntimeServiceError",
+    "SaveReport",
     "StreamPolicy",
     "StreamingError",
     "__version__",

@@ -79,7 +79,8 @@ class ApiError(QexpError):
         super().__init__(self._describe())
 
     def _describe(self) -> str:
-        where = f" for {self.method} {self.url}" if self.url else ""
+        target = " ".join(part for part in (self.method, self.url) if part)
+        where = f" for {target}" if target else ""
         code = f" (code {self.code})" if self.code not in (None, "") else ""
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         return f"{self.status}{where}: {self.message}{code}{tries}"

@@ -338,11 +338,51 @@ class ExperimentService:
         Raises:
             EntryExists: if an experiment with this id exists.
         """
+        _ignore_unknown(kwargs, "create_experiment")
+        body = self.experiment_body(
+            experiment_type=experiment_type,
+            backend_name=backend_name,
+            metadata=metadata,
+            experiment_id=experiment_id,
+            parent_id=parent_id,
+            job_ids=job_ids,
+            tags=tags,
+            notes=notes,
+            share_level=share_level,
+            start_datetime=start_datetime,
+            end_datetime=end_datetime,
+            json_encoder=json_encoder,
+        )
+        created = await self.post_experiment(body)
+        return str(created.get("uuid", body["uuid"]))
+
+    def experiment_body(
+        self,
+        *,
+        experiment_type: str,
+        backend_name: str,
+        metadata: Mapping[str, Any] | None = None,
+        experiment_id: str | None = None,
+        parent_id: str | None = None,
+        job_ids: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+        share_level: ExperimentShareLevel | str | None = None,
+        start_datetime: datetime | str | None = None,
+        end_datetime: datetime | str | None = None,
+        json_encoder: JSONEncoderType = None,
+        hgp: HubGroupProject | None = None,
+    ) -> dict[str, Any]:
+        """The wire body of an experiment create (PROTOCOL §3.2, §4.3); validates first.
+
+        ``hgp`` defaults to the provider's hub/group/project.
+        """
         _require_id(experiment_type, "experiment_type")
         _require_id(backend_name, "backend_name")
-        _ignore_unknown(kwargs, "create_experiment")
-        hgp = self._hgp
-        body = _compact(
+        hgp = hgp or self._hgp
+        if hgp is None:
+            logger.warning("no hub/group/project selected: the experiment is stored without one")
+        return _compact(
             {
                 "uuid": experiment_id or str(uuid.uuid4()),
                 "type": experiment_type,
@@ -362,10 +402,22 @@ class ExperimentService:
                 "end_time": format_datetime(end_datetime) if end_datetime else None,
             }
         )
-        if hgp is None:
-            logger.warning("no hub/group/project selected: the experiment is stored without one")
+
+    async def post_experiment(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create an experiment from a wire body; returns the stored record as the service sent it.
+
+        A replay whose first attempt was stored counts as success (the body's id is returned).
+        """
         created = await self._post_create("/experiments", body)
-        return str(created.get("uuid", body["uuid"]))
+        return created if isinstance(created, dict) else {"uuid": body["uuid"]}
+
+    async def put_experiment(self, experiment_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Partially update an experiment from a wire body; returns the service's answer."""
+        response = await self._session.request(
+            "PUT", self._url(f"/experiments/{_path(experiment_id)}"), json_body=body
+        )
+        answer = parse_json(response)
+        return answer if isinstance(answer, dict) else {}
 
     async def update_experiment(
         self,
@@ -398,9 +450,7 @@ class ExperimentService:
                 "end_time": format_datetime(end_datetime) if end_datetime else None,
             }
         )
-        await self._session.request(
-            "PUT", self._url(f"/experiments/{_path(experiment_id)}"), json_body=body
-        )
+        await self.put_experiment(experiment_id, body)
 
     async def experiment(
         self, experiment_id: str, json_decoder: JSONDecoderType = None

@@ -40,6 +40,8 @@ class JobStatus(str, enum.Enum):
 
     INITIALIZING = "INITIALIZING"
     """Not polled yet."""
+    VALIDATING = "VALIDATING"
+    """Being validated (reported by some job types; never by the runtime service)."""
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     DONE = "DONE"
