@@ -63,6 +63,8 @@ from .runtime import (
 from .runtime.job import RuntimeJob
 
 __all__ = [
+    "DEFAULT_AUTH_URL",
+    "DEFAULT_TIMEOUT",
     "Account",
     "AnalysisResult",
     "AnalysisResultData",
@@ -70,8 +72,6 @@ __all__ = [
     "ApiError",
     "ArtifactData",
     "AuthError",
-    "DEFAULT_AUTH_URL",
-    "DEFAULT_TIMEOUT",
     "Device",
     "EntryExists",
     "EntryNotFound",

@@ -101,10 +101,28 @@ def _decode_envelope(obj: dict[str, Any]) -> Any:
             raw = zlib.decompress(base64.standard_b64decode(value))
             return np.load(io.BytesIO(raw), allow_pickle=False)
         if tag == "settings":
-            return value
+            return _restore_int_keys(value)
     except (TypeError, ValueError, IndexError, zlib.error):
         return obj
     return obj
+
+
+def _restore_int_keys(value: Any) -> Any:
+    """Undo the ``__int_keys__`` marker of ``settings`` values (PROTOCOL §5.9, row 10)."""
+    if isinstance(value, list):
+        return [_restore_int_keys(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    marked = value.get("__int_keys__") is True
+    restored: dict[Any, Any] = {}
+    for key, item in value.items():
+        if marked and key == "__int_keys__":
+            continue
+        if marked and isinstance(key, str) and key.lstrip("-").isdigit():
+            restored[int(key)] = _restore_int_keys(item)
+        else:
+            restored[key] = _restore_int_keys(item)
+    return restored
 
 
 class RuntimeDecoder(json.JSONDecoder):

@@ -138,7 +138,7 @@ class RuntimeJob:
             backend=str(record.get("backend") or ""),
             inputs=decode_params(record.get("params")),
         )
-        job._apply(record)
+        job._apply(record, strict=False)
         return job
 
     def __repr__(self) -> str:
@@ -157,7 +157,7 @@ class RuntimeJob:
         """The last status seen, without asking the server."""
         return self._status
 
-    def _apply(self, record: dict[str, Any]) -> None:
+    def _apply(self, record: dict[str, Any], *, strict: bool = True) -> None:
         created = record.get("created")
         if created and self._creation_date is None:
             with contextlib.suppress(ValueError):
@@ -165,6 +165,9 @@ class RuntimeJob:
         name = _server_status(record)
         status = _STATUS_MAP.get(name)
         if status is None:
+            if not strict:  # listing a job must not fail; status() reports it
+                logger.warning("job %s has an unknown status %r", self.job_id, name)
+                return
             raise RuntimeInvalidStateError(f"unknown job status from the server: {name!r}")
         if not self._status.is_final:
             self._status = status

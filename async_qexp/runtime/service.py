@@ -438,6 +438,8 @@ class RuntimeService:
             unknown = set(options) - {"backend_name", "image", "log_level"}
             if unknown:
                 raise ValueError(f"unknown runtime options: {sorted(unknown)}")
+            if not options.get("backend_name"):
+                raise ValueError("options: backend_name is required")
             options = RuntimeOptions(**options)
         if not isinstance(program_id, str) or not program_id:
             raise ValueError("program_id must be a non-empty string")

@@ -159,10 +159,13 @@ class ResultStream:
         await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        self._start()
+        if not self._closed:
+            self._start()
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Any]:
+        if self._closed and self._queue.empty():
+            return
         try:
             while True:
                 item = await self._queue.get()
@@ -175,7 +178,7 @@ class ResultStream:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the socket and stop the reader. Messages not yet consumed are dropped."""
+        """Close the socket and stop the reader; messages already received are still yielded."""
         if self._closed:
             return
         self._closed = True
@@ -183,6 +186,9 @@ class ResultStream:
         if reader is not None and not reader.done():
             reader.cancel()
             await asyncio.wait([reader])
+        # A reader cancelled before its first step never ran its ``finally``: end the
+        # iterator here too (a second end marker is harmless).
+        self._queue.put_nowait(_END)
         if self._on_close is not None:
             self._on_close(self)
 
