@@ -40,5 +40,5 @@ def typecheck(session: nox.Session) -> None:
 def examples(session: nox.Session) -> None:
     """Run every example against the embedded emulator."""
     session.install("-e", ".[emulator]")
-    for example in ("quickstart.py",):
+    for example in ("quickstart.py", "stream_runtime.py", "t1_experiment.py"):
         session.run("python", f"examples/{example}")

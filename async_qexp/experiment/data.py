@@ -1145,7 +1145,9 @@ class ExperimentData:
 
     async def _fetch_results(self) -> None:
         assert self._service is not None
-        records = await self._service.analysis_results(experiment_id=self.experiment_id, limit=None)
+        records = await self._service.analysis_results(
+            experiment_id=self.experiment_id, limit=None, sort_by="creation_datetime:asc"
+        )
         with self._lock:
             for record in records:
                 row = AnalysisResultData.from_service(record)
