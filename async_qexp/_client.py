@@ -286,5 +286,20 @@ class Provider:
             provider.emulator = running
             yield provider
 
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def auto(cls, **options: Any) -> AsyncIterator[Provider]:
+        """The service named by ``QEXP_TOKEN``/``QEXP_URL`` if set, else the embedded emulator.
+
+        What examples and notebooks want: the same code runs against IBM Quantum with a token
+        in the environment, and locally without one. ``options`` go to :class:`Provider`.
+        """
+        if os.environ.get("QEXP_TOKEN"):
+            async with cls(**options) as provider:
+                yield provider
+        else:
+            async with cls.local(**options) as provider:
+                yield provider
+
     emulator: Any = None
     """The running emulator when the provider came from :meth:`local`, else ``None``."""

@@ -10,12 +10,9 @@ HTTP server on a loopback port, in this process); with ``QEXP_TOKEN`` (and optio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import os
 import random
 import time
-from collections.abc import AsyncIterator
 
 import async_qexp
 from async_qexp import Provider, ResultQuality
@@ -36,21 +33,10 @@ def decay_svg(t1_us: float) -> bytes:
     ).encode()
 
 
-@contextlib.asynccontextmanager
-async def connect() -> AsyncIterator[Provider]:
-    """The real service when QEXP_TOKEN is set, the embedded emulator otherwise."""
-    if os.environ.get("QEXP_TOKEN"):
-        async with Provider() as provider:
-            yield provider
-    else:
-        async with Provider.local() as provider:
-            yield provider
-
-
 async def main() -> None:
     rng = random.Random(7)
     started = time.perf_counter()
-    async with connect() as provider:
+    async with Provider.auto() as provider:
         service = provider.experiment
         where = "embedded emulator" if provider.emulator else provider.account.auth_url
         print(f"async_qexp {async_qexp.__version__} — connected to the {where}")

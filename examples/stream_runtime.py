@@ -11,27 +11,13 @@ value is the last message of the stream and is also what ``job.result()`` return
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import time
-from collections.abc import AsyncIterator
 
 from async_qexp import Provider
 
 
-@contextlib.asynccontextmanager
-async def connect() -> AsyncIterator[Provider]:
-    """The real service when QEXP_TOKEN is set, the embedded emulator otherwise."""
-    if os.environ.get("QEXP_TOKEN"):
-        async with Provider() as provider:
-            yield provider
-    else:
-        async with Provider.local() as provider:
-            yield provider
-
-
 async def main() -> None:
-    async with connect() as provider:
+    async with Provider.auto() as provider:
         job = await provider.runtime.run(
             "sample-program",
             options={"backend_name": "emulator_simulator"},

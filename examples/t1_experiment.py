@@ -16,11 +16,9 @@ With no ``QEXP_TOKEN`` it runs on the embedded emulator:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 from async_qexp import ExperimentData, Provider
 
@@ -197,20 +195,9 @@ def analyse_t1(exp: ExperimentData) -> None:
 # -- the run -----------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def connect() -> AsyncIterator[Provider]:
-    """The real service when QEXP_TOKEN is set, the embedded emulator otherwise."""
-    if os.environ.get("QEXP_TOKEN"):
-        async with Provider() as provider:
-            yield provider
-    else:
-        async with Provider.local() as provider:
-            yield provider
-
-
 async def main() -> None:
     started = time.perf_counter()
-    async with connect() as provider:
+    async with Provider.auto() as provider:
         backend = "emulator_simulator"
         print(
             f"T1 experiment on {backend} ({'emulator' if provider.emulator else 'IBM Quantum'})\n"
