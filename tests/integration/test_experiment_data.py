@@ -29,7 +29,7 @@ from async_qexp import (
 )
 from async_qexp.emulator import Emulator
 
-from ..helpers import wait_until
+from ..helpers import client_tasks, wait_until
 from .conftest import FAST_RETRY
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(30)]
@@ -605,3 +605,26 @@ async def test_no_service_save_reports_instead_of_failing() -> None:
     assert report.sent == 0
     with pytest.raises(ExperimentDataSaveFailed):
         await exp.save(suppress_errors=False)
+
+
+async def test_nothing_is_left_behind(emulator: Emulator) -> None:
+    """After the container and the provider close: no task of ours, no busy thread, no socket."""
+    threads_before = set(threading.enumerate())
+    async with Provider("alice", emulator.url, retry=FAST_RETRY) as provider:
+        async with ExperimentData(
+            service=provider, experiment_type="T1", backend="ibmq_lima"
+        ) as exp:
+            exp.add_jobs([ScriptedJob("never-finishes")])
+            exp.add_analysis_callback(lambda e: e.add_analysis_results(name="x", value=1))
+            done_early = ExperimentData(service=provider, experiment_type="T2")
+            done_early.add_analysis_callback(lambda e: e.add_figures(SVG, "f"))
+            await done_early.block_for_results()
+            await done_early.save()
+            await done_early.aclose()
+        transport = provider.http.client._transport
+    assert client_tasks() == set()
+    # Sync callbacks ran on anyio's worker threads, which stay idle in its pool, never busy.
+    extra = [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
+    assert all("AnyIO worker thread" in t.name for t in extra), extra
+    session = getattr(transport, "client", None)
+    assert session is None or session.closed, "the aiohttp session is closed"

@@ -19,6 +19,7 @@ from async_qexp import (
 )
 from async_qexp.emulator import Emulator
 
+from ..helpers import client_tasks
 from .conftest import FAST_RETRY
 
 pytestmark = pytest.mark.asyncio
@@ -137,20 +138,6 @@ async def test_read_timeout_raises_request_timeout(transport: str) -> None:
         assert provider._client is None, "a failed connect closes the client"
 
 
-_CLIENT_CODE = ("/async_qexp/", "/aiohttp/", "/httpx/", "/httpcore/", "/httpx_aiohttp/")
-
-
-def _client_tasks() -> set[asyncio.Task[object]]:
-    """Pending tasks running the client's code (the in-process server's tasks excluded)."""
-    found = set()
-    for task in asyncio.all_tasks():
-        code = getattr(task.get_coro(), "cr_code", None)
-        filename = code.co_filename if code is not None else ""
-        if any(part in filename for part in _CLIENT_CODE) and "/emulator/" not in filename:
-            found.add(task)
-    return found - {asyncio.current_task()}
-
-
 @pytest.mark.parametrize("where", ["in-flight", "backoff"])
 async def test_cancelled_call_leaves_nothing_behind(transport: str, where: str) -> None:
     from async_qexp.emulator import serve
@@ -172,7 +159,7 @@ async def test_cancelled_call_leaves_nothing_behind(transport: str, where: str) 
             provider.http.retry = FAST_RETRY
             with anyio.fail_after(2):  # the only slot was released
                 assert await provider.experiment.backends()
-        assert _client_tasks() == set()
+        assert client_tasks() == set()
 
 
 async def test_unknown_token_is_refused(team_emulator: Emulator, transport: str) -> None:
