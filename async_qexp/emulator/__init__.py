@@ -7,7 +7,8 @@ runs on the caller's event loop) or as a command::
     python -m async_qexp.emulator --host 127.0.0.1 --port 8765 --db qexp.sqlite \
         [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
         [--error-rate-500 R] [--error-rate-503 R] [--error-rate-429 R] \
-        [--retry-after S] [--drop-rate R] [--seed N]
+        [--retry-after S] [--drop-rate R] [--seed N] \
+        [--runtime-backends A,B] [--runtime-concurrency N] [--program-dir DIR] [--no-runtime]
 
 which prints ``listening on http://HOST:PORT`` once it accepts connections and exits 0 on
 SIGINT/SIGTERM.
@@ -18,7 +19,8 @@ URL layout (one port):
   ``GET /users/me`` (service URLs built from the request's Host), ``GET /Network``;
 * the experiment service under ``/resultsdb`` (every endpoint of PROTOCOL §3, including
   ``PUT /analysis_results/bulkupdate`` and the legacy multipart figure endpoints);
-* the runtime service under ``/runtime`` (not implemented yet: 401/404 JSON);
+* the runtime service under ``/runtime`` (programs, jobs run in worker processes, the
+  result-stream websocket ``/runtime/stream/jobs/{id}``; see :mod:`.runtime`);
 * signed uploads: ``PUT /_blob/{plot|file}/{uuid}/{name}?expires=…&sig=…`` (no auth header
   needed; HMAC over kind, uuid, name and expiry with a secret kept in the database; 403 when
   expired or tampered; answers exactly 200).

@@ -38,6 +38,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retry-after", type=_number, default=1, help="seconds (may be fractional)")
     p.add_argument("--drop-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--runtime-backends",
+        default="emulator_simulator,ibmq_qasm_simulator",
+        help="comma-separated backends of the runtime service",
+    )
+    p.add_argument(
+        "--runtime-concurrency", type=int, default=5, help="running jobs per backend at once"
+    )
+    p.add_argument(
+        "--program-dir",
+        action="append",
+        default=[],
+        help="directory of *.py runtime programs to seed as public (repeatable)",
+    )
+    p.add_argument("--no-runtime", action="store_true", help="do not serve /runtime")
     return p.parse_args(argv)
 
 
@@ -59,6 +74,10 @@ async def run(args: argparse.Namespace) -> None:
             drop_rate=args.drop_rate,
             seed=args.seed,
         ),
+        runtime=not args.no_runtime,
+        runtime_backends=[b for b in args.runtime_backends.split(",") if b.strip()],
+        runtime_concurrency=args.runtime_concurrency,
+        runtime_program_dirs=args.program_dir,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

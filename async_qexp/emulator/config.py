@@ -31,6 +31,7 @@ from .faults import FaultSettings
 __all__ = [
     "DEFAULT_DEVICES",
     "DEFAULT_HGP",
+    "DEFAULT_RUNTIME_BACKENDS",
     "DeviceSpec",
     "EmulatorConfig",
     "UserSpec",
@@ -93,6 +94,9 @@ DEFAULT_DEVICES: tuple[DeviceSpec, ...] = (
     _five("ibmq_qasm_simulator"),
 )
 """Devices seeded when no devices file is given."""
+
+DEFAULT_RUNTIME_BACKENDS: tuple[str, ...] = ("emulator_simulator", "ibmq_qasm_simulator")
+"""Backends of the runtime service by default."""
 
 
 def _load_json(path: str | os.PathLike[str]) -> Any:
@@ -212,6 +216,18 @@ class EmulatorConfig:
     http_impl: str = "auto"
     """uvicorn HTTP implementation: ``"auto"`` (httptools if installed), ``"h11"``,
     ``"httptools"``."""
+    runtime: bool = True
+    """Serve the runtime service at ``/runtime`` (``False``: every runtime call is 404)."""
+    runtime_backends: tuple[str, ...] = attrs.field(
+        default=DEFAULT_RUNTIME_BACKENDS, converter=_to_strs
+    )
+    """Backends runtime jobs may run on (an unknown one is 404)."""
+    runtime_concurrency: int = 5
+    """Jobs running at once per backend; more wait QUEUED, in submission order."""
+    runtime_program_dirs: tuple[str, ...] = attrs.field(default=(), converter=_to_strs)
+    """Directories whose ``*.py`` files are seeded as public programs (besides the built-ins)."""
+    runtime_log_limit: int = 1024 * 1024
+    """Bytes of a job's output kept as its log."""
 
     def __attrs_post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -220,3 +236,7 @@ class EmulatorConfig:
             raise ValueError("max_body_bytes must be > 0")
         if self.default_page_size <= 0 or self.max_page_size <= 0:
             raise ValueError("page sizes must be > 0")
+        if self.runtime_concurrency < 1:
+            raise ValueError("runtime_concurrency must be >= 1")
+        if self.runtime and not self.runtime_backends:
+            raise ValueError("runtime_backends: at least one backend is needed")

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["FaultDecision", "FaultRule", "FaultSettings", "RequestRecord"]
+__all__ = ["FaultDecision", "FaultRule", "FaultSettings", "RequestRecord", "StreamDropRule"]
 
 
 def _reseed(instance: FaultSettings, attribute: Any, value: int | None) -> int | None:
@@ -53,6 +53,16 @@ class FaultRule:
         return False
 
 
+@attrs.define(eq=False)
+class StreamDropRule:
+    """A scripted fault of the runtime result stream: break the next ``remaining`` streams
+    (of ``job_id``, or of any job) after ``after`` data frames."""
+
+    after: int
+    remaining: int = 1
+    job_id: str | None = None
+
+
 @attrs.frozen
 class FaultDecision:
     """What to do to one request: answer ``status`` or drop; before or after handling it."""
@@ -85,6 +95,7 @@ class FaultSettings:
     _rng: random.Random = attrs.field(init=False, repr=False)
     _rules: deque[FaultRule] = attrs.field(init=False, repr=False, factory=deque)
     _lock: threading.Lock = attrs.field(init=False, repr=False, factory=threading.Lock)
+    _stream_drops: deque[StreamDropRule] = attrs.field(init=False, repr=False, factory=deque)
 
     def __attrs_post_init__(self) -> None:
         for name in ("error_rate_500", "error_rate_503", "error_rate_429", "drop_rate"):
@@ -140,10 +151,41 @@ class FaultSettings:
             self._rules.append(rule)
         return rule
 
+    def drop_stream_after(
+        self, messages: int, count: int = 1, *, job_id: str | None = None
+    ) -> StreamDropRule:
+        """Break the next ``count`` runtime result streams after ``messages`` data frames.
+
+        The server closes the websocket with code 1011 (not 1000) once it has sent
+        ``messages`` data frames (the ACK does not count; if the job ends with exactly that
+        many messages, the stream still breaks instead of closing 1000), so the client must
+        reconnect;
+        the next connection replays the job's messages from the first. ``job_id`` limits
+        the rule to one job's streams. Returns the rule; its ``remaining`` counts down.
+        """
+        if count < 1 or messages < 0:
+            raise ValueError("count must be >= 1 and messages >= 0")
+        rule = StreamDropRule(after=messages, remaining=count, job_id=job_id)
+        with self._lock:
+            self._stream_drops.append(rule)
+        return rule
+
+    def take_stream_drop(self, job_id: str) -> int | None:
+        """For a new stream of ``job_id``: after how many data frames to break it, if at all."""
+        with self._lock:
+            for rule in self._stream_drops:
+                if rule.job_id is None or rule.job_id == job_id:
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self._stream_drops.remove(rule)
+                    return rule.after
+        return None
+
     def clear(self) -> None:
         """Remove scripted faults and set every rate to 0."""
         with self._lock:
             self._rules.clear()
+            self._stream_drops.clear()
         self.error_rate_500 = self.error_rate_503 = self.error_rate_429 = 0.0
         self.drop_rate = 0.0
 

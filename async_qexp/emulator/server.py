@@ -99,6 +99,11 @@ class Emulator:
         return self._state.request_log
 
     @property
+    def runtime(self) -> Any:
+        """The runtime service's ``RuntimeManager`` (``None`` when runtime is not served)."""
+        return self._state.runtime
+
+    @property
     def state(self) -> EmulatorState:
         """Internal state (store, secrets); for tests and the runtime service."""
         return self._state
@@ -133,11 +138,23 @@ async def serve(
     ``overrides`` replace fields of ``config`` (e.g. ``serve(latency_ms=5)``). The server
     listens on ``config.host``/``config.port`` (default 127.0.0.1, an ephemeral port). On
     exit the server stops, connections close and the database is closed.
+
+    The runtime service is mounted at ``/runtime`` unless ``config.runtime`` is false or
+    other ``runtime_routes`` are given; on exit its worker processes are killed first.
     """
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
     store = Store(cfg.db)
     try:
         state = EmulatorState(cfg, store)
+        manager: Any = None
+        if runtime_routes is None and cfg.runtime:
+            from .runtime import RuntimeManager
+            from .runtime import runtime_routes as default_runtime_routes
+
+            manager = RuntimeManager(state)
+            manager.start()
+            state.runtime = manager
+            runtime_routes = default_runtime_routes()
         app = build_app(state, runtime_routes)
         sock = _listen(cfg.host, cfg.port)
         try:
@@ -153,6 +170,7 @@ async def serve(
                 server_header=False,
                 timeout_graceful_shutdown=5,
                 timeout_keep_alive=60,
+                ws_per_message_deflate=False,  # runtime streams: ~1.5x the frames per second
             )
             server = _Server(uv_config)
             task = asyncio.create_task(server.serve(sockets=[sock]), name="qexp-emulator")
@@ -164,7 +182,11 @@ async def serve(
                     await asyncio.sleep(0.001)
                 yield Emulator(f"http://{shown}:{port}", cfg, state)
             finally:
-                server.should_exit = True
+                try:
+                    if manager is not None:
+                        await manager.aclose()
+                finally:
+                    server.should_exit = True
                 try:
                     await task
                 except asyncio.CancelledError:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import time
 from collections import deque
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import HTTPConnection
@@ -50,6 +51,8 @@ class EmulatorState:
         )
         self.devices = config.devices
         self.latency_ms: float = config.latency_ms
+        self.runtime: Any = None
+        """The runtime service's ``RuntimeManager`` while it is served, else ``None``."""
 
     # -- users and tokens ----------------------------------------------------------------
 

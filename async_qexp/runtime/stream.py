@@ -307,7 +307,9 @@ class ResultStream:
             for text in texts[len(self._delivered) :]:
                 self._deliver(text)
             if final:
-                if job._final_status_name == "COMPLETED":
+                # The final result follows the interim ones, unless the socket already
+                # delivered it before it broke for good.
+                if job._final_status_name == "COMPLETED" and len(self._delivered) == len(texts):
                     self._deliver(await job._result_text())
                 return
             await asyncio.sleep(interval)

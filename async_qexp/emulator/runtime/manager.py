@@ -1,0 +1,498 @@
+"""Job execution: one worker process per job, per-backend queues, message fan-out.
+
+Every job that is not final has a :class:`JobRun` in :attr:`RuntimeManager.live`: it holds the
+job's published messages in memory (for live subscribers) while they are also written to
+SQLite, one transaction per chunk read from the worker's pipe. A finished job's messages are
+read back from SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .._util import now_ts
+from .programs import builtin_programs, load_program_dir
+from .store import RuntimeStore
+
+if TYPE_CHECKING:
+    from ..state import EmulatorState
+
+__all__ = ["SYSTEM_OWNER", "JobRun", "RuntimeManager"]
+
+logger = logging.getLogger("async_qexp.emulator")
+
+SYSTEM_OWNER = "system"
+"""The owner of the built-in programs."""
+
+WORKER = str(Path(__file__).with_name("worker.py"))
+_READ_CHUNK = 256 * 1024
+
+
+def _codec_path() -> str:
+    from ...runtime import codec
+
+    return str(codec.__file__)
+
+
+class JobRun:
+    """The live part of a job that is not final yet."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.job_id: str = row["id"]
+        self.owner: str = row["owner"]
+        self.program_id: str = row["program_id"]
+        self.backend: str = row["backend"]
+        self.cost: int = int(row["cost"])
+        self.params: str = row["params"]
+        self.log_level: str | None = row.get("log_level")
+        self.messages: list[str] = []
+        self.final_text: str | None = None
+        self.error_text: str | None = None
+        self.logs = bytearray()
+        self.logs_truncated = False
+        self.proc: asyncio.subprocess.Process | None = None
+        self.started = False
+        self.done = False
+        self.override: str | None = None
+        """``cancelled``, ``timeout``, ``deleted`` or ``shutdown``: why the process was killed."""
+        self.waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def notify(self) -> None:
+        """Wake every subscriber (new messages, or the job became final)."""
+        waiter = self.waiter
+        self.waiter = asyncio.get_running_loop().create_future()
+        if not waiter.done():
+            waiter.set_result(None)
+
+
+def _parse_frames(buf: bytearray) -> tuple[list[tuple[str, str]], int, str | None]:
+    """Complete ``"<kind> <len>\\n<payload>"`` frames in ``buf``, the bytes they used, and an
+    error if the data after them is no frame."""
+    items: list[tuple[str, str]] = []
+    pos = 0
+    end = len(buf)
+    while True:
+        nl = buf.find(b"\n", pos, pos + 32)
+        if nl < 0:
+            if end - pos >= 32:
+                return items, pos, f"corrupt message channel ({bytes(buf[pos : pos + 32])!r})"
+            break
+        header = bytes(buf[pos:nl])
+        kind, _, size_text = header.partition(b" ")
+        if kind not in (b"I", b"F", b"E") or not size_text.isdigit():
+            return items, pos, f"corrupt message channel ({header[:32]!r})"
+        size = int(size_text)
+        if nl + 1 + size > end:
+            break
+        items.append((kind.decode("ascii"), buf[nl + 1 : nl + 1 + size].decode("utf-8", "replace")))
+        pos = nl + 1 + size
+    return items, pos, None
+
+
+def _end_code(drop_after: int | None, sent: int) -> int:
+    """1000, unless a drop fault is due (it also breaks a stream that just ended)."""
+    return 1011 if drop_after is not None and sent >= drop_after else 1000
+
+
+class RuntimeManager:
+    """Programs and jobs of one emulator: scheduling, worker processes, message fan-out."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+        self.config = state.config
+        self.db = RuntimeStore(state.store)
+        self.backends: tuple[str, ...] = tuple(self.config.runtime_backends)
+        self.concurrency = int(self.config.runtime_concurrency)
+        self.live: dict[str, JobRun] = {}
+        self._queues: dict[str, deque[JobRun]] = {b: deque() for b in self.backends}
+        self._running: dict[str, int] = dict.fromkeys(self.backends, 0)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._codec = _codec_path()
+        self.worker_pids: list[int] = []
+        """Process ids of every worker started (for tests: none may outlive the emulator)."""
+
+    # -- start and stop ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Seed the built-in programs and deal with jobs a previous process left behind."""
+        now = now_ts()
+        programs = list(builtin_programs())
+        for directory in self.config.runtime_program_dirs:
+            programs.extend(load_program_dir(directory))
+        for meta in programs:
+            values = {
+                "id": meta.name,
+                "name": meta.name,
+                "description": meta.description,
+                "cost": meta.max_execution_time,
+                "is_public": 1,
+                "spec": json.dumps(meta.spec),
+                "data": meta.source,
+                "owner": SYSTEM_OWNER,
+                "version": meta.version,
+                "creation_date": now,
+                "update_date": now,
+            }
+            if not self.db.upsert_system_program(values):
+                logger.warning("built-in program %r: a user's program has that name", meta.name)
+        for row in self.db.unfinished_jobs():
+            if row["status"] == "QUEUED" and row["backend"] in self._queues:
+                self._enqueue(JobRun(row))
+            else:
+                self.db.update_job(
+                    row["id"],
+                    {
+                        "status": "FAILED",
+                        "ended": now,
+                        "result": "the emulator stopped while the job was running",
+                    },
+                )
+
+    async def aclose(self) -> None:
+        """Kill every worker and wait for the supervising tasks (queued jobs stay queued)."""
+        self._closing = True
+        for queue in self._queues.values():
+            queue.clear()  # still QUEUED in the database: a restart on the same file runs them
+        for run in list(self.live.values()):
+            if run.override is None:
+                run.override = "shutdown"
+            self._kill(run)
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def new_job_id(self) -> str:
+        """A fresh job id."""
+        while True:
+            job_id = "c" + secrets.token_hex(10)
+            if self.db.get_job(job_id) is None:
+                return job_id
+
+    def submit(self, row: dict[str, Any]) -> None:
+        """Store a new job (status QUEUED) and queue it on its backend."""
+        self.db.insert_job(row)
+        self._enqueue(JobRun(row))
+
+    def _enqueue(self, run: JobRun) -> None:
+        self.live[run.job_id] = run
+        self._queues[run.backend].append(run)
+        self._pump(run.backend)
+
+    def _pump(self, backend: str) -> None:
+        queue = self._queues[backend]
+        while queue and not self._closing and self._running[backend] < self.concurrency:
+            run = queue.popleft()
+            self._running[backend] += 1
+            task = asyncio.ensure_future(self._supervise(run))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def queued_position(self, job_id: str) -> int | None:
+        """0-based place of a queued job in its backend's queue."""
+        run = self.live.get(job_id)
+        if run is None:
+            return None
+        with contextlib.suppress(ValueError):
+            return self._queues[run.backend].index(run)
+        return None
+
+    # -- running one job -----------------------------------------------------------------
+
+    async def _supervise(self, run: JobRun) -> None:
+        try:
+            await self._execute(run)
+        except Exception as exc:  # pragma: no cover - a bug in the emulator
+            logger.exception("runtime job %s: supervisor failed", run.job_id)
+            if not run.done:
+                self._finish(run, "FAILED", f"internal emulator error: {exc!r}")
+        finally:
+            if not run.done:
+                self._finish(run, "FAILED", "the job was interrupted")
+            self._running[run.backend] -= 1
+            self._pump(run.backend)
+
+    async def _execute(self, run: JobRun) -> None:
+        run.started = True
+        if run.override is not None:  # cancelled or deleted while leaving the queue
+            self._finish_killed(run)
+            return
+        program = self.db.get_program(run.program_id)
+        if program is None:
+            self._finish(run, "FAILED", f"program {run.program_id} no longer exists")
+            return
+        self.db.update_job(run.job_id, {"status": "RUNNING", "started": now_ts()})
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                WORKER,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._finish(run, "FAILED", f"could not start the program's process: {exc}")
+            return
+        run.proc = proc
+        self.worker_pids.append(proc.pid)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(max(run.cost, 0.001), self._overrun, run)
+        if run.override is not None:
+            self._kill(run)
+        spec = {
+            "source": program["data"],
+            "name": program["name"],
+            "inputs": run.params,
+            "backend": run.backend,
+            "log_level": run.log_level,
+            "codec": self._codec,
+        }
+        io_task = asyncio.gather(
+            self._write_spec(proc, json.dumps(spec).encode()),
+            self._read_messages(run, proc),
+            self._read_logs(run, proc),
+        )
+        try:
+            returncode = await proc.wait()
+        finally:
+            timer.cancel()
+            self._kill_group(proc.pid)  # whatever the program left behind
+            await io_task
+        self._finish_process(run, returncode)
+
+    async def _write_spec(self, proc: asyncio.subprocess.Process, data: bytes) -> None:
+        stdin = proc.stdin
+        assert stdin is not None
+        with contextlib.suppress(OSError):
+            stdin.write(data)
+            await stdin.drain()
+        stdin.close()
+        with contextlib.suppress(OSError):
+            await stdin.wait_closed()
+
+    async def _read_messages(self, run: JobRun, proc: asyncio.subprocess.Process) -> None:
+        stream = proc.stdout
+        assert stream is not None
+        buf = bytearray()
+        while True:
+            chunk = await stream.read(_READ_CHUNK)
+            if not chunk:
+                return
+            buf += chunk
+            items, used, error = _parse_frames(buf)
+            if used:
+                del buf[:used]
+            if items:
+                self._publish(run, items)
+            if error is not None:
+                if run.error_text is None:
+                    run.error_text = f"the program broke its message channel: {error}"
+                self._kill(run)
+                while await stream.read(_READ_CHUNK):
+                    pass
+                return
+
+    async def _read_logs(self, run: JobRun, proc: asyncio.subprocess.Process) -> None:
+        stream = proc.stderr
+        assert stream is not None
+        limit = self.config.runtime_log_limit
+        while True:
+            chunk = await stream.read(_READ_CHUNK)
+            if not chunk:
+                return
+            room = limit - len(run.logs)
+            if room > 0:
+                run.logs += chunk[:room]
+            if len(chunk) > room and not run.logs_truncated:
+                run.logs_truncated = True
+
+    def _publish(self, run: JobRun, items: list[tuple[str, str]]) -> None:
+        messages: list[tuple[bool, str]] = []
+        for kind, text in items:
+            if kind == "E":
+                run.error_text = text
+            else:
+                final = kind == "F"
+                if final:
+                    run.final_text = text
+                messages.append((final, text))
+        if not messages or run.override == "deleted":
+            return
+        first = len(run.messages)
+        run.messages.extend(text for _, text in messages)
+        self.db.add_messages(run.job_id, first, messages)
+        run.notify()
+
+    def _logs_text(self, run: JobRun) -> str:
+        text = run.logs.decode("utf-8", "replace")
+        if run.logs_truncated:
+            text += "\n[log truncated]\n"
+        return text
+
+    def _finish_process(self, run: JobRun, returncode: int) -> None:
+        if run.override is not None:
+            self._finish_killed(run)
+        elif run.error_text is not None:
+            self._finish(run, "FAILED", run.error_text)
+        elif returncode == 0 and run.final_text is not None:
+            self._finish(run, "COMPLETED", run.final_text)
+        else:
+            tail = self._logs_text(run)[-4000:]
+            self._finish(
+                run,
+                "FAILED",
+                f"the program's process ended with status {returncode} without a result\n{tail}",
+            )
+
+    def _finish_killed(self, run: JobRun) -> None:
+        reason = run.override
+        if reason == "cancelled":
+            self._finish(run, "CANCELLED", None)
+        elif reason == "timeout":
+            self._finish(
+                run,
+                "CANCELLED - RAN TOO LONG",
+                f"RAN TOO LONG: the job ran longer than its maximum execution time "
+                f"({run.cost} s) and was stopped.",
+            )
+        elif reason == "deleted":
+            self._finish(run, "CANCELLED", None)
+        else:
+            self._finish(run, "FAILED", "the emulator shut down while the job was running")
+
+    def _finish(self, run: JobRun, status: str, result: str | None) -> None:
+        if run.done:
+            return
+        if run.override != "deleted":
+            self.db.update_job(
+                run.job_id,
+                {
+                    "status": status,
+                    "reason": "RAN TOO LONG" if status == "CANCELLED - RAN TOO LONG" else None,
+                    "ended": now_ts(),
+                    "result": result,
+                    "logs": self._logs_text(run),
+                },
+            )
+        run.done = True
+        self.live.pop(run.job_id, None)
+        run.notify()
+
+    # -- killing -------------------------------------------------------------------------
+
+    def _overrun(self, run: JobRun) -> None:
+        if run.done or run.override is not None:
+            return
+        run.override = "timeout"
+        self._kill(run)
+
+    def _kill(self, run: JobRun) -> None:
+        proc = run.proc
+        if proc is not None and proc.returncode is None:
+            self._kill_group(proc.pid)
+
+    @staticmethod
+    def _kill_group(pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job that is not final; ``False`` if it is final (or unknown)."""
+        run = self.live.get(job_id)
+        if run is None or run.done:
+            return False
+        run.override = "cancelled"
+        if not run.started:
+            with contextlib.suppress(ValueError):
+                self._queues[run.backend].remove(run)
+            self._finish(run, "CANCELLED", None)
+            return True
+        self.db.update_job(job_id, {"status": "CANCELLED", "reason": None})
+        self._kill(run)
+        return True
+
+    def delete(self, job_id: str) -> None:
+        """Delete a job in any state (a running process is killed)."""
+        run = self.live.get(job_id)
+        if run is not None:
+            run.override = "deleted"
+            if not run.started:
+                with contextlib.suppress(ValueError):
+                    self._queues[run.backend].remove(run)
+                self._finish(run, "CANCELLED", None)
+            else:
+                self._kill(run)
+        self.db.delete_job(job_id)
+
+    def live_logs(self, job_id: str) -> str | None:
+        """The log so far of a job that is not final."""
+        run = self.live.get(job_id)
+        return None if run is None else self._logs_text(run)
+
+    # -- streaming -----------------------------------------------------------------------
+
+    async def stream(self, ws: WebSocket, job_id: str) -> None:
+        """Send ACK, every stored message, live ones, then close 1000 once the job is final."""
+        drop_after = self.state.faults.take_stream_drop(job_id)
+        receiver: asyncio.Future[Any] = asyncio.ensure_future(ws.receive())
+        sent = 0
+        try:
+            await ws.send_text("ACK")
+            run = self.live.get(job_id)
+            if run is None:
+                after = -1
+                while True:
+                    page = self.db.messages(job_id, after, 5000)
+                    if not page:
+                        break
+                    for _, text in page:
+                        if drop_after is not None and sent >= drop_after:
+                            await ws.close(1011)
+                            return
+                        await ws.send_text(text)
+                        sent += 1
+                    after = page[-1][0]
+                await ws.close(_end_code(drop_after, sent))
+                return
+            while True:
+                messages = run.messages
+                while sent < len(messages):
+                    if drop_after is not None and sent >= drop_after:
+                        await ws.close(1011)
+                        return
+                    await ws.send_text(messages[sent])
+                    sent += 1
+                if run.done:
+                    if sent >= len(run.messages):
+                        await ws.close(_end_code(drop_after, sent))
+                        return
+                    continue
+                waiter = run.waiter
+                await asyncio.wait([waiter, receiver], return_when=asyncio.FIRST_COMPLETED)
+                if receiver.done():
+                    message = receiver.result()
+                    if message.get("type") == "websocket.disconnect":
+                        return
+                    receiver = asyncio.ensure_future(ws.receive())
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            return  # the client went away
+        finally:
+            if not receiver.done():
+                receiver.cancel()
+            await asyncio.wait([receiver])
+            if not receiver.cancelled():
+                receiver.exception()  # retrieved: a disconnect error is expected here
