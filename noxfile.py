@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "optional_deps", "compat", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTEST_WARNINGS = [
@@ -20,6 +20,32 @@ def tests(session: nox.Session) -> None:
     """The whole test suite: unit (respx), emulator, and integration tests."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *PYTEST_WARNINGS, *session.posargs)
+
+
+@nox.session
+def optional_deps(session: nox.Session) -> None:
+    """The code paths that light up when numpy, pandas, matplotlib or PyYAML are installed."""
+    session.install("-e", ".[test]", "numpy", "pandas", "matplotlib", "pyyaml")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        *PYTEST_WARNINGS,
+        "-q",
+        "tests/unit",
+        "tests/integration/test_experiment_data.py",
+        "tests/integration/test_examples.py",
+        *session.posargs,
+    )
+
+
+@nox.session
+def compat(session: nox.Session) -> None:
+    """The unmodified qiskit-ibm-experiment client against the emulator (PROTOCOL §7)."""
+    session.install("-e", ".[emulator]", "qiskit-ibm-experiment")
+    session.run(
+        "python", "tests/emulator/compat_qiskit_ibm_experiment.py", "--emulator-python", "python"
+    )
 
 
 @nox.session

@@ -693,7 +693,7 @@ class ExperimentData:
         """
         self._on_loop(lambda: self._add_jobs(jobs, timeout))
 
-    def _add_jobs(self, jobs: Any, timeout: float | None) -> None:
+    def _add_jobs(self, jobs: Any, timeout: float | None, *, reattach: bool = False) -> None:
         if self._closed:
             raise ExperimentDataError("this ExperimentData is closed")
         if isinstance(jobs, str | bytes) or not isinstance(jobs, Iterable):
@@ -726,7 +726,7 @@ class ExperimentData:
                 if job_id not in self._record.job_ids:
                     self._record.job_ids.append(job_id)
                 self._job_slots[job_id] = None
-            task = self._spawn(self._wait_job(job_id, job))
+            task = self._spawn(self._wait_job(job_id, job, touch_end=not reattach))
             self._job_tasks[job_id] = task
             added.append(task)
         if timeout is not None and added:
@@ -751,7 +751,7 @@ class ExperimentData:
                 self._data.extend(ready)
                 del self._job_slots[jid]
 
-    async def _wait_job(self, job_id: str, job: Any) -> bool:
+    async def _wait_job(self, job_id: str, job: Any, *, touch_end: bool = True) -> bool:
         try:
             result = await _call(job.result)
             data = _job_data(result, job_id)
@@ -781,7 +781,8 @@ class ExperimentData:
             return False
         self._resolve_slot(job_id, data)
         now = datetime.now().astimezone()
-        self._record.end_datetime = now
+        if touch_end:  # not for the jobs of a loaded experiment: its end time is stored
+            self._record.end_datetime = now
         self._completion_times[job_id] = now
         self._job_final[job_id] = JobStatus.DONE
         return True
@@ -1849,8 +1850,7 @@ class ExperimentData:
                 if isinstance(job, BaseException):
                     logger.warning("could not retrieve job %s: %s", job_id, job)
             if found:
-                expdata._jobs = {}
-                expdata._add_jobs(found, None)
+                expdata._add_jobs(found, None, reattach=True)
         return expdata
 
     # -- copy (BEHAVIOUR M-10.3) -----------------------------------------------------------

@@ -5,7 +5,7 @@ virtualenv that has ``qiskit-ibm-experiment`` installed::
 
     python3 -m venv /work/venv-compat && /work/venv-compat/bin/pip install qiskit-ibm-experiment
     /work/venv-compat/bin/python tests/emulator/compat_qiskit_ibm_experiment.py \
-        [--url http://127.0.0.1:8765] [--emulator-python /work/venv/bin/python]
+        [--url http://127.0.0.1:8765] [--emulator-python PYTHON]
 
 Without ``--url`` it starts ``python -m async_qexp.emulator --port 0`` (with the interpreter
 given by ``--emulator-python``), runs the checks, then stops it with SIGTERM. Exit code 0
@@ -319,7 +319,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default=None)
     parser.add_argument(
-        "--emulator-python", default=os.environ.get("EMULATOR_PYTHON", "/work/venv/bin/python")
+        "--emulator-python", default=os.environ.get("EMULATOR_PYTHON", sys.executable)
     )
     args = parser.parse_args()
     proc = None

@@ -628,3 +628,54 @@ async def test_nothing_is_left_behind(emulator: Emulator) -> None:
     assert all("AnyIO worker thread" in t.name for t in extra), extra
     session = getattr(transport, "client", None)
     assert session is None or session.closed, "the aiohttp session is closed"
+
+
+async def test_m_6_6_matplotlib_figures_are_rendered_to_svg_in_a_thread(provider: Provider) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure()
+    figure.add_subplot().plot([0, 1, 2], [1, 0.5, 0.25])
+    async with ExperimentData(service=provider, experiment_type="T1", backend="ibmq_lima") as exp:
+        name = exp.add_figures(figure, "decay")
+        await exp.save(suppress_errors=False)
+        stored = await provider.experiment.figure(exp.experiment_id, name)
+        assert isinstance(stored, bytes)
+        assert b"<svg" in stored[:400]
+
+
+async def test_m_9_3_save_metadata_saves_only_the_record(provider: Provider) -> None:
+    async with ExperimentData(service=provider, experiment_type="T1", backend="ibmq_lima") as exp:
+        child = ExperimentData(service=provider, experiment_type="T1c", backend="ibmq_lima")
+        exp.add_child_data(child)
+        exp.add_analysis_results(name="not-yet", value=1)
+        await exp.save_metadata()
+        assert (
+            await provider.experiment.experiment(child.experiment_id)
+        ).parent_id == exp.experiment_id
+        assert await provider.experiment.analysis_results(experiment_id=exp.experiment_id) == []
+        exp.notes = "updated"
+        await exp.save_metadata()
+        assert (await provider.experiment.experiment(exp.experiment_id)).notes == "updated"
+        await child.aclose()
+
+
+async def test_m_9_7_load_reattaches_runtime_jobs_without_changing_anything(
+    provider: Provider,
+) -> None:
+    job = await provider.runtime.run(
+        "t1-sim", {"backend_name": "emulator_simulator"}, {"delays": [0, 10, 20], "seed": 3}
+    )
+    async with ExperimentData(service=provider, experiment_type="T1") as exp:
+        exp.add_jobs(job)
+        await exp.block_for_results(timeout=20)
+        assert exp.backend_name == "emulator_simulator"
+        assert exp.data()[0]["delays"] == [0.0, 10.0, 20.0]
+        await exp.save(suppress_errors=False)
+    loaded = await ExperimentData.load(exp.experiment_id, provider)
+    await loaded.block_for_results(timeout=20)
+    assert loaded.data() == exp.data()
+    assert loaded.end_datetime == exp.end_datetime
+    assert (await loaded.save()).sent == 0
+    await loaded.aclose()
