@@ -119,6 +119,8 @@ class Provider:
         self._experiment: ExperimentService | None = None
         self._runtime: RuntimeService | None = None
         self._stream_policy = stream_policy
+        self.emulator: Any = None
+        """The running emulator when the provider came from :meth:`local`, else ``None``."""
 
     def __repr__(self) -> str:
         state = "connected" if self._account else "not connected"
@@ -300,6 +302,3 @@ class Provider:
         else:
             async with cls.local(**options) as provider:
                 yield provider
-
-    emulator: Any = None
-    """The running emulator when the provider came from :meth:`local`, else ``None``."""

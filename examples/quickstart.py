@@ -34,6 +34,7 @@ def decay_svg(t1_us: float) -> bytes:
 
 
 async def main() -> None:
+    """Run the example."""
     rng = random.Random(7)
     started = time.perf_counter()
     async with Provider.auto() as provider:

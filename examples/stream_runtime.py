@@ -17,6 +17,7 @@ from async_qexp import Provider
 
 
 async def main() -> None:
+    """Run the example."""
     async with Provider.auto() as provider:
         job = await provider.runtime.run(
             "sample-program",

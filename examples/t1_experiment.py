@@ -196,6 +196,7 @@ def analyse_t1(exp: ExperimentData) -> None:
 
 
 async def main() -> None:
+    """Run the example."""
     started = time.perf_counter()
     async with Provider.auto() as provider:
         backend = "emulator_simulator"
