@@ -144,7 +144,10 @@ class Provider:
             headers={"User-Agent": f"async_qexp/{__version__}"},
         )
         self._session = HttpSession(
-            self._client, retry=self._retry, max_in_flight=self._max_in_flight
+            self._client,
+            transport=transport,
+            retry=self._retry,
+            max_in_flight=self._max_in_flight,
         )
         self._session.add_secret(self._token)
         try:

@@ -621,7 +621,7 @@ async def test_nothing_is_left_behind(emulator: Emulator) -> None:
             await done_early.block_for_results()
             await done_early.save()
             await done_early.aclose()
-        transport = provider.http.client._transport
+        transport = provider.http.transport
     assert client_tasks() == set()
     # Sync callbacks ran on anyio's worker threads, which stay idle in its pool, never busy.
     extra = [t for t in set(threading.enumerate()) - threads_before if t.is_alive()]
