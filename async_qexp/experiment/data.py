@@ -69,6 +69,7 @@ DEFAULT_SAVE_CONCURRENCY = 32
 METADATA_FILE = "metadata.json"
 _MAX_INLINE_METADATA = 10_000  # bytes of JSON; larger metadata goes to metadata.json (M-9.2)
 _FLIP_ATTEMPTS = 3  # create-or-update attempts (M-9.5)
+_FINGERPRINT_SLICE = 100  # results fingerprinted between two yields to the loop
 
 _JOB_PRECEDENCE = (
     JobStatus.ERROR,
@@ -140,6 +141,14 @@ class SaveReport:
         for child in self.children:
             failures += child.all_failures()
         return failures
+
+
+class _Bound:
+    """The upload bound of one ``save()``: shared by the container and its children."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.slots = asyncio.Semaphore(self.size)
 
 
 def _fingerprint(value: Any) -> str:
@@ -1460,10 +1469,9 @@ class ExperimentData:
             a :class:`SaveReport`.
         """
         await self.flush()
-        limiter = asyncio.Semaphore(max(1, max_workers or DEFAULT_SAVE_CONCURRENCY))
         return await self._save(
             suppress_errors=suppress_errors,
-            limiter=limiter,
+            bound=_Bound(max_workers or DEFAULT_SAVE_CONCURRENCY),
             save_figures=save_figures,
             save_artifacts=save_artifacts,
             save_children=save_children,
@@ -1492,7 +1500,7 @@ class ExperimentData:
         self,
         *,
         suppress_errors: bool,
-        limiter: asyncio.Semaphore | None = None,
+        bound: _Bound | None = None,
         save_figures: bool = True,
         save_artifacts: bool = True,
         save_children: bool = True,
@@ -1505,7 +1513,7 @@ class ExperimentData:
             if not suppress_errors:
                 raise ExperimentDataSaveFailed("No service found", report)
             return report
-        limiter = limiter or asyncio.Semaphore(DEFAULT_SAVE_CONCURRENCY)
+        bound = bound or _Bound(DEFAULT_SAVE_CONCURRENCY)
         async with self._lock_for_save():
             if save_artifacts:
                 files = sorted({f"{a.name}.zip" for a in self._artifacts.values()})
@@ -1517,32 +1525,34 @@ class ExperimentData:
                 if not suppress_errors:
                     raise ExperimentDataSaveFailed("saving the experiment failed", report)
                 return report
-            work = self._pending_work(service, save_figures, save_artifacts)
+            work = await self._pending_work(service, save_figures, save_artifacts)
             total, done = len(work), 0
+            queue = iter(work)
 
-            async def run(what: str, action: Callable[[], Any]) -> None:
+            async def uploader() -> None:
+                # A fixed pool of uploaders drains the work: no task per item, so thousands
+                # of results cost no burst of task creation on the loop.
                 nonlocal done
-                async with limiter:
-                    try:
-                        await action()
-                        report.sent += 1
-                    except Exception as exc:
-                        logger.warning("could not save %s: %s", what, exc)
-                        report.failed.append((what, exc))
-                    finally:
-                        done += 1
-                        if progress is not None:
-                            progress(done, total)
+                for what, action in queue:
+                    async with bound.slots:
+                        try:
+                            await action()
+                            report.sent += 1
+                        except Exception as exc:
+                            logger.warning("could not save %s: %s", what, exc)
+                            report.failed.append((what, exc))
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
 
-            if work:
-                await asyncio.gather(*(run(what, action) for what, action in work))
+            await asyncio.gather(*(uploader() for _ in range(min(bound.size, total))))
         if save_children and self._children:
             report.children = list(
                 await asyncio.gather(
                     *(
                         child._save(
                             suppress_errors=True,
-                            limiter=limiter,
+                            bound=bound,
                             save_figures=save_figures,
                             save_artifacts=save_artifacts,
                         )
@@ -1645,13 +1655,19 @@ class ExperimentData:
                 create = True
         raise ExperimentDataError(f"could not create or update experiment {self.experiment_id}")
 
-    def _pending_work(
+    async def _pending_work(
         self, service: ExperimentService, save_figures: bool, save_artifacts: bool
     ) -> list[tuple[str, Callable[[], Any]]]:
-        """Every request this save must make: what changed since the last save."""
+        """Every request this save must make: what changed since the last save.
+
+        Results are fingerprinted in slices, yielding to the loop between them, so thousands
+        of results never stall it.
+        """
         work: list[tuple[str, Callable[[], Any]]] = []
         with self._lock:
-            for row in self._results:
+            rows = list(self._results)
+        for start in range(0, len(rows), _FINGERPRINT_SLICE):
+            for row in rows[start : start + _FINGERPRINT_SLICE]:
                 payload = row.to_service()
                 fingerprint = _fingerprint(payload)
                 key = f"result:{row.result_id}"
@@ -1664,6 +1680,8 @@ class ExperimentData:
                             ),
                         )
                     )
+            await asyncio.sleep(0)
+        with self._lock:
             for result_id in list(self._deleted_results):
                 work.append(
                     (
