@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import os
@@ -149,6 +150,14 @@ def make_transport(
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_url(url: str) -> httpx.URL:
+    """``httpx.URL(url)``, cached: a bulk upload posts to the same URL thousands of times,
+    and httpx's pure-Python parser is the largest cost left per request (URLs are immutable).
+    """
+    return httpx.URL(url)
 
 
 def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
@@ -365,7 +374,7 @@ class HttpSession:
         client = self.client
         request = httpx.Request(
             method,
-            url,
+            _parsed_url(url),
             params=params,  # type: ignore[arg-type]
             content=body,
             headers={**client.headers, **headers},
