@@ -196,6 +196,7 @@ class HttpSession:
         self._token: Secret | None = None
         self._token_origins: set[tuple[str, str, int | None]] = set()
         self._secrets: list[Secret] = []
+        self._client_application = client_application_header()
 
     def __repr__(self) -> str:
         return f"<HttpSession max_in_flight={self.max_in_flight} retry={self.retry!r}>"
@@ -260,7 +261,7 @@ class HttpSession:
         method = method.upper()
         if replay_safe is None:
             replay_safe = method in _IDEMPOTENT_METHODS
-        base_headers = {"X-Qx-Client-Application": client_application_header()}
+        base_headers = {"X-Qx-Client-Application": self._client_application}
         body: bytes | str | None = content
         if json_body is not None:
             body = json.dumps(json_body, separators=(",", ":"), allow_nan=False)

@@ -182,6 +182,7 @@ class AnalysisResultTable:
 
     def __init__(self) -> None:
         self._rows: dict[str, AnalysisResultData] = {}
+        self._by_short: dict[str, str] = {}  # short id -> result id: adding stays O(1)
         self._extra_columns: list[str] = []
 
     def __len__(self) -> int:
@@ -214,6 +215,7 @@ class AnalysisResultTable:
         if clash is not None and clash.result_id != row.result_id:
             raise ValueError(f"short id {row.short_id} is already used by another result")
         self._rows[row.result_id] = row
+        self._by_short[row.short_id] = row.result_id
         for key in row.extra:
             if key not in self._extra_columns:
                 self._extra_columns.append(key)
@@ -227,18 +229,19 @@ class AnalysisResultTable:
 
     def by_short_id(self, short_id: str) -> AnalysisResultData | None:
         """The row with this short id, if any."""
-        for row in self._rows.values():
-            if row.short_id == short_id:
-                return row
-        return None
+        result_id = self._by_short.get(short_id)
+        return self._rows.get(result_id) if result_id is not None else None
 
     def remove(self, result_id: str) -> AnalysisResultData:
         """Remove one row by full id."""
-        return self._rows.pop(result_id)
+        row = self._rows.pop(result_id)
+        self._by_short.pop(row.short_id, None)
+        return row
 
     def clear(self) -> None:
         """Remove every row."""
         self._rows.clear()
+        self._by_short.clear()
 
     def select(self, key: int | slice | str | None) -> list[AnalysisResultData]:
         """Rows by position, slice, full id, short id or name (BEHAVIOUR M-5.1.4).
