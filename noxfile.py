@@ -52,7 +52,7 @@ def compat(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting of the library, tests, examples and benchmarks."""
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "async_qexp", "tests", "examples", "noxfile.py")
+    session.run("ruff", "check", "async_qexp", "tests", "examples", "bench", "noxfile.py")
 
 
 @nox.session
@@ -68,3 +68,14 @@ def examples(session: nox.Session) -> None:
     session.install("-e", ".[emulator]")
     for example in ("quickstart.py", "stream_runtime.py", "t1_experiment.py"):
         session.run("python", f"examples/{example}")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks (bench/README.md); ``-- --quick`` for a one-minute smoke run.
+
+    ``nox -s bench`` runs every scenario at full size (about 8 minutes on 2 cores);
+    ``nox -s bench -- bulk_save`` (or ``paging``, ``stream``) runs one.
+    """
+    session.install("-e", ".[emulator,bench]")
+    session.run("python", "-m", "bench", *session.posargs)

@@ -94,6 +94,10 @@ class ResultStream:
 
     Every message the program publishes is yielded once, in order; the program's final result
     arrives as the last message. Streaming a finished job yields its stored messages, then ends.
+
+    Messages are buffered without bound, as in the reference client: the socket is always read
+    (so keepalive pings are answered) and a consumer that falls behind holds the backlog in
+    memory (:attr:`backlog` tells how much) rather than stalling the connection.
     """
 
     def __init__(
@@ -131,6 +135,11 @@ class ResultStream:
     def delivered(self) -> int:
         """How many messages have been received so far."""
         return len(self._delivered)
+
+    @property
+    def backlog(self) -> int:
+        """Messages received but not yet consumed."""
+        return self._queue.qsize()
 
     @property
     def running(self) -> bool:
