@@ -20,6 +20,9 @@ is :class:`EntryExists`; :class:`RuntimeJobFailureError`, :class:`RuntimeInvalid
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 __all__ = [
     "ApiError",
     "AuthError",
@@ -170,3 +173,16 @@ class JobTimeoutError(RuntimeServiceError, TimeoutError):
 
 class StreamingError(RuntimeServiceError):
     """The result stream broke and could not be re-established, even by polling."""
+
+
+@contextlib.contextmanager
+def not_found_as(cls: type[EntryNotFound]) -> Iterator[None]:
+    """Re-raise an :class:`EntryNotFound` from the block as the more specific ``cls``."""
+    try:
+        yield
+    except EntryNotFound as exc:
+        if isinstance(exc, cls):
+            raise
+        raise cls(
+            exc.message, status=exc.status, code=exc.code, method=exc.method, url=exc.url
+        ) from exc

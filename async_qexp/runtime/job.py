@@ -20,6 +20,7 @@ from ..errors import (
     RuntimeInvalidStateError,
     RuntimeJobFailureError,
     RuntimeJobNotFound,
+    not_found_as,
 )
 from ..models import parse_datetime
 from .codec import ResultDecoder, decode_runtime
@@ -252,11 +253,10 @@ class RuntimeJob:
             RuntimeInvalidStateError: if the job is already final.
         """
         try:
-            await self._service._request("POST", f"/jobs/{self.job_id}/cancel")
+            with not_found_as(RuntimeJobNotFound):
+                await self._service._request("POST", f"/jobs/{self.job_id}/cancel")
         except EntryExists as exc:  # 409: already final
             raise RuntimeInvalidStateError(f"Job cannot be cancelled: {exc.message}") from exc
-        except EntryNotFound as exc:
-            raise RuntimeJobNotFound(exc.message, status=404, url=exc.url) from exc
         await self.cancel_result_streaming()
         self._status = JobStatus.CANCELLED
         self._final_status_name = "CANCELLED"
@@ -286,10 +286,8 @@ class RuntimeJob:
         return [item if isinstance(item, str) else json.dumps(item) for item in items]
 
     async def _result_text(self) -> str:
-        try:
+        with not_found_as(RuntimeJobNotFound):
             response = await self._service._request("GET", f"/jobs/{self.job_id}/results")
-        except EntryNotFound as exc:
-            raise RuntimeJobNotFound(exc.message, status=404, url=exc.url) from exc
         return response.text
 
     # -- streaming -----------------------------------------------------------------------

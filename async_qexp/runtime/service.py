@@ -18,10 +18,10 @@ from .._auth import HubGroupProject
 from .._http import HttpSession, parse_json
 from ..errors import (
     EntryExists,
-    EntryNotFound,
     RuntimeDuplicateProgramError,
     RuntimeJobNotFound,
     RuntimeProgramNotFound,
+    not_found_as,
 )
 from ..models import parse_datetime
 from .codec import ResultDecoder, dumps
@@ -169,10 +169,8 @@ class RuntimeService:
         return await self._session.request(method, self._base + path, **kwargs)
 
     async def _job_record(self, job_id: str) -> dict[str, Any]:
-        try:
+        with not_found_as(RuntimeJobNotFound):
             response = await self._request("GET", f"/jobs/{job_id}")
-        except EntryNotFound as exc:
-            raise RuntimeJobNotFound(exc.message, status=404, url=exc.url) from exc
         record = parse_json(response)
         if not isinstance(record, dict):
             raise RuntimeJobNotFound(f"malformed job record for {job_id}", status=200)
@@ -249,10 +247,8 @@ class RuntimeService:
             cached = self._programs[program_id]
             if cached.data:
                 return cached
-        try:
+        with not_found_as(RuntimeProgramNotFound):
             record = parse_json(await self._request("GET", f"/programs/{program_id}"))
-        except EntryNotFound as exc:
-            raise RuntimeProgramNotFound(exc.message, status=404, url=exc.url) from exc
         program = RuntimeProgram.from_record(record)
         if self._programs is not None:
             self._programs[program.program_id] = program
@@ -368,7 +364,7 @@ class RuntimeService:
         patch = {k: v for k, v in patch.items() if v}
         if data is None and not patch:
             raise ValueError("nothing to update: give data and/or metadata")
-        try:
+        with not_found_as(RuntimeProgramNotFound):
             if data is not None:
                 source = await anyio.to_thread.run_sync(_program_source, data)
                 await self._request(
@@ -379,8 +375,6 @@ class RuntimeService:
                 )
             if patch:
                 await self._request("PATCH", f"/programs/{program_id}", json_body=patch)
-        except EntryNotFound as exc:
-            raise RuntimeProgramNotFound(exc.message, status=404, url=exc.url) from exc
         self._programs = None
 
     async def set_program_visibility(self, program_id: str, public: bool) -> None:
@@ -390,10 +384,8 @@ class RuntimeService:
             RuntimeProgramNotFound: if the program does not exist.
         """
         path = f"/programs/{program_id}/{'public' if public else 'private'}"
-        try:
+        with not_found_as(RuntimeProgramNotFound):
             await self._request("PUT", path)
-        except EntryNotFound as exc:
-            raise RuntimeProgramNotFound(exc.message, status=404, url=exc.url) from exc
         self._programs = None
 
     async def delete_program(self, program_id: str) -> None:
@@ -402,10 +394,8 @@ class RuntimeService:
         Raises:
             RuntimeProgramNotFound: if it does not exist.
         """
-        try:
+        with not_found_as(RuntimeProgramNotFound):
             await self._request("DELETE", f"/programs/{program_id}")
-        except EntryNotFound as exc:
-            raise RuntimeProgramNotFound(exc.message, status=404, url=exc.url) from exc
         if self._programs is not None:
             self._programs.pop(program_id, None)
 
@@ -525,10 +515,8 @@ class RuntimeService:
         Raises:
             RuntimeJobNotFound: if it does not exist.
         """
-        try:
+        with not_found_as(RuntimeJobNotFound):
             await self._request("DELETE", f"/jobs/{job_id}")
-        except EntryNotFound as exc:
-            raise RuntimeJobNotFound(exc.message, status=404, url=exc.url) from exc
 
     async def logout(self) -> None:
         """Ask the server to clear its cache of this account's authorisation."""
