@@ -270,7 +270,7 @@ class Provider:
         ::
 
             async with async_qexp.Provider.local() as provider:
-                ...
+                print(await provider.experiment.backends())
 
         The emulator lives as long as the block. Needs the ``emulator`` extra
         (``pip install 'async_qexp[emulator]'``).

@@ -24,7 +24,7 @@ class Pager(AsyncIterator[T], Generic[T]):
 
         async with service.iter_experiments(backend_name="ibmq_lima") as experiments:
             async for experiment in experiments:
-                ...
+                print(experiment.experiment_id)
     """
 
     def __init__(

@@ -303,7 +303,7 @@ class RuntimeJob:
 
             async with job.stream_results() as stream:
                 async for message in stream:
-                    ...
+                    print(message)
 
         With ``callback`` (sync or async, called as ``callback(job_id, message)``), a task owned
         by the job feeds it every message; :meth:`cancel_result_streaming` stops it.
