@@ -288,19 +288,23 @@ class Store:
         ).fetchone()
         return dict(row) if row is not None else None
 
-    def insert_experiment(self, values: dict[str, Any]) -> bool:
-        """Insert a row; ``False`` if the uuid already exists."""
-        cols = [c for c in EXPERIMENT_COLUMNS if c in values]
+    def _insert(self, table: str, values: dict[str, Any], columns: Sequence[str]) -> bool:
+        """Insert one row of the given columns; ``False`` if its uuid already exists."""
+        cols = [c for c in columns if c in values]
         try:
             with self.transaction():
                 self.conn.execute(
-                    f"INSERT INTO experiments ({','.join(cols)}) "
+                    f"INSERT INTO {table} ({','.join(cols)}) "
                     f"VALUES ({','.join('?' * len(cols))})",
                     [values[c] for c in cols],
                 )
         except sqlite3.IntegrityError:
             return False
         return True
+
+    def insert_experiment(self, values: dict[str, Any]) -> bool:
+        """Insert a row; ``False`` if the uuid already exists."""
+        return self._insert("experiments", values, EXPERIMENT_COLUMNS)
 
     def update_experiment(self, uuid: str, values: dict[str, Any]) -> None:
         """Set the given columns of one experiment."""
@@ -326,17 +330,7 @@ class Store:
 
     def insert_result(self, values: dict[str, Any]) -> bool:
         """Insert an analysis result; ``False`` if the uuid already exists."""
-        cols = [c for c in RESULT_COLUMNS if c in values]
-        try:
-            with self.transaction():
-                self.conn.execute(
-                    f"INSERT INTO analysis_results ({','.join(cols)}) "
-                    f"VALUES ({','.join('?' * len(cols))})",
-                    [values[c] for c in cols],
-                )
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        return self._insert("analysis_results", values, RESULT_COLUMNS)
 
     def update_results(self, updates: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Apply several analysis-result updates in one transaction."""

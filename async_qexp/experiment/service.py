@@ -22,7 +22,7 @@ import cattrs
 import httpx
 
 from .._auth import HubGroupProject
-from .._http import HttpSession, parse_json
+from .._http import HttpSession, _loggable, parse_json
 from .._paging import Page, Pager
 from ..errors import ApiError, EntryExists, EntryNotFound
 from ..models import (
@@ -232,7 +232,7 @@ class ExperimentService:
             f"malformed response from the service: it {what}",
             status=response.status_code,
             method=response.request.method,
-            url=str(response.request.url).split("?", 1)[0],
+            url=_loggable(str(response.request.url)),
         )
 
     def _record(
