@@ -6,109 +6,140 @@ Start with :class:`Provider`::
 
     async with async_qexp.Provider.local() as provider:      # the embedded emulator
         exp_id = await provider.experiment.create_experiment("T1", "ibmq_lima")
+
+The public names are imported on first use, so ``import async_qexp.models`` (what the
+emulator and its job workers need) does not load the HTTP client.
 """
 
-from ._auth import Account, HubGroupProject
-from ._client import DEFAULT_AUTH_URL, DEFAULT_TIMEOUT, Provider
-from ._http import RetryPolicy
-from ._paging import Pager
-from ._version import __version__
-from .errors import (
-    ApiError,
-    AuthError,
-    EntryExists,
-    EntryNotFound,
-    JobTimeoutError,
-    QexpError,
-    RateLimited,
-    RequestError,
-    RequestTimeout,
-    RuntimeDuplicateProgramError,
-    RuntimeInvalidStateError,
-    RuntimeJobFailureError,
-    RuntimeJobNotFound,
-    RuntimeProgramNotFound,
-    RuntimeServiceError,
-    StreamingError,
-)
-from .experiment import (
-    AnalysisResultData,
-    AnalysisStatus,
-    ArtifactData,
-    ExperimentData,
-    ExperimentDataError,
-    ExperimentDataSaveFailed,
-    ExperimentService,
-    ExperimentStatus,
-    FigureData,
-    SaveReport,
-)
-from .models import (
-    AnalysisResult,
-    Device,
-    Experiment,
-    ExperimentShareLevel,
-    FileInfo,
-    ResultQuality,
-)
-from .runtime import (
-    JobStatus,
-    ResultDecoder,
-    ResultStream,
-    RuntimeOptions,
-    RuntimeProgram,
-    RuntimeService,
-    StreamPolicy,
-)
-from .runtime.job import RuntimeJob
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_AUTH_URL",
-    "DEFAULT_TIMEOUT",
-    "Account",
-    "AnalysisResult",
-    "AnalysisResultData",
-    "AnalysisStatus",
-    "ApiError",
-    "ArtifactData",
-    "AuthError",
-    "Device",
-    "EntryExists",
-    "EntryNotFound",
-    "Experiment",
-    "ExperimentData",
-    "ExperimentDataError",
-    "ExperimentDataSaveFailed",
-    "ExperimentService",
-    "ExperimentShareLevel",
-    "ExperimentStatus",
-    "FigureData",
-    "FileInfo",
-    "HubGroupProject",
-    "JobStatus",
-    "JobTimeoutError",
-    "Pager",
-    "Provider",
-    "QexpError",
-    "RateLimited",
-    "RequestError",
-    "RequestTimeout",
-    "ResultDecoder",
-    "ResultQuality",
-    "ResultStream",
-    "RetryPolicy",
-    "RuntimeDuplicateProgramError",
-    "RuntimeInvalidStateError",
-    "RuntimeJob",
-    "RuntimeJobFailureError",
-    "RuntimeJobNotFound",
-    "RuntimeOptions",
-    "RuntimeProgram",
-    "RuntimeProgramNotFound",
-    "RuntimeService",
-    "RuntimeServiceError",
-    "SaveReport",
-    "StreamPolicy",
-    "StreamingError",
-    "__version__",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._auth import Account, HubGroupProject
+    from ._client import Provider
+    from ._config import DEFAULT_AUTH_URL, DEFAULT_TIMEOUT, RetryPolicy, StreamPolicy
+    from ._paging import Pager
+    from .errors import (
+        ApiError,
+        AuthError,
+        ClosedError,
+        EntryExists,
+        EntryNotFound,
+        JobTimeoutError,
+        QexpError,
+        RateLimited,
+        RequestError,
+        RequestTimeout,
+        RuntimeDuplicateProgramError,
+        RuntimeInvalidStateError,
+        RuntimeJobFailureError,
+        RuntimeJobNotFound,
+        RuntimeProgramNotFound,
+        RuntimeServiceError,
+        StreamingError,
+    )
+    from .experiment import (
+        AnalysisResultData,
+        AnalysisStatus,
+        ArtifactData,
+        ExperimentData,
+        ExperimentDataError,
+        ExperimentDataSaveFailed,
+        ExperimentService,
+        ExperimentStatus,
+        FigureData,
+        SaveReport,
+    )
+    from .models import (
+        AnalysisResult,
+        Device,
+        Experiment,
+        ExperimentShareLevel,
+        FileInfo,
+        JobStatus,
+        ResultQuality,
+        RuntimeProgram,
+    )
+    from .runtime import (
+        ResultDecoder,
+        ResultStream,
+        RuntimeJob,
+        RuntimeOptions,
+        RuntimeService,
+    )
+
+_WHERE = {
+    "._auth": ("Account", "HubGroupProject"),
+    "._client": ("Provider",),
+    "._config": ("DEFAULT_AUTH_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "StreamPolicy"),
+    "._paging": ("Pager",),
+    ".errors": (
+        "ApiError",
+        "AuthError",
+        "ClosedError",
+        "EntryExists",
+        "EntryNotFound",
+        "JobTimeoutError",
+        "QexpError",
+        "RateLimited",
+        "RequestError",
+        "RequestTimeout",
+        "RuntimeDuplicateProgramError",
+        "RuntimeInvalidStateError",
+        "RuntimeJobFailureError",
+        "RuntimeJobNotFound",
+        "RuntimeProgramNotFound",
+        "RuntimeServiceError",
+        "StreamingError",
+    ),
+    ".experiment": (
+        "AnalysisResultData",
+        "AnalysisStatus",
+        "ArtifactData",
+        "ExperimentData",
+        "ExperimentDataError",
+        "ExperimentDataSaveFailed",
+        "ExperimentService",
+        "ExperimentStatus",
+        "FigureData",
+        "SaveReport",
+    ),
+    ".models": (
+        "AnalysisResult",
+        "Device",
+        "Experiment",
+        "ExperimentShareLevel",
+        "FileInfo",
+        "JobStatus",
+        "ResultQuality",
+        "RuntimeProgram",
+    ),
+    ".runtime": (
+        "ResultDecoder",
+        "ResultStream",
+        "RuntimeJob",
+        "RuntimeOptions",
+        "RuntimeService",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+
+__all__ = sorted([*_MODULE_OF, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'async_qexp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

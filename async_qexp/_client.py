@@ -13,31 +13,40 @@ import anyio
 import httpx
 
 from ._auth import Account, HubGroupProject, login
-from ._http import HttpSession, RetryPolicy, Secret, TransportName, make_transport
+from ._config import (
+    DEFAULT_AUTH_URL,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+    StreamPolicy,
+    env_token,
+    env_url,
+    load_preferences,
+)
+from ._config import preferences_path as default_preferences_path
+from ._http import HttpSession, Secret, TransportName, check_transport
+from ._tasks import TaskOwner
 from ._version import __version__
-from .errors import QexpError
-from .experiment.service import ExperimentService, load_preferences
+from .errors import ClosedError, QexpError
+from .models._checks import require_int, require_str
+from .experiment.service import ExperimentService
 from .runtime.service import RuntimeService
-from .runtime.stream import StreamPolicy
 
 if TYPE_CHECKING:
     from .emulator import EmulatorConfig
 
 __all__ = ["DEFAULT_AUTH_URL", "DEFAULT_TIMEOUT", "Provider"]
 
-DEFAULT_AUTH_URL = "https://auth.quantum-computing.ibm.com/api"
-"""The IBM Quantum auth URL (PROTOCOL §1.1)."""
 
-DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-"""10 s to connect, 60 s for each read, write and wait for a connection."""
-
-DEFAULT_MAX_IN_FLIGHT = 64
-"""Requests in flight at once, client-wide (see ``bench/README.md`` for the measurement)."""
-
-
-def _default_preferences_path() -> Path:
-    home = os.environ.get("QEXP_CONFIG_DIR")
-    return (Path(home) if home else Path.home() / ".async_qexp") / "preferences.json"
+def _check_timeout(timeout: Any) -> None:
+    if isinstance(timeout, httpx.Timeout):
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(
+            f"timeout must be seconds or an httpx.Timeout, not {type(timeout).__name__}"
+        )
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
 
 
 class Provider:
@@ -65,7 +74,8 @@ class Provider:
         stream_policy: how runtime result streams reconnect and keep alive.
 
     Raises:
-        ValueError: for a missing token or an inconsistent hub/group/project.
+        TypeError: for an argument of the wrong type.
+        ValueError: for a missing token, a bad value or an inconsistent hub/group/project.
     """
 
     def __init__(
@@ -84,15 +94,26 @@ class Provider:
         preferences_path: str | os.PathLike[str] | None = None,
         stream_policy: StreamPolicy | None = None,
     ) -> None:
-        token = token or os.environ.get("QEXP_TOKEN")
+        if token is None:
+            token = env_token()
+        if token is not None and not isinstance(token, str):
+            raise TypeError(f"token must be a string, not {type(token).__name__}")
         if not token:
             raise ValueError("no API token: pass token=... or set QEXP_TOKEN")
-        if (
-            isinstance(max_in_flight, bool)
-            or not isinstance(max_in_flight, int)
-            or max_in_flight < 1
-        ):
-            raise ValueError(f"max_in_flight must be a positive integer, not {max_in_flight!r}")
+        if url is not None and not isinstance(url, str):
+            raise TypeError(f"url must be a string, not {type(url).__name__}")
+        require_int(max_in_flight, "max_in_flight", minimum=1)
+        for name, value in (("hub", hub), ("group", group), ("project", project)):
+            if value is not None:
+                require_str(value, name)
+        _check_timeout(timeout)
+        check_transport(transport)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+        if stream_policy is not None and not isinstance(stream_policy, StreamPolicy):
+            raise TypeError(
+                f"stream_policy must be a StreamPolicy, not {type(stream_policy).__name__}"
+            )
         if instance is not None:
             if hub or group or project:
                 raise ValueError("pass either instance or hub/group/project, not both")
@@ -103,27 +124,28 @@ class Provider:
         if group and not hub:
             raise ValueError("If group is specified, hub must also be specified.")
         self._token = Secret(token)
-        self._auth_url = (url or os.environ.get("QEXP_URL") or DEFAULT_AUTH_URL).rstrip("/")
+        self._auth_url = (url or env_url() or DEFAULT_AUTH_URL).rstrip("/")
         self._wanted = (hub, group, project)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._max_in_flight = max_in_flight
         self._transport = transport
         self._preferences_path = (
-            Path(preferences_path) if preferences_path else _default_preferences_path()
+            Path(preferences_path) if preferences_path else default_preferences_path()
         )
-        self._client: httpx.AsyncClient | None = None
         self._session: HttpSession | None = None
+        self._tasks: TaskOwner | None = None
         self._account: Account | None = None
         self._hgp: HubGroupProject | None = None
         self._experiment: ExperimentService | None = None
         self._runtime: RuntimeService | None = None
-        self._stream_policy = stream_policy
+        self._stream_policy = stream_policy or StreamPolicy()
+        self._closed = False
         self.emulator: Any = None
         """The running emulator when the provider came from :meth:`local`, else ``None``."""
 
     def __repr__(self) -> str:
-        state = "connected" if self._account else "not connected"
+        state = "closed" if self._closed else "connected" if self._account else "not connected"
         return f"<Provider {self._auth_url} hgp={self._hgp} token=*** {state}>"
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -134,41 +156,48 @@ class Provider:
         Raises:
             AuthError: when the token is refused.
             RequestError: when the auth service cannot be reached.
+            ClosedError: when the provider was closed.
         """
+        if self._closed:
+            raise ClosedError("the provider is closed; make a new one")
         if self._account is not None:
             return self
-        transport = make_transport(self._transport, max_connections=self._max_in_flight)
-        self._client = httpx.AsyncClient(
-            transport=transport,
+        session = HttpSession(
+            transport=self._transport,
             timeout=self._timeout,
-            headers={"User-Agent": f"async_qexp/{__version__}"},
-        )
-        self._session = HttpSession(
-            self._client,
-            transport=transport,
             retry=self._retry,
             max_in_flight=self._max_in_flight,
+            user_agent=f"async_qexp/{__version__}",
         )
-        self._session.add_secret(self._token)
+        self._session = session
+        self._tasks = TaskOwner("provider")
+        session.add_secret(self._token)
         try:
-            _, account = await login(self._session, self._auth_url, self._token)
+            _, account = await login(session, self._auth_url, self._token)
             self._hgp = self._select_hgp(account)
-            preferences = await anyio.to_thread.run_sync(load_preferences, self._preferences_path)
+            preferences = await anyio.to_thread.run_sync(
+                load_preferences, self._preferences_path, "experiment"
+            )
         except BaseException:
-            await self.aclose()
+            await self._shutdown()
             raise
         self._account = account
         if account.resultsdb_url:
             self._experiment = ExperimentService(
-                self._session,
+                session,
                 account.resultsdb_url,
                 hgp=self._hgp,
+                tasks=self._tasks,
                 preferences_path=self._preferences_path,
                 preferences=preferences,
             )
         if account.runtime_url:
             self._runtime = RuntimeService(
-                self._session, account.runtime_url, hgp=self._hgp, stream_policy=self._stream_policy
+                session,
+                account.runtime_url,
+                hgp=self._hgp,
+                tasks=self._tasks,
+                stream_policy=self._stream_policy,
             )
         return self
 
@@ -195,16 +224,24 @@ class Provider:
         return None
 
     async def aclose(self) -> None:
-        """Close every connection. Safe to call more than once."""
-        runtime, self._runtime = self._runtime, None
-        if runtime is not None:
-            await runtime.aclose()
-        client, self._client = self._client, None
-        self._session = None
-        self._experiment = None
-        self._account = None
-        if client is not None:
-            await client.aclose()
+        """End everything the provider started, then close every connection.
+
+        Pagers, result streams, runtime callbacks and the tasks of every ExperimentData
+        attached to this provider are cancelled and awaited; anything used afterwards raises
+        :class:`~async_qexp.errors.ClosedError`. Safe to call more than once.
+        """
+        self._closed = True
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        tasks, self._tasks = self._tasks, None
+        session, self._session = self._session, None
+        try:
+            if tasks is not None:
+                await tasks.aclose()
+        finally:
+            if session is not None:
+                await session.aclose()
 
     async def __aenter__(self) -> Provider:
         return await self.connect()
@@ -219,11 +256,17 @@ class Provider:
 
     # -- what the user works with --------------------------------------------------------
 
+    def _check_connected(self) -> None:
+        if self._closed:
+            raise ClosedError("the provider is closed")
+        if self._account is None:
+            raise QexpError("the provider is not connected: use 'async with Provider(...)'")
+
     @property
     def account(self) -> Account:
         """What login and discovery found (service URLs, user id, hub/group/projects)."""
-        if self._account is None:
-            raise QexpError("the provider is not connected: use 'async with Provider(...)'")
+        self._check_connected()
+        assert self._account is not None
         return self._account
 
     @property
@@ -250,9 +293,16 @@ class Provider:
     @property
     def http(self) -> HttpSession:
         """The shared HTTP session (for advanced use: one pool, one retry policy, one bound)."""
-        if self._session is None:
-            raise QexpError("the provider is not connected: use 'async with Provider(...)'")
+        self._check_connected()
+        assert self._session is not None
         return self._session
+
+    @property
+    def tasks(self) -> TaskOwner:
+        """The owner of every background task this provider started (closed with it)."""
+        self._check_connected()
+        assert self._tasks is not None
+        return self._tasks
 
     # -- the embedded emulator -----------------------------------------------------------
 
@@ -299,7 +349,7 @@ class Provider:
         What examples and notebooks want: the same code runs against IBM Quantum with a token
         in the environment, and locally without one. ``options`` go to :class:`Provider`.
         """
-        if os.environ.get("QEXP_TOKEN"):
+        if env_token():
             async with cls(**options) as provider:
                 yield provider
         else:

@@ -18,20 +18,18 @@ import email.utils
 import functools
 import json
 import logging
-import os
-import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import attrs
 import httpx
 
-from ._version import __version__
+from ._config import RetryPolicy, client_application
 from .errors import (
     ApiError,
     AuthError,
+    ClosedError,
     EntryExists,
     EntryNotFound,
     RateLimited,
@@ -39,7 +37,7 @@ from .errors import (
     RequestTimeout,
 )
 
-__all__ = ["HttpSession", "RetryPolicy", "Secret", "TransportName", "make_transport"]
+__all__ = ["HttpSession", "Secret", "TransportName", "check_transport", "make_transport"]
 
 logger = logging.getLogger("async_qexp")
 
@@ -79,48 +77,24 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
-    """When and how long to retry a failed request.
+def check_transport(transport: Any) -> None:
+    """Check a transport argument before anything is built.
 
-    Attributes:
-        max_attempts: attempts in all, the first one included (1 disables retries).
-        backoff_initial: the first backoff, in seconds; it doubles on every retry.
-        backoff_max: the cap on a single backoff, in seconds.
-        jitter: the fraction of each backoff that is randomised (0 = none, 1 = "full jitter").
-        total_budget: seconds from the first attempt after which no retry starts.
-        max_retry_after: the longest ``Retry-After`` honoured; a longer one ends the retries.
-        retry_statuses: the HTTP statuses that are retried.
-        retry_connection_errors: retry when no response arrived (refused, reset, dropped).
+    Raises:
+        TypeError: for something that is neither a transport name nor an httpx transport.
+        ValueError: for an unknown transport name.
     """
-
-    max_attempts: int = attrs.field(default=6, validator=attrs.validators.ge(1))
-    backoff_initial: float = attrs.field(default=0.25, validator=attrs.validators.ge(0))
-    backoff_max: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
-    jitter: float = attrs.field(
-        default=0.5, validator=[attrs.validators.ge(0), attrs.validators.le(1)]
-    )
-    total_budget: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
-    max_retry_after: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
-    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504, 520, 522, 524})
-    retry_connection_errors: bool = True
-
-    @classmethod
-    def none(cls) -> RetryPolicy:
-        """A policy that never retries."""
-        return cls(max_attempts=1)
-
-    def backoff(self, retry_number: int) -> float:
-        """The pause before retry number ``retry_number`` (1 for the first retry)."""
-        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (retry_number - 1))
-        return base * (1 - self.jitter * random.random())
-
-
-def client_application_header() -> str:
-    """The ``X-Qx-Client-Application`` value: ``async_qexp/<version>[/<custom suffix>]``."""
-    value = f"async_qexp/{__version__}"
-    suffix = os.environ.get("QEXP_CUSTOM_CLIENT_APP_HEADER")
-    return f"{value}/{suffix}" if suffix else value
+    if transport is None or isinstance(transport, httpx.AsyncBaseTransport):
+        return
+    if not isinstance(transport, str):
+        raise TypeError(
+            f"transport must be 'aiohttp', 'httpx' or an httpx transport, "
+            f"not {type(transport).__name__}"
+        )
+    if transport not in ("aiohttp", "httpx"):
+        raise ValueError(
+            f"transport must be 'aiohttp', 'httpx' or an httpx transport, not {transport!r}"
+        )
 
 
 def make_transport(
@@ -129,24 +103,21 @@ def make_transport(
     """Build the transport of the shared client.
 
     ``None`` or ``"aiohttp"`` gives the ``httpx-aiohttp`` transport (httpx's own pool spends
-    about ten times the CPU per request under concurrency, see ARCHITECTURE.md); ``"httpx"``
+    about ten times the CPU per request under concurrency; ``bench/README.md``); ``"httpx"``
     gives httpx's default transport; an ``httpx.AsyncBaseTransport`` instance (a respx
     router wrapped in ``httpx.MockTransport``, say) is used as it is.
     """
+    check_transport(transport)
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        return transport
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
-    if transport is None or transport == "aiohttp":
-        from ._transport import AiohttpTransport
-
-        return AiohttpTransport(limits=limits)
     if transport == "httpx":
         return httpx.AsyncHTTPTransport(limits=limits)
-    if isinstance(transport, httpx.AsyncBaseTransport):
-        return transport
-    raise ValueError(
-        f"transport must be 'aiohttp', 'httpx' or an httpx transport, not {transport!r}"
-    )
+    from ._transport import AiohttpTransport
+
+    return AiohttpTransport(limits=limits)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -174,32 +145,53 @@ def origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
 class HttpSession:
     """The request layer shared by every service of one provider.
 
-    It owns nothing but the policy: the ``httpx.AsyncClient`` and its transport (the
-    connection pool) belong to the provider, which closes them.
+    It owns the one ``httpx.AsyncClient`` and its transport (the connection pool), the retry
+    policy, the client-wide bound on requests in flight, and the credentials. After
+    :meth:`aclose`, every request raises :class:`~async_qexp.errors.ClosedError`.
     """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
         *,
-        transport: httpx.AsyncBaseTransport,
+        transport: TransportName | httpx.AsyncBaseTransport | None,
+        timeout: httpx.Timeout | float,
         retry: RetryPolicy,
         max_in_flight: int,
+        user_agent: str,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be a positive integer")
-        self.client = client
-        self.transport = transport
+        self.transport = make_transport(transport, max_connections=max_in_flight)
+        self.client = httpx.AsyncClient(
+            transport=self.transport, timeout=timeout, headers={"User-Agent": user_agent}
+        )
         self.retry = retry
         self.max_in_flight = max_in_flight
         self._slots = asyncio.Semaphore(max_in_flight)
         self._token: Secret | None = None
         self._token_origins: set[tuple[str, str, int | None]] = set()
         self._secrets: list[Secret] = []
-        self._client_application = client_application_header()
+        self._client_application = client_application()
+        self._closed = False
 
     def __repr__(self) -> str:
-        return f"<HttpSession max_in_flight={self.max_in_flight} retry={self.retry!r}>"
+        state = " closed" if self._closed else ""
+        return f"<HttpSession max_in_flight={self.max_in_flight} retry={self.retry!r}{state}>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session (and its provider) has been closed."""
+        return self._closed
+
+    def check_open(self) -> None:
+        """Raise :class:`~async_qexp.errors.ClosedError` if the session is closed."""
+        if self._closed:
+            raise ClosedError("the provider is closed")
+
+    async def aclose(self) -> None:
+        """Close the connection pool; every later request raises ``ClosedError``."""
+        self._closed = True
+        await self.client.aclose()
 
     # -- credentials ---------------------------------------------------------------------
 
@@ -258,6 +250,7 @@ class HttpSession:
             ApiError: (or a subclass) for an HTTP error status.
             RequestError: when no response could be had within the retry budget.
         """
+        self.check_open()
         method = method.upper()
         if replay_safe is None:
             replay_safe = method in _IDEMPOTENT_METHODS
@@ -279,8 +272,13 @@ class HttpSession:
             failure: RequestError | None = None
             try:
                 async with self._slots:
+                    self.check_open()
                     response = await self._send(method, url, params, body, base_headers, timeout)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, RuntimeError) as exc:
+                if self._closed:  # closed while in flight (aiohttp: "Session is closed")
+                    raise ClosedError("the provider was closed during the request") from exc
+                if not isinstance(exc, httpx.TransportError):
+                    raise
                 failure = _transport_failure(exc, method=method, url=_loggable(url))
 
             if response is not None and response.status_code < 300:

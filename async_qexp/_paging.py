@@ -1,40 +1,63 @@
-"""Lazy, prefetching iteration over marker-paged listings (PROTOCOL §3.7)."""
+"""One pager for every listing: ``await`` it for the list, ``async for`` it for the items.
+
+Modelled on the openai SDK's ``AsyncPaginator``: a list call returns a :class:`Pager` at once
+(its arguments are checked then, before any request), and the caller decides how to consume
+it::
+
+    experiments = await service.experiments(limit=None)        # every item, as a list
+    async for experiment in service.experiments(limit=None):   # lazily, one page in memory
+        ...
+
+Pages are fetched by a function of the cursor (a resultsDB ``marker``, a runtime ``offset``)
+and the page size; while the caller consumes one page, the next is already being fetched, in
+a task owned by the provider, so closing the provider (or the pager) stops it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Page", "Pager"]
+from ._tasks import TaskOwner
+
+__all__ = ["Fetch", "Page", "Pager"]
 
 T = TypeVar("T")
 
-Page = tuple[list[T], str | None]
-"""One page: its items and the marker of the next page (``None`` on the last page)."""
+Page = tuple[list[T], Any]
+"""One page: its items, and the cursor of the next page (``None`` after the last one)."""
+
+Fetch = Callable[[Any, "int | None"], Awaitable[Page[T]]]
+"""``fetch(cursor, size)``: the page at ``cursor`` (``None`` for the first) of at most ``size``
+items (``None``: the server's page size)."""
 
 
 class Pager(AsyncIterator[T], Generic[T]):
-    """Iterate every item of a paged listing, fetching the next page while you consume this one.
+    """A paged listing: awaitable (the list), async-iterable (lazy, prefetching), closeable.
 
-    Use it with ``async for``; leaving the loop early is fine. To stop the prefetch at once
-    (rather than when the pager is garbage-collected), use it as an async context manager or
-    call :meth:`aclose`::
+    It can be consumed once. Leaving an ``async for`` early is fine; to stop the prefetch at
+    once, use the pager as an async context manager or call :meth:`aclose`::
 
-        async with service.iter_experiments(backend_name="ibmq_lima") as experiments:
+        async with service.experiments(limit=None, page_size=500) as experiments:
             async for experiment in experiments:
-                print(experiment.experiment_id)
+                ...
+
+    Attributes:
+        pages_fetched: how many pages have been received so far.
     """
 
     def __init__(
         self,
-        fetch: Callable[[str | None, int | None], Awaitable[Page[T]]],
+        fetch: Fetch[T],
         *,
+        owner: TaskOwner,
         limit: int | None = None,
         page_size: int | None = None,
     ) -> None:
         self._fetch = fetch
+        self._owner = owner
         self._remaining = limit
         self._page_size = page_size
         self._items: list[T] = []
@@ -42,17 +65,17 @@ class Pager(AsyncIterator[T], Generic[T]):
         self._started = False
         self._done = False
         self.pages_fetched = 0
-        """How many pages have been received so far."""
+
+    def __repr__(self) -> str:
+        state = "done" if self._done else "iterating" if self._started else "not started"
+        return f"<Pager {state}, {self.pages_fetched} page(s) fetched>"
 
     def _request_size(self) -> int | None:
         sizes = [s for s in (self._page_size, self._remaining) if s is not None]
         return min(sizes) if sizes else None
 
-    def _prefetch(self, marker: str | None) -> None:
-        task = asyncio.ensure_future(self._fetch(marker, self._request_size()))
-        # An abandoned pager must not leave "Task exception was never retrieved" behind.
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        self._next = task
+    def _prefetch(self, cursor: Any) -> None:
+        self._next = self._owner.spawn(self._fetch(cursor, self._request_size()))
 
     def __aiter__(self) -> Pager[T]:
         return self
@@ -66,31 +89,34 @@ class Pager(AsyncIterator[T], Generic[T]):
                 self._started = True
                 self._prefetch(None)
             assert self._next is not None
-            items, marker = await self._next
+            items, cursor = await self._next
             self._next = None
             self.pages_fetched += 1
             if self._remaining is not None:
                 items = items[: self._remaining]
                 self._remaining -= len(items)
             self._items = items[::-1]  # pop() from the end, in order
-            if marker and self._remaining != 0:
-                self._prefetch(marker)
+            if cursor is not None and self._remaining != 0:
+                self._prefetch(cursor)
             else:
                 self._done = True
         return self._items.pop()
 
+    async def collect(self) -> list[T]:
+        """Fetch every remaining item into a list (what ``await pager`` does)."""
+        return [item async for item in self]
+
+    def __await__(self) -> Generator[Any, None, list[T]]:
+        return self.collect().__await__()
+
     async def aclose(self) -> None:
-        """Stop iterating and cancel the prefetch of the next page, if any."""
+        """Stop: no more items, and the prefetch of the next page (if any) is cancelled."""
         self._done = True
         self._items = []
         task, self._next = self._next, None
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])  # our own cancellation still propagates
-
-    async def collect(self) -> list[T]:
-        """Fetch every remaining item into a list."""
-        return [item async for item in self]
 
     async def __aenter__(self) -> Pager[T]:
         return self

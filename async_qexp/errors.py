@@ -12,6 +12,8 @@ Everything the library raises on purpose derives from :class:`QexpError`, except
 * :class:`RequestError` — the request never got an HTTP answer (connection refused or reset,
   a dropped connection, a timeout). :class:`RequestTimeout` is the timeout case.
 
+* :class:`ClosedError` — the object (or the provider it belongs to) has been closed.
+
 Runtime errors keep the reference names: :class:`RuntimeJobNotFound` and
 :class:`RuntimeProgramNotFound` are :class:`EntryNotFound`, :class:`RuntimeDuplicateProgramError`
 is :class:`EntryExists`; :class:`RuntimeJobFailureError`, :class:`RuntimeInvalidStateError`,
@@ -26,6 +28,7 @@ from collections.abc import Iterator
 __all__ = [
     "ApiError",
     "AuthError",
+    "ClosedError",
     "EntryExists",
     "EntryNotFound",
     "JobTimeoutError",
@@ -141,6 +144,10 @@ class RequestError(QexpError):
 
 class RequestTimeout(RequestError):
     """The request timed out (connecting, writing, reading or waiting for a connection)."""
+
+
+class ClosedError(QexpError):
+    """The object was used after it, or the provider it belongs to, was closed."""
 
 
 class RuntimeServiceError(QexpError):

@@ -41,8 +41,14 @@ import attrs
 from .._auth import HubGroupProject
 from .._version import __version__
 from ..errors import EntryExists, EntryNotFound, QexpError
-from ..models import Experiment, ExperimentShareLevel, encode_envelopes, parse_datetime
-from ..runtime.job import JobStatus
+from ..models import (
+    Experiment,
+    ExperimentShareLevel,
+    JobStatus,
+    create_body,
+    encode_envelopes,
+    update_body,
+)
 from .artifacts import ArtifactData, artifacts_from_zip, artifacts_to_zip
 from .figures import FigureData, figure_to_bytes, free_name, is_svg_text
 from .results import AnalysisResultData, AnalysisResultTable, quality_text
@@ -379,8 +385,8 @@ class ExperimentData:
         if not isinstance(service, ExperimentService):
             raise TypeError("service must be an ExperimentService or a Provider")
         self._service = service
-        if service._hgp is not None and not self._record.hub:
-            hgp = service._hgp
+        if service.hgp is not None and not self._record.hub:
+            hgp = service.hgp
             self._record.hub, self._record.group, self._record.project = (
                 hgp.hub,
                 hgp.group,
@@ -1577,26 +1583,17 @@ class ExperimentData:
     def _experiment_body(
         self, service: ExperimentService, metadata: dict[str, Any]
     ) -> dict[str, Any]:
-        record = self._record
-        hgp = (
-            HubGroupProject(record.hub, record.group, record.project)
-            if record.hub and record.group and record.project
-            else None
-        )
-        return service.experiment_body(
-            experiment_type=record.experiment_type or "unknown",
-            backend_name=record.backend_name or "unknown",
+        hgp = service.hgp
+        record = attrs.evolve(
+            self._record,
+            experiment_type=self._record.experiment_type or "unknown",
+            backend_name=self._record.backend_name or "unknown",
             metadata=metadata,
-            experiment_id=record.experiment_id,
-            parent_id=record.parent_id,
-            job_ids=record.job_ids,
-            tags=record.tags,
-            notes=record.notes,
-            share_level=record.share_level,
-            start_datetime=record.start_datetime,
-            end_datetime=record.end_datetime,
-            hgp=hgp,
+            hub=self._record.hub or (hgp.hub if hgp else ""),
+            group=self._record.group or (hgp.group if hgp else ""),
+            project=self._record.project or (hgp.project if hgp else ""),
         )
+        return create_body(record)
 
     def _experiment_state(
         self, service: ExperimentService
@@ -1613,7 +1610,7 @@ class ExperimentData:
         if self._created_in_db and self._saved.get("experiment") == fingerprint:
             return
         try:
-            answer = await self._create_or_update_experiment(service, body)
+            stored = await self._create_or_update_experiment(service, body)
             if separate is not None:
                 await service.file_upload(self.experiment_id, METADATA_FILE, separate)
                 report.sent += 1
@@ -1623,35 +1620,38 @@ class ExperimentData:
             return
         report.sent += 1
         self._saved["experiment"] = fingerprint
-        for field_name, wire in (
-            ("creation_datetime", "created_at"),
-            ("updated_datetime", "updated_at"),
-        ):
-            if answer.get(wire):
-                with contextlib.suppress(ValueError):
-                    setattr(self._record, field_name, parse_datetime(answer[wire]))
-        if answer.get("owner"):
-            self._record.owner = answer["owner"]
+        if stored is not None:
+            for name in ("creation_datetime", "updated_datetime", "owner"):
+                value = getattr(stored, name)
+                if value:
+                    setattr(self._record, name, value)
 
     async def _create_or_update_experiment(
         self, service: ExperimentService, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> Experiment | None:
         create = not self._created_in_db
-        update_fields = ("extra", "visibility", "tags", "jobs", "notes", "end_time")
+        record = self._record
         for _ in range(_FLIP_ATTEMPTS):
             try:
                 if create:
-                    answer = await service.post_experiment(body)
+                    stored: Experiment | None = await service.post_experiment(body)
                 else:
-                    update = {k: body.get(k) for k in update_fields if k in body}
-                    # Cleared fields must be sent empty, or the service keeps the old values.
-                    update.setdefault("extra", {})
-                    update.setdefault("notes", "")
-                    for key in ("tags", "jobs"):
-                        update.setdefault(key, [])
-                    answer = await service.put_experiment(self.experiment_id, update)
+                    update = update_body(
+                        Experiment,
+                        {
+                            "metadata": body.get("extra", {}),
+                            "share_level": record.share_level,
+                            "tags": record.tags,
+                            "job_ids": record.job_ids,
+                            "notes": record.notes,
+                            **({"end_datetime": record.end_datetime} if record.end_datetime else {}),
+                        },
+                    )
+                    if record.share_level is None:
+                        update.pop("visibility", None)
+                    stored = await service.put_experiment(self.experiment_id, update)
                 self._created_in_db = True
-                return answer
+                return stored
             except EntryExists:
                 create = False
             except EntryNotFound:

@@ -1,30 +1,40 @@
-"""JSON envelopes for values JSON cannot hold (PROTOCOL §4.4).
+"""The JSON envelopes of both services: one codec, two dialects.
 
-User data (experiment ``metadata``, analysis ``result_data``, file contents) may hold complex
-numbers, non-finite floats, sets, datetimes, bytes and numpy arrays. They travel as
-``{"__type__": <tag>, "__value__": <payload>}`` in the format qiskit-experiments writes, so
-data saved by either library reads back in the other:
+Values JSON has no form for travel as ``{"__type__": <tag>, "__value__": <payload>}``
+(``docs/protocol.md#json-envelopes``). The two services write some tags differently:
 
-========== ============================================================================
-tag        payload
-========== ============================================================================
-complex    ``[real, imag]`` (each possibly a ``safe_float`` envelope)
-safe_float ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``
-set        a list of the members
-datetime   an ISO-8601 string
-b64encoded ``{"encoded": <base64>, "compressed": <bool>}`` (zlib when compressed)
-ndarray    a ``b64encoded`` envelope of ``numpy.save`` output (``allow_pickle=False``)
-========== ============================================================================
+========== ====================================== =======================================
+tag        experiment service (``extra``, ``fit``) runtime (inputs, results, messages)
+========== ====================================== =======================================
+complex    ``[real, imag]``, non-finite parts as   ``[real, imag]``
+           ``safe_float`` envelopes
+safe_float ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (not written: the runtime's JSON
+                                                   carries ``NaN`` tokens)
+set        a list of the members                   the same
+datetime   ``isoformat()``                         the same
+b64encoded ``{"encoded": <base64>, "compressed":}`` (not written)
+ndarray    a ``b64encoded`` envelope of            ``base64(zlib(numpy.save(...)))``; a
+           ``numpy.save`` output; ``dtype=object`` nested list for ``dtype=object``
+           as the ``array`` tag (a nested list)
+to_json    (not written)                           what the object's ``to_json()`` returned
+settings   (not written)                           the object's ``settings``, with
+                                                   ``__module__``/``__class__`` beside
+========== ====================================== =======================================
 
-The decoder also reads the older ``array`` tag (a nested list) and an ``ndarray`` whose payload
-is a bare base64 string or a nested list. numpy is optional: without it an array decodes to
-nested lists. Unknown tags are left as they are.
+:func:`encode_envelopes` writes the experiment dialect as a tree of standard JSON values;
+:class:`RuntimeEncoder` (a ``json.JSONEncoder``) writes the runtime dialect. One decoder reads
+both (:func:`decode_envelopes` for a parsed tree, :class:`RuntimeDecoder` for JSON text): it
+also reads the older forms (an ``array`` tag, an ``ndarray`` whose payload is a bare base64
+string or a nested list). numpy is optional; without it an array payload that is a list
+decodes to that list, and a binary one is left as it is. Unknown or malformed envelopes are
+data, not errors: they are left as they are. Classes are never imported from a message.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import sys
 import zlib
@@ -32,16 +42,31 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-__all__ = ["decode_envelopes", "encode_envelopes"]
+from .timeutil import parse_iso
+
+__all__ = [
+    "MAX_NESTING",
+    "RuntimeDecoder",
+    "RuntimeEncoder",
+    "decode_envelopes",
+    "dumps_runtime",
+    "encode_envelopes",
+    "loads_runtime",
+]
+
+MAX_NESTING = 200
+"""User data nested deeper than this many levels is refused (the service refuses deep bodies,
+and a value that refers to itself would nest for ever)."""
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_COMPRESS_OVER = 1024  # bytes: larger binary payloads are zlib-compressed
 
 
 def _numpy() -> Any:
-    """numpy if the caller's program already imported it (or it is installed), else None."""
-    np = sys.modules.get("numpy")
-    if np is not None:
-        return np
+    """numpy if the program already imported it or it can be imported, else ``None``."""
+    np = sys.modules.get("numpy", ...)
+    if np is not ...:
+        return np  # ``None`` when a test (or the program) marked numpy as absent
     try:
         import numpy
     except ImportError:
@@ -49,18 +74,31 @@ def _numpy() -> Any:
     return numpy
 
 
+def _loaded_numpy() -> Any:
+    """numpy only if already imported: a value can only be a numpy object if it is."""
+    return sys.modules.get("numpy")
+
+
 def _envelope(tag: str, value: Any) -> dict[str, Any]:
     return {"__type__": tag, "__value__": value}
 
 
-def _encode_float(value: float) -> Any:
+def _numpy_bytes(np: Any, array: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+# -- the experiment dialect ---------------------------------------------------------------------
+
+
+def _safe_float(value: float) -> Any:
     if math.isfinite(value):
         return value
-    text = "NaN" if math.isnan(value) else str(value).replace("inf", "Infinity")
-    return _envelope("safe_float", text)
+    return _envelope("safe_float", "NaN" if math.isnan(value) else str(value).replace("inf", "Infinity"))
 
 
-def _b64(data: bytes, compress: bool) -> dict[str, Any]:
+def _binary(data: bytes, compress: bool) -> dict[str, Any]:
     payload = zlib.compress(data) if compress else data
     return _envelope(
         "b64encoded",
@@ -69,92 +107,208 @@ def _b64(data: bytes, compress: bool) -> dict[str, Any]:
 
 
 def encode_envelopes(value: Any) -> Any:
-    """Return ``value`` with every non-JSON value replaced by its envelope.
+    """``value`` as a tree of standard JSON values, special values in their envelopes.
 
     Raises:
-        TypeError: for a value with no JSON form.
+        TypeError: for a value with no JSON form, or a mapping key that is not a string.
+        ValueError: for data nested deeper than :data:`MAX_NESTING` levels (or that refers to
+            itself).
     """
+    return _encode(value, 0)
+
+
+def _encode(value: Any, depth: int) -> Any:
     if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, float):
-        return _encode_float(value)
+        return _safe_float(value)
+    if depth >= MAX_NESTING:
+        raise ValueError(
+            f"the data is nested deeper than {MAX_NESTING} levels (or refers to itself)"
+        )
     if isinstance(value, Mapping):
-        return {str(k): encode_envelopes(v) for k, v in value.items()}
+        encoded: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"mapping keys must be strings, not {type(key).__name__} ({key!r})"
+                )
+            encoded[key] = _encode(item, depth + 1)
+        return encoded
     if isinstance(value, list | tuple):
-        return [encode_envelopes(v) for v in value]
+        return [_encode(item, depth + 1) for item in value]
     if isinstance(value, complex):
-        return _envelope("complex", [_encode_float(value.real), _encode_float(value.imag)])
+        return _envelope("complex", [_safe_float(value.real), _safe_float(value.imag)])
     if isinstance(value, set | frozenset):
-        return _envelope("set", [encode_envelopes(v) for v in value])
+        return _envelope("set", [_encode(item, depth + 1) for item in value])
     if isinstance(value, datetime | date):
         return _envelope("datetime", value.isoformat())
     if isinstance(value, bytes | bytearray | memoryview):
-        return _b64(bytes(value), compress=len(value) > 1024)
-    np = sys.modules.get("numpy")
+        data = bytes(value)
+        return _binary(data, compress=len(data) > _COMPRESS_OVER)
+    np = _loaded_numpy()
     if np is not None:
         if isinstance(value, np.ndarray):
             if value.dtype == object:
-                return _envelope("array", encode_envelopes(value.tolist()))
-            buffer = io.BytesIO()
-            np.save(buffer, value, allow_pickle=False)
-            return _envelope("ndarray", _b64(buffer.getvalue(), compress=True))
+                return _envelope("array", _encode(value.tolist(), depth + 1))
+            return _envelope("ndarray", _binary(_numpy_bytes(np, value), compress=True))
         if isinstance(value, np.generic):
-            return encode_envelopes(value.item())
+            return _encode(value.item(), depth)
     raise TypeError(f"cannot encode a value of type {type(value).__name__} as JSON")
 
 
-def _decode_bytes(payload: Any) -> bytes:
-    if isinstance(payload, dict) and payload.get("__type__") == "b64encoded":
-        payload = payload.get("__value__")
+# -- the runtime dialect ------------------------------------------------------------------------
+
+
+class RuntimeEncoder(json.JSONEncoder):
+    """A JSON encoder writing the runtime envelopes (``json.dumps(value, cls=RuntimeEncoder)``)."""
+
+    def default(self, obj: Any) -> Any:
+        """The JSON form of one value JSON has none for."""
+        if isinstance(obj, datetime | date):
+            return _envelope("datetime", obj.isoformat())
+        if isinstance(obj, complex):
+            return _envelope("complex", [obj.real, obj.imag])
+        if isinstance(obj, set | frozenset):
+            return _envelope("set", list(obj))
+        np = _loaded_numpy()
+        if np is not None:
+            if isinstance(obj, np.ndarray):
+                if obj.dtype == object:
+                    return _envelope("ndarray", obj.tolist())
+                packed = base64.standard_b64encode(zlib.compress(_numpy_bytes(np, obj)))
+                return _envelope("ndarray", packed.decode("ascii"))
+            if isinstance(obj, np.generic):
+                return obj.item()
+        if hasattr(obj, "to_json"):
+            return _envelope("to_json", obj.to_json())
+        if hasattr(obj, "settings"):
+            return {
+                "__type__": "settings",
+                "__module__": type(obj).__module__,
+                "__class__": type(obj).__name__,
+                "__value__": obj.settings,
+            }
+        return super().default(obj)
+
+
+def dumps_runtime(value: Any) -> str:
+    """Serialise a value with the runtime envelopes.
+
+    Raises:
+        TypeError: for a value with no JSON form.
+        ValueError: for a value that refers to itself or nests too deeply.
+    """
+    try:
+        return json.dumps(value, cls=RuntimeEncoder)
+    except RecursionError:
+        raise ValueError("the value nests too deeply to be sent as JSON") from None
+
+
+class RuntimeDecoder(json.JSONDecoder):
+    """A JSON decoder reading the envelopes (``json.loads(text, cls=RuntimeDecoder)``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["object_hook"] = decode_envelope
+        super().__init__(*args, **kwargs)
+
+
+def loads_runtime(text: str | bytes) -> Any:
+    """Parse JSON text, decoding the envelopes."""
+    return json.loads(text, cls=RuntimeDecoder)
+
+
+# -- decoding (both dialects) -------------------------------------------------------------------
+
+
+def decode_envelopes(value: Any) -> Any:
+    """``value`` (a parsed JSON tree) with every known envelope turned back into its value."""
+    if isinstance(value, dict):
+        return decode_envelope({k: decode_envelopes(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [decode_envelopes(v) for v in value]
+    return value
+
+
+def decode_envelope(obj: dict[str, Any]) -> Any:
+    """Decode one object whose values are decoded already (a ``json`` ``object_hook``).
+
+    An object that is no envelope, or a malformed or unknown one, is returned as it is.
+    """
+    tag = obj.get("__type__")
+    if not isinstance(tag, str) or "__value__" not in obj:
+        return obj
+    payload = obj["__value__"]
+    try:
+        decoded = _DECODERS[tag](payload)
+    except (KeyError, TypeError, ValueError, IndexError, zlib.error):
+        return obj
+    return obj if decoded is _UNDECODED else decoded
+
+
+_UNDECODED = object()
+
+
+def _bytes_of(payload: Any) -> bytes:
+    """The bytes of a binary payload: decoded already, an envelope's dict, or bare base64."""
+    if isinstance(payload, bytes):
+        return payload
     if isinstance(payload, dict):
         data = base64.standard_b64decode(payload["encoded"])
         return zlib.decompress(data) if payload.get("compressed") else data
     if isinstance(payload, str):
-        data = base64.standard_b64decode(payload)
+        data = base64.standard_b64decode(payload, validate=True)
         try:
             return zlib.decompress(data)
         except zlib.error:
             return data
-    raise ValueError("not a binary envelope")
+    raise TypeError("not a binary payload")
 
 
-def _decode_array(payload: Any) -> Any:
+def _decode_ndarray(payload: Any, *, list_dtype: Any = None) -> Any:
     np = _numpy()
     if isinstance(payload, list | int | float):
-        decoded = decode_envelopes(payload)
-        return np.array(decoded) if np is not None else decoded
-    raw = _decode_bytes(payload)
+        if np is None:
+            return payload
+        return np.array(payload, dtype=list_dtype) if list_dtype else np.array(payload)
     if np is None:
-        raise ValueError("numpy is needed to decode an ndarray envelope")
-    return np.load(io.BytesIO(raw), allow_pickle=False)
+        return _UNDECODED
+    return np.load(io.BytesIO(_bytes_of(payload)), allow_pickle=False)
 
 
-def _decode_tagged(tag: Any, payload: Any, original: dict[str, Any]) -> Any:
-    try:
-        if tag == "complex":
-            real, imag = (decode_envelopes(p) for p in payload)
-            return complex(real, imag)
-        if tag == "safe_float":
-            return _NON_FINITE[payload]
-        if tag == "set":
-            return {decode_envelopes(v) for v in payload}
-        if tag == "datetime":
-            return datetime.fromisoformat(payload.replace("Z", "+00:00"))
-        if tag == "b64encoded":
-            return _decode_bytes(payload)
-        if tag in ("ndarray", "array"):
-            return _decode_array(payload)
-    except (KeyError, TypeError, ValueError, zlib.error):
-        pass  # a malformed envelope is data, not an error: hand it back undecoded
-    return {k: decode_envelopes(v) for k, v in original.items()}
+def _decode_complex(payload: Any) -> complex:
+    real, imag = payload
+    if not all(isinstance(p, int | float) and not isinstance(p, bool) for p in (real, imag)):
+        raise TypeError("complex parts must be numbers")
+    return complex(real, imag)
 
 
-def decode_envelopes(value: Any) -> Any:
-    """Return ``value`` with every known envelope turned back into its Python value."""
-    if isinstance(value, dict):
-        if "__type__" in value and "__value__" in value:
-            return _decode_tagged(value["__type__"], value["__value__"], value)
-        return {k: decode_envelopes(v) for k, v in value.items()}
+def _restore_int_keys(value: Any) -> Any:
+    """Undo the ``__int_keys__`` marker of ``settings`` values (integer keys made strings)."""
     if isinstance(value, list):
-        return [decode_envelopes(v) for v in value]
-    return value
+        return [_restore_int_keys(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    marked = value.get("__int_keys__") is True
+    restored: dict[Any, Any] = {}
+    for key, item in value.items():
+        if marked and key == "__int_keys__":
+            continue
+        if marked and isinstance(key, str) and key.lstrip("-").isdigit():
+            restored[int(key)] = _restore_int_keys(item)
+        else:
+            restored[key] = _restore_int_keys(item)
+    return restored
+
+
+_DECODERS: dict[str, Any] = {
+    "complex": _decode_complex,
+    "safe_float": lambda payload: _NON_FINITE[payload],
+    "set": lambda payload: set(payload),
+    "datetime": parse_iso,
+    "b64encoded": _bytes_of,
+    "ndarray": lambda payload: _decode_ndarray(payload, list_dtype=object),
+    "array": _decode_ndarray,
+    "to_json": lambda payload: payload,
+    "settings": _restore_int_keys,
+}

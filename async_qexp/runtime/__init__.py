@@ -1,9 +1,11 @@
 """The runtime service: programs, jobs, and interim results streamed over websockets."""
 
 from .codec import ResultDecoder, RuntimeDecoder, RuntimeEncoder
-from .job import JobStatus, RuntimeJob
-from .service import RuntimeOptions, RuntimeProgram, RuntimeService
-from .stream import ResultStream, StreamPolicy
+from .._config import StreamPolicy
+from ..models import JobStatus, RuntimeProgram
+from .job import RuntimeJob
+from .service import RuntimeOptions, RuntimeService
+from .stream import ResultStream
 
 __all__ = [
     "JobStatus",

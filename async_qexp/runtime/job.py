@@ -22,7 +22,7 @@ from ..errors import (
     RuntimeJobNotFound,
     not_found_as,
 )
-from ..models import parse_datetime
+from ..models import JobStatus, parse_datetime
 from .codec import ResultDecoder, decode_runtime
 from .stream import ResultStream, run_callback
 
@@ -34,27 +34,6 @@ __all__ = ["JobStatus", "RuntimeJob"]
 logger = logging.getLogger("async_qexp")
 
 _LARGE_PAYLOAD = 1 << 20  # decode results bigger than this in a worker thread
-
-
-class JobStatus(str, enum.Enum):
-    """The status of a runtime job (PROTOCOL §5.4)."""
-
-    INITIALIZING = "INITIALIZING"
-    """Not polled yet."""
-    VALIDATING = "VALIDATING"
-    """Being validated (reported by some job types; never by the runtime service)."""
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    DONE = "DONE"
-    """Completed: the result is available."""
-    CANCELLED = "CANCELLED"
-    ERROR = "ERROR"
-    """Failed, or cancelled for running longer than its maximum execution time."""
-
-    @property
-    def is_final(self) -> bool:
-        """Whether the job has finished (its status will not change again)."""
-        return self in (JobStatus.DONE, JobStatus.CANCELLED, JobStatus.ERROR)
 
 
 def _server_status(record: dict[str, Any]) -> str:

@@ -23,10 +23,11 @@ from ..errors import (
     RuntimeProgramNotFound,
     not_found_as,
 )
-from ..models import parse_datetime
+from ..models import RuntimeProgram, parse_datetime
 from .codec import ResultDecoder, dumps
 from .job import RuntimeJob
-from .stream import ResultStream, StreamPolicy, websocket_url
+from .._config import StreamPolicy
+from .stream import ResultStream, websocket_url
 
 __all__ = ["RuntimeOptions", "RuntimeProgram", "RuntimeService"]
 
@@ -60,63 +61,6 @@ class RuntimeOptions:
             raise ValueError(f"options: log_level must be one of {', '.join(_LOG_LEVELS)}")
 
 
-@attrs.frozen(kw_only=True)
-class RuntimeProgram:
-    """A runtime program's metadata (and its source, for its author)."""
-
-    program_id: str
-    name: str
-    description: str = ""
-    max_execution_time: int = 0
-    is_public: bool = False
-    creation_date: str = ""
-    update_date: str = ""
-    backend_requirements: dict[str, Any] = attrs.field(factory=dict)
-    parameters: dict[str, Any] = attrs.field(factory=dict)
-    return_values: dict[str, Any] = attrs.field(factory=dict)
-    interim_results: dict[str, Any] = attrs.field(factory=dict)
-    data: str = ""
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> RuntimeProgram:
-        """Build a program from its wire record (PROTOCOL §5.2)."""
-        spec = record.get("spec") or {}
-        return cls(
-            program_id=str(record["id"]),
-            name=str(record.get("name") or record["id"]),
-            description=str(record.get("description") or ""),
-            max_execution_time=int(record.get("cost") or 0),
-            is_public=bool(record.get("is_public")),
-            creation_date=str(record.get("creation_date") or ""),
-            update_date=str(record.get("update_date") or ""),
-            backend_requirements=dict(spec.get("backend_requirements") or {}),
-            parameters=dict(spec.get("parameters") or {}),
-            return_values=dict(spec.get("return_values") or {}),
-            interim_results=dict(spec.get("interim_results") or {}),
-            data=str(record.get("data") or ""),
-        )
-
-    def __str__(self) -> str:
-        lines = [
-            f"{self.program_id}:",
-            f"  Name: {self.name}",
-            f"  Description: {self.description}",
-            f"  Max execution time: {self.max_execution_time} s",
-            f"  Public: {self.is_public}",
-        ]
-        if self.creation_date:
-            lines.append(f"  Created: {self.creation_date}")
-        properties = self.parameters.get("properties") or {}
-        if properties:
-            required = set(self.parameters.get("required") or [])
-            lines.append("  Input parameters:")
-            for name, schema in properties.items():
-                kind = schema.get("type", "any") if isinstance(schema, dict) else "any"
-                needed = ", required" if name in required else ""
-                lines.append(f"    - {name} ({kind}{needed})")
-        return "\n".join(lines)
-
-
 def _program_source(data: str | bytes) -> str:
     if isinstance(data, bytes):
         return data.decode("utf-8")
@@ -142,6 +86,7 @@ class RuntimeService:
         session: HttpSession,
         base_url: str,
         *,
+        tasks: Any = None,
         hgp: HubGroupProject | None = None,
         stream_policy: StreamPolicy | None = None,
     ) -> None:
@@ -228,7 +173,7 @@ class RuntimeService:
                 body = parse_json(await self._request("GET", "/programs", params=params))
                 page = body.get("programs", [])
                 for record in page:
-                    program = RuntimeProgram.from_record(record)
+                    program = RuntimeProgram.from_wire(record)
                     found[program.program_id] = program
                 offset += len(page)
                 if not page or offset >= int(body.get("count", 0)):
@@ -249,7 +194,7 @@ class RuntimeService:
                 return cached
         with not_found_as(RuntimeProgramNotFound):
             record = parse_json(await self._request("GET", f"/programs/{program_id}"))
-        program = RuntimeProgram.from_record(record)
+        program = RuntimeProgram.from_wire(record)
         if self._programs is not None:
             self._programs[program.program_id] = program
         return program

@@ -28,6 +28,7 @@ import attrs
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from .._config import StreamPolicy
 from ..errors import QexpError, StreamingError
 from .codec import ResultDecoder
 
@@ -39,37 +40,6 @@ __all__ = ["ResultStream", "StreamPolicy"]
 logger = logging.getLogger("async_qexp")
 
 _END = object()
-
-
-@attrs.frozen(kw_only=True)
-class StreamPolicy:
-    """How a result stream keeps its connection.
-
-    Attributes:
-        max_retries: reconnect attempts after a broken connection (the count resets on
-            every message received), before falling back to polling.
-        backoff_initial: the first pause before reconnecting, in seconds; it doubles.
-        backoff_max: the cap on one pause.
-        jitter: the randomised fraction of each pause.
-        ping_interval: seconds between keepalive pings.
-        ping_timeout: seconds to wait for a pong before the connection counts as broken.
-        open_timeout: seconds allowed for the opening handshake.
-        poll_interval: seconds between polls once streaming fell back to polling.
-    """
-
-    max_retries: int = 5
-    backoff_initial: float = 0.5
-    backoff_max: float = 8.0
-    jitter: float = 0.5
-    ping_interval: float = 20.0
-    ping_timeout: float = 10.0
-    open_timeout: float = 10.0
-    poll_interval: float = 1.0
-
-    def backoff(self, retry: int) -> float:
-        """The pause before reconnect number ``retry`` (1 for the first)."""
-        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (retry - 1))
-        return base * (1 - self.jitter * random.random())
 
 
 def websocket_url(runtime_url: str) -> str:

@@ -1,0 +1,220 @@
+"""Configuration in one place: environment variables, defaults, policies and preferences.
+
+Every environment variable the client reads is read here, every default is defined here, and
+the two policies that shape traffic (:class:`RetryPolicy` for requests, :class:`StreamPolicy`
+for result streams) share one backoff formula (:func:`backoff_delay`).
+
+==================================  ==========================================================
+environment variable                meaning
+==================================  ==========================================================
+``QEXP_TOKEN``                      the API token when none is passed
+``QEXP_URL``                        the auth URL when none is passed
+``QEXP_CONFIG_DIR``                 where preferences are kept (default ``~/.async_qexp``)
+``QEXP_CUSTOM_CLIENT_APP_HEADER``   a suffix for the ``X-Qx-Client-Application`` header
+==================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_AUTH_URL",
+    "DEFAULT_MAX_IN_FLIGHT",
+    "DEFAULT_TIMEOUT",
+    "ENV_CLIENT_APP_SUFFIX",
+    "ENV_CONFIG_DIR",
+    "ENV_TOKEN",
+    "ENV_URL",
+    "RetryPolicy",
+    "StreamPolicy",
+    "backoff_delay",
+    "client_application",
+    "env_token",
+    "env_url",
+    "load_preferences",
+    "preferences_path",
+    "save_preferences",
+]
+
+ENV_TOKEN = "QEXP_TOKEN"
+ENV_URL = "QEXP_URL"
+ENV_CONFIG_DIR = "QEXP_CONFIG_DIR"
+ENV_CLIENT_APP_SUFFIX = "QEXP_CUSTOM_CLIENT_APP_HEADER"
+
+DEFAULT_AUTH_URL = "https://auth.quantum-computing.ibm.com/api"
+"""The IBM Quantum auth URL (see ``docs/protocol.md``)."""
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+"""10 s to connect, 60 s for each read, write and wait for a connection."""
+
+DEFAULT_MAX_IN_FLIGHT = 64
+"""Requests in flight at once, client-wide; also the default upload concurrency of a save.
+
+Measured in ``bench/README.md`` (20 ms server latency): up to 32 a save is latency-bound and
+scales linearly, 64 reaches the emulator's ceiling, 128 is no faster and lags the loop more.
+"""
+
+
+def env_token() -> str | None:
+    """The API token from the environment, if set and not empty."""
+    return os.environ.get(ENV_TOKEN) or None
+
+
+def env_url() -> str | None:
+    """The auth URL from the environment, if set and not empty."""
+    return os.environ.get(ENV_URL) or None
+
+
+def client_application() -> str:
+    """The ``X-Qx-Client-Application`` value: ``async_qexp/<version>[/<custom suffix>]``."""
+    value = f"async_qexp/{__version__}"
+    suffix = os.environ.get(ENV_CLIENT_APP_SUFFIX)
+    return f"{value}/{suffix}" if suffix else value
+
+
+def backoff_delay(attempt: int, *, initial: float, maximum: float, jitter: float) -> float:
+    """The pause before retry number ``attempt`` (1 for the first one).
+
+    Exponential (``initial`` doubled on every retry, capped at ``maximum``), with the
+    fraction ``jitter`` of it randomised downwards ("full jitter" at 1, none at 0).
+    """
+    base = min(maximum, initial * 2.0 ** (attempt - 1))
+    return base * (1 - jitter * random.random())
+
+
+def _non_negative(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
+    if not value >= 0:  # NaN fails too
+        raise ValueError(f"{attribute.name} must be >= 0, not {value!r}")
+
+
+def _fraction(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    _non_negative(_, attribute, value)
+    if value > 1:
+        raise ValueError(f"{attribute.name} must be between 0 and 1, not {value!r}")
+
+
+def _count(minimum: int) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{attribute.name} must be an int, not {type(value).__name__}")
+        if value < minimum:
+            raise ValueError(f"{attribute.name} must be >= {minimum}, not {value!r}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how long to retry a failed request.
+
+    Attributes:
+        max_attempts: attempts in all, the first one included (1 disables retries).
+        backoff_initial: the first backoff, in seconds; it doubles on every retry.
+        backoff_max: the cap on a single backoff, in seconds.
+        jitter: the fraction of each backoff that is randomised (0 = none, 1 = "full jitter").
+        total_budget: seconds from the first attempt after which no retry starts.
+        max_retry_after: the longest ``Retry-After`` honoured; a longer one ends the retries.
+        retry_statuses: the HTTP statuses that are retried.
+        retry_connection_errors: retry when no response arrived (refused, reset, dropped).
+    """
+
+    max_attempts: int = attrs.field(default=6, validator=_count(1))
+    backoff_initial: float = attrs.field(default=0.25, validator=_non_negative)
+    backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
+    total_budget: float = attrs.field(default=60.0, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504, 520, 522, 524})
+    retry_connection_errors: bool = True
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(max_attempts=1)
+
+    def backoff(self, retry_number: int) -> float:
+        """The pause before retry number ``retry_number`` (1 for the first retry)."""
+        return backoff_delay(
+            retry_number, initial=self.backoff_initial, maximum=self.backoff_max, jitter=self.jitter
+        )
+
+
+@attrs.frozen(kw_only=True)
+class StreamPolicy:
+    """How a runtime result stream keeps its connection.
+
+    Attributes:
+        max_retries: reconnect attempts after a broken connection (the count resets on
+            every message received), before falling back to polling.
+        backoff_initial: the first pause before reconnecting, in seconds; it doubles.
+        backoff_max: the cap on one pause.
+        jitter: the randomised fraction of each pause.
+        ping_interval: seconds between keepalive pings.
+        ping_timeout: seconds to wait for a pong before the connection counts as broken.
+        open_timeout: seconds allowed for the opening handshake.
+        poll_interval: seconds between polls once streaming fell back to polling.
+    """
+
+    max_retries: int = attrs.field(default=5, validator=_count(0))
+    backoff_initial: float = attrs.field(default=0.5, validator=_non_negative)
+    backoff_max: float = attrs.field(default=8.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
+    ping_interval: float = attrs.field(default=20.0, validator=_non_negative)
+    ping_timeout: float = attrs.field(default=10.0, validator=_non_negative)
+    open_timeout: float = attrs.field(default=10.0, validator=_non_negative)
+    poll_interval: float = attrs.field(default=1.0, validator=_non_negative)
+
+    def backoff(self, retry: int) -> float:
+        """The pause before reconnect number ``retry`` (1 for the first)."""
+        return backoff_delay(
+            retry, initial=self.backoff_initial, maximum=self.backoff_max, jitter=self.jitter
+        )
+
+
+# -- preferences --------------------------------------------------------------------------------
+
+
+def preferences_path() -> Path:
+    """Where preferences are kept: ``$QEXP_CONFIG_DIR/preferences.json`` or
+    ``~/.async_qexp/preferences.json``."""
+    home = os.environ.get(ENV_CONFIG_DIR)
+    return (Path(home) if home else Path.home() / ".async_qexp") / "preferences.json"
+
+
+def load_preferences(path: Path | None, section: str) -> dict[str, Any]:
+    """One section of the saved preferences (a missing or unreadable file holds none)."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    found = data.get(section) if isinstance(data, dict) else None
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def save_preferences(path: Path, section: str, values: dict[str, Any]) -> None:
+    """Replace one section of the preferences file, atomically (other sections are kept)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    data[section] = values
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)

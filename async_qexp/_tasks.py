@@ -1,0 +1,122 @@
+"""Who owns a background task: one small structured-concurrency primitive for the library.
+
+Every task the library starts (a pager's prefetch, a stream's reader, a runtime callback
+feeder, an ExperimentData's job waits, callbacks and saver) is spawned into a
+:class:`TaskOwner`. Owners form a tree whose root belongs to the
+:class:`~async_qexp.Provider`; closing an owner cancels its tasks, closes its children and
+waits until all of them have stopped. So leaving ``async with Provider(...)`` ends everything
+the provider started, by construction, and nothing can be started after that
+(:class:`~async_qexp.errors.ClosedError`).
+
+An owner is not an anyio task group: a provider outlives any one ``async with`` block of the
+caller (a notebook keeps it across cells), so the owner is an object that is closed
+explicitly rather than a scope. What it shares with a task group is the rule: whoever starts a
+task owns it, and closing the owner ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from .errors import ClosedError
+
+__all__ = ["TaskOwner"]
+
+T = TypeVar("T")
+
+
+class TaskOwner:
+    """A set of tasks and child owners that are cancelled and awaited together.
+
+    Args:
+        name: what the owner belongs to, for error messages (``"provider"``, ...).
+        parent: the owner that closes this one when it closes.
+    """
+
+    def __init__(self, name: str, *, parent: TaskOwner | None = None) -> None:
+        self.name = name
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._children: set[TaskOwner] = set()
+        self._parent: TaskOwner | None = None
+        self._closed = False
+        if parent is not None:
+            parent.adopt(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._tasks)} task(s)"
+        return f"<TaskOwner {self.name} {state}, {len(self._children)} child(ren)>"
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closed
+
+    @property
+    def tasks(self) -> frozenset[asyncio.Task[Any]]:
+        """The tasks still running (children's excluded)."""
+        return frozenset(self._tasks)
+
+    def check_open(self) -> None:
+        """Raise :class:`~async_qexp.errors.ClosedError` if the owner is closed."""
+        if self._closed:
+            raise ClosedError(f"the {self.name} is closed")
+
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
+        """Start ``coro`` as a task owned by this owner.
+
+        The task's exception, if any, is marked as retrieved: whoever needs the outcome awaits
+        the task (or reads it), and a task nobody waits for reports its own failures.
+
+        Raises:
+            ClosedError: if the owner is closed (``coro`` is closed, never run).
+        """
+        if self._closed:
+            coro.close()
+            self.check_open()
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._forget)
+        return task
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    def child(self, name: str) -> TaskOwner:
+        """A new owner that this one closes when it closes."""
+        return TaskOwner(name, parent=self)
+
+    def adopt(self, child: TaskOwner) -> None:
+        """Make an existing owner a child of this one (it leaves its former parent).
+
+        Raises:
+            ClosedError: if this owner is closed.
+        """
+        self.check_open()
+        if child._parent is not None:
+            child._parent._children.discard(child)
+        child._parent = self
+        self._children.add(child)
+
+    async def aclose(self) -> None:
+        """Close: cancel every task, close every child, and wait until they have stopped.
+
+        Safe to call more than once, and from one of the owner's own tasks (that task is
+        neither cancelled nor waited for). Cancelling the caller stops the waiting, not the
+        cancellation of the tasks.
+        """
+        self._closed = True
+        for child in list(self._children):
+            await child.aclose()
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        if self._parent is not None:
+            self._parent._children.discard(self)
+            self._parent = None

@@ -1,0 +1,170 @@
+"""Argument checks shared by the models: a wrong type is a ``TypeError``, a bad value a
+``ValueError``, and nothing is coerced silently.
+
+The attrs validators here take ``(instance, attribute, value)`` and name the attribute in their
+message; the ``require_*`` functions check a plain argument and name it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "as_list",
+    "boolean",
+    "component_list",
+    "ident",
+    "mapping",
+    "number",
+    "optional",
+    "require_bool",
+    "require_ident",
+    "require_int",
+    "require_str",
+    "str_list",
+    "text",
+]
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+MAX_ID_LENGTH = 512
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def require_str(value: Any, name: str, *, empty: bool = True) -> str:
+    """``value`` if it is a string (non-empty unless ``empty``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, not {_kind(value)}")
+    if not empty and not value:
+        raise ValueError(f"{name} must not be empty")
+    return value
+
+
+def require_ident(value: Any, name: str) -> str:
+    """``value`` if it can be an id in a URL path: a non-empty string without ``/``."""
+    require_str(value, name, empty=False)
+    if "/" in value or len(value) > MAX_ID_LENGTH or value in (".", ".."):
+        raise ValueError(
+            f"{name} must be an id (at most {MAX_ID_LENGTH} characters, no '/'), not {value!r}"
+        )
+    return value
+
+
+def require_bool(value: Any, name: str) -> bool:
+    """``value`` if it is a bool (``1`` and ``"no"`` are not)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {_kind(value)}")
+    return value
+
+
+def require_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """``value`` if it is an int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {_kind(value)}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value!r}")
+    return value
+
+
+def require_strings(value: Any, name: str) -> list[str]:
+    """``value`` as a list if it is a list or tuple of strings (a lone string is not)."""
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{name} must be a list of strings, not {_kind(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must hold strings only, not {_kind(item)} ({item!r})")
+    return list(value)
+
+
+# -- attrs validators and converters ------------------------------------------------------------
+
+
+def text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A string (possibly empty)."""
+    require_str(value, attribute.name)
+
+
+def ident(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """An id: a non-empty string without ``/``."""
+    require_ident(value, attribute.name)
+
+
+def boolean(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A bool."""
+    require_bool(value, attribute.name)
+
+
+def number(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A finite int or float (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number, not {_kind(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{attribute.name} must be finite, not {value!r}")
+
+
+def mapping(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A dict (its keys are checked when it is encoded)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{attribute.name} must be a dict, not {_kind(value)}")
+
+
+def str_list(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A list of strings."""
+    require_strings(value, attribute.name)
+
+
+def optional(validator: Validator) -> Validator:
+    """``validator``, or ``None``."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            validator(instance, attribute, value)
+
+    return check
+
+
+def as_list(value: Any) -> Any:
+    """A tuple as a list (other values are left for the validator to judge)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def as_dict(value: Any) -> Any:
+    """A read-only mapping as a dict (other values are left for the validator to judge)."""
+    return dict(value) if isinstance(value, Mapping) and not isinstance(value, dict) else value
+
+
+def _is_component(value: Any) -> bool:
+    """A device component: a string, or an object with a string form of its own (such as
+    qiskit-experiments' ``Qubit(0)``, whose ``str()`` is ``"Q0"``); not a number."""
+    if isinstance(value, str):
+        return True
+    if isinstance(value, int | float | complex | bytes | bytearray) or value is None:
+        return False
+    return type(value).__str__ is not object.__str__
+
+
+def component_list(value: Any) -> list[str]:
+    """Device components as a list of strings; a single component is wrapped in a list.
+
+    Raises:
+        TypeError: for anything that is not a component or a list or tuple of them.
+    """
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        for item in value:
+            if not _is_component(item):
+                raise TypeError(
+                    f"a device component is a string such as 'Q0', not {_kind(item)} ({item!r})"
+                )
+        return [str(item) for item in value]
+    if _is_component(value):
+        return [str(value)]
+    raise TypeError(f"device_components must be a list of components, not {_kind(value)}")
