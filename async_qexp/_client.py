@@ -28,8 +28,8 @@ from ._http import HttpSession, Secret, TransportName, check_transport
 from ._tasks import TaskOwner
 from ._version import __version__
 from .errors import ClosedError, QexpError
-from .models._checks import require_int, require_str
 from .experiment.service import ExperimentService
+from .models._checks import require_int, require_str
 from .runtime.service import RuntimeService
 
 if TYPE_CHECKING:
@@ -277,16 +277,16 @@ class Provider:
     @property
     def experiment(self) -> ExperimentService:
         """The experiment service (resultsDB)."""
+        account = self.account
         if self._experiment is None:
-            account = self.account
             raise QexpError(f"the account at {account.auth_url} has no experiment service")
         return self._experiment
 
     @property
     def runtime(self) -> RuntimeService:
         """The runtime service (programs and jobs)."""
+        account = self.account
         if self._runtime is None:
-            account = self.account
             raise QexpError(f"the account at {account.auth_url} has no runtime service")
         return self._runtime
 

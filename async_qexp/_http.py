@@ -378,9 +378,7 @@ class HttpSession:
             content=body,
             headers={**client.headers, **headers},
             extensions={
-                "timeout": (
-                    client.timeout if timeout is None else httpx.Timeout(timeout)
-                ).as_dict()
+                "timeout": (client.timeout if timeout is None else httpx.Timeout(timeout)).as_dict()
             },
         )
         response = await self.transport.handle_async_request(request)

@@ -16,7 +16,7 @@ a task owned by the provider, so closing the provider (or the pager) stops it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -29,7 +29,7 @@ T = TypeVar("T")
 Page = tuple[list[T], Any]
 """One page: its items, and the cursor of the next page (``None`` after the last one)."""
 
-Fetch = Callable[[Any, "int | None"], Awaitable[Page[T]]]
+Fetch = Callable[[Any, "int | None"], Coroutine[Any, Any, Page[T]]]
 """``fetch(cursor, size)``: the page at ``cursor`` (``None`` for the first) of at most ``size``
 items (``None``: the server's page size)."""
 
@@ -88,9 +88,14 @@ class Pager(AsyncIterator[T], Generic[T]):
             if not self._started:
                 self._started = True
                 self._prefetch(None)
-            assert self._next is not None
-            items, cursor = await self._next
+            task = self._next
+            assert task is not None
+            await asyncio.wait([task])  # cancelling the caller still propagates
             self._next = None
+            if task.cancelled():  # by the owner: the provider was closed
+                self._done = True
+                self._owner.check_open()
+            items, cursor = task.result()
             self.pages_fetched += 1
             if self._remaining is not None:
                 items = items[: self._remaining]

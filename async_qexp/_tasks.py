@@ -54,6 +54,11 @@ class TaskOwner:
         return self._closed
 
     @property
+    def parent(self) -> TaskOwner | None:
+        """The owner that closes this one, if any."""
+        return self._parent
+
+    @property
     def tasks(self) -> frozenset[asyncio.Task[Any]]:
         """The tasks still running (children's excluded)."""
         return frozenset(self._tasks)

@@ -14,6 +14,9 @@ Everything the library raises on purpose derives from :class:`QexpError`, except
 
 * :class:`ClosedError` — the object (or the provider it belongs to) has been closed.
 
+* :class:`ExperimentDataError` — misuse of an ExperimentData; :class:`ExperimentDataSaveFailed`
+  when ``save(suppress_errors=False)`` could not save everything.
+
 Runtime errors keep the reference names: :class:`RuntimeJobNotFound` and
 :class:`RuntimeProgramNotFound` are :class:`EntryNotFound`, :class:`RuntimeDuplicateProgramError`
 is :class:`EntryExists`; :class:`RuntimeJobFailureError`, :class:`RuntimeInvalidStateError`,
@@ -24,6 +27,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .experiment._sync import SaveReport
 
 __all__ = [
     "ApiError",
@@ -31,6 +38,8 @@ __all__ = [
     "ClosedError",
     "EntryExists",
     "EntryNotFound",
+    "ExperimentDataError",
+    "ExperimentDataSaveFailed",
     "JobTimeoutError",
     "QexpError",
     "RateLimited",
@@ -148,6 +157,23 @@ class RequestTimeout(RequestError):
 
 class ClosedError(QexpError):
     """The object was used after it, or the provider it belongs to, was closed."""
+
+
+class ExperimentDataError(QexpError):
+    """Misuse of an :class:`~async_qexp.ExperimentData` (e.g. setting a second service)."""
+
+
+class ExperimentDataSaveFailed(ExperimentDataError):
+    """``save(suppress_errors=False)`` could not save everything.
+
+    Attributes:
+        report: what was saved and what failed; the failed items stay pending, so a later
+            ``save()`` retries exactly them.
+    """
+
+    def __init__(self, message: str, report: SaveReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class RuntimeServiceError(QexpError):

@@ -294,8 +294,7 @@ class Store:
         try:
             with self.transaction():
                 self.conn.execute(
-                    f"INSERT INTO {table} ({','.join(cols)}) "
-                    f"VALUES ({','.join('?' * len(cols))})",
+                    f"INSERT INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
                     [values[c] for c in cols],
                 )
         except sqlite3.IntegrityError:

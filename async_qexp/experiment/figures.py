@@ -12,13 +12,16 @@ import copy
 import io
 import os
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import attrs
 
-__all__ = ["FigureData", "figure_to_bytes", "free_name", "is_svg_text"]
+from ..errors import EntryNotFound
+
+__all__ = ["FigureData", "FigureStore", "figure_to_bytes", "free_name", "is_svg_text"]
 
 _MATPLOTLIB_LOCK = threading.Lock()
 
@@ -31,7 +34,7 @@ def is_svg_text(value: str) -> bool:
 
 @attrs.define(eq=True)
 class FigureData:
-    """A figure with its name and metadata (BEHAVIOUR §6.5).
+    """A figure with its name and metadata (``docs/behaviour.md#figures``).
 
     Attributes:
         figure: SVG bytes or text, a file path, or a matplotlib Figure.
@@ -104,7 +107,7 @@ async def figure_to_bytes(figure: Any) -> bytes:
 
 
 def free_name(name: str, taken: set[str] | dict[str, Any]) -> str:
-    """The first free name by the ``-N`` suffix rule of BEHAVIOUR M-6.1.4.
+    """The first free name by the ``-N`` suffix rule of ``docs/behaviour.md#figures``.
 
     ``X.svg`` taken → ``X-1.svg``; ``fig-2.svg`` taken → ``fig-3.svg``.
     """
@@ -121,3 +124,118 @@ def free_name(name: str, taken: set[str] | dict[str, Any]) -> str:
         candidate = f"{prefix}-{number}.svg"
         if candidate not in taken:
             return candidate
+
+
+def _figure_name(figure: Any, given: Any, default_name: Callable[[], str]) -> str:
+    if given is not None:
+        if not isinstance(given, str) or not given:
+            raise TypeError(f"a figure name is a non-empty string, not {given!r}")
+        return given
+    if isinstance(figure, str) and not is_svg_text(figure):
+        return figure
+    if isinstance(figure, os.PathLike):
+        return str(os.fspath(figure))
+    if isinstance(figure, FigureData):
+        return figure.name
+    return default_name()
+
+
+class FigureStore:
+    """The figures of one container, by name, in the order they were added.
+
+    An entry is ``None`` when the figure is known to be stored on the service but its content
+    has not been downloaded yet (after a load). Every put gives the figure a new version, so a
+    save knows which figures changed since they were stored.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, FigureData | None] = {}
+        self._versions: dict[str, int] = {}
+        self._counter = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def names(self) -> list[str]:
+        """The names, in the order the figures were added."""
+        return list(self._entries)
+
+    def put(self, name: str, entry: FigureData | None) -> None:
+        """Add or replace a figure (``None``: stored remotely, not downloaded)."""
+        self._entries[name] = entry
+        self._counter += 1
+        self._versions[name] = 0 if entry is None else self._counter
+
+    def add(
+        self,
+        figures: Sequence[Any],
+        names: Sequence[str | None],
+        *,
+        overwrite: bool,
+        default_name: Callable[[], str],
+        metadata: dict[str, Any],
+    ) -> list[str]:
+        """Add figures and return their names.
+
+        A figure is named by its entry in ``names``, else by its own file path or
+        :class:`FigureData` name, else by ``default_name()``; ``.svg`` is appended when
+        missing, and a taken name gets a ``-N`` suffix unless ``overwrite``. Figures that are
+        not :class:`FigureData` get ``metadata``.
+
+        Raises:
+            TypeError: for a name that is not a non-empty string.
+        """
+        added = []
+        for figure, given in zip(figures, names, strict=True):
+            name = _figure_name(figure, given, default_name)
+            if not name.endswith(".svg"):
+                name += ".svg"
+            if not overwrite:
+                name = free_name(name, self._entries)
+            if isinstance(figure, FigureData):
+                entry = figure.copy(name)
+            else:
+                entry = FigureData(figure, name, copy.deepcopy(metadata))
+            self.put(name, entry)
+            added.append(name)
+        return added
+
+    def fill(self, name: str, entry: FigureData) -> None:
+        """Set the downloaded content of a figure without changing its version."""
+        if self._entries.get(name, entry) is None:
+            self._entries[name] = entry
+
+    def get(self, name: str) -> FigureData | None:
+        """The figure's content (``None`` if not downloaded yet)."""
+        return self._entries[name]
+
+    def remove(self, name: str) -> None:
+        """Forget a figure."""
+        del self._entries[name]
+        del self._versions[name]
+
+    def versions(self) -> dict[str, int]:
+        """The version of every figure, by name (0 for those not downloaded)."""
+        return dict(self._versions)
+
+    def resolve(self, key: str | int) -> str:
+        """A figure's name from its name (``.svg`` optional) or its position.
+
+        Raises:
+            EntryNotFound: for an unknown name or a position out of range.
+            TypeError: for another kind of key.
+        """
+        names = list(self._entries)
+        if isinstance(key, int) and not isinstance(key, bool):
+            if not 0 <= key < len(names):
+                raise EntryNotFound(f"Figure index {key} out of range.", status=404)
+            return names[key]
+        if isinstance(key, str):
+            name = key if key.endswith(".svg") else key + ".svg"
+            if name in self._entries:
+                return name
+            raise EntryNotFound(f"Figure key {key} not found.", status=404)
+        raise TypeError("a figure key is a name or an index")

@@ -1,17 +1,28 @@
-"""The analysis-result table of an experiment container (BEHAVIOUR §5).
+"""The analysis results of an experiment container: rows, and the table that holds them.
+
+A row (:class:`AnalysisResultData`) is checked and encoded for the wire when it is made and
+again whenever one of its fields is assigned, so a value that cannot be saved is refused at
+once (``TypeError`` or ``ValueError``) and never reaches a ``save()``. The encoding is kept on
+the row: saving sends it as it is, and its digest tells the save what changed
+(``docs/behaviour.md#analysis-results``).
+
+Change a row by assigning its fields (``row.tags = [...]``): a change made inside a field's
+value (``row.tags.append(...)``) is not seen.
 
 Rows are kept in insertion order, keyed by their full ``result_id``; the short id (first 8
-characters) and the name resolve too (M-5.1.4, accepting full ids as well). pandas is optional:
-``dataframe()`` needs it, everything else does not.
+characters) and the name resolve too. pandas is optional: ``dataframe()`` needs it, nothing
+else does.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +30,8 @@ import attrs
 
 from .._version import __version__
 from ..errors import EntryNotFound
-from ..models import AnalysisResult, ResultQuality
+from ..models import AnalysisResult, ResultQuality, create_body, encode_envelopes, parse_iso
+from ..models import _checks as check
 
 __all__ = ["DEFAULT_COLUMNS", "AnalysisResultData", "AnalysisResultTable"]
 
@@ -41,16 +53,54 @@ _GROUPS = {
     "minimal": ("name", "components", "value", "quality"),
 }
 _UUID = re.compile(r"^\w{8}-\w{4}-\w{4}-\w{4}-\w{12}$")
+_PRIVATE = ("_wire", "_digest", "_listener")
 
 
-@attrs.define(eq=True)
+def quality_text(value: Any) -> str | None:
+    """A quality (enum, or text in any case) as the table's lower-case text.
+
+    Raises:
+        TypeError, ValueError: for anything that is not a quality.
+    """
+    if value is None:
+        return None
+    return ResultQuality.parse(value).value.lower()
+
+
+def _optional_text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        check.require_str(value, attribute.name)
+
+
+def _optional_datetime(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, datetime):
+        raise TypeError(f"{attribute.name} must be a datetime, not {type(value).__name__}")
+
+
+def _encodable(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    encode_envelopes(value)  # raises TypeError / ValueError now rather than at save
+
+
+def _changed(row: AnalysisResultData, attribute: attrs.Attribute[Any], value: Any) -> Any:
+    """After a field of a row is set (converted and checked): forget its encoding."""
+    if attribute.name not in _PRIVATE:
+        object.__setattr__(row, "_wire", None)
+        listener = row._listener
+        if listener is not None:
+            listener(row)
+    return value
+
+
+@attrs.define(eq=True, on_setattr=[attrs.setters.convert, attrs.setters.validate, _changed])
 class AnalysisResultData:
     """One analysis result of an experiment container.
 
     Attributes:
         name: the result's name (its type on the service, e.g. ``"T1"``).
-        value: the analysed quantity (any JSON-encodable value: numbers, complex, arrays...).
-        quality: ``"good"``, ``"bad"``, ``"unknown"`` (or free text, saved as unknown).
+        value: the analysed quantity (any value the envelopes carry: numbers, complex,
+            arrays, ...); kept as given, not copied.
+        quality: ``"good"``, ``"bad"`` or ``"unknown"`` (given in any case, or as a quality
+            enum), or ``None``.
         components: the device components (``["Q0"]``).
         experiment: the experiment type.
         experiment_id: the experiment's id.
@@ -61,23 +111,34 @@ class AnalysisResultData:
         created_time: when the result was made.
         chisq: the reduced chi-squared of the fit, if any.
         verified: whether the result was verified.
-        extra: every other column.
+        extra: every other column (string keys; values the envelopes carry).
+
+    Raises:
+        TypeError, ValueError: for a field of the wrong type or a value that cannot be saved,
+            when the row is made and when a field is assigned.
     """
 
-    name: str
-    value: Any = None
-    quality: str | None = None
-    components: list[str] = attrs.field(factory=list)
-    experiment: str | None = None
-    experiment_id: str | None = None
-    result_id: str = attrs.field(factory=lambda: str(uuid.uuid4()))
-    tags: list[str] = attrs.field(factory=list)
-    backend: str | None = None
-    run_time: datetime | None = None
-    created_time: datetime | None = None
-    chisq: float | None = None
-    verified: bool = False
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    name: str = attrs.field(validator=check.text)
+    value: Any = attrs.field(default=None, validator=_encodable)
+    quality: str | None = attrs.field(default=None, converter=quality_text)
+    components: list[str] = attrs.field(factory=list, converter=check.component_list)
+    experiment: str | None = attrs.field(default=None, validator=_optional_text)
+    experiment_id: str | None = attrs.field(default=None, validator=_optional_text)
+    result_id: str = attrs.field(factory=lambda: str(uuid.uuid4()), validator=check.ident)
+    tags: list[str] = attrs.field(factory=list, converter=check.as_list, validator=check.str_list)
+    backend: str | None = attrs.field(default=None, validator=_optional_text)
+    run_time: datetime | None = attrs.field(default=None, validator=_optional_datetime)
+    created_time: datetime | None = attrs.field(default=None, validator=_optional_datetime)
+    chisq: float | None = attrs.field(default=None, validator=check.optional(check.number))
+    verified: bool = attrs.field(default=False, validator=check.boolean)
+    extra: dict[str, Any] = attrs.field(
+        factory=dict, converter=check.as_dict, validator=[check.mapping, _encodable]
+    )
+    _wire: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _digest: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+    _listener: Callable[[AnalysisResultData], None] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
 
     @property
     def short_id(self) -> str:
@@ -90,10 +151,17 @@ class AnalysisResultData:
             return self.extra[name]
         return getattr(self, name, None)
 
-    # -- the service payload (M-5.5) ------------------------------------------------------
+    # -- the service payload ---------------------------------------------------------------
 
-    def to_service(self) -> dict[str, Any]:
-        """Keyword arguments for ``create_analysis_result`` (BEHAVIOUR M-5.5)."""
+    def to_record(self) -> AnalysisResult:
+        """The analysis result as the service stores it (``docs/behaviour.md#saving-results``).
+
+        ``result_data`` keeps the value as given under ``_value``, the extra columns (with
+        ``experiment`` and ``run_time``) under ``_extra``, and a display form under ``value``.
+
+        Raises:
+            TypeError, ValueError: if the row has no ``experiment_id`` or cannot be encoded.
+        """
         extra = dict(self.extra)
         extra["experiment"] = self.experiment
         extra["run_time"] = self.run_time.isoformat() if self.run_time else None
@@ -115,22 +183,39 @@ class AnalysisResultData:
             result_data["variance"] = std_dev**2
             if "unit" in self.extra:
                 result_data["unit"] = self.extra["unit"]
-        quality = str(self.quality).upper() if self.quality is not None else "UNKNOWN"
-        return {
-            "result_id": self.result_id,
-            "experiment_id": self.experiment_id,
-            "result_type": self.name,
-            "result_data": result_data,
-            "device_components": list(self.components),
-            "tags": list(self.tags),
-            "quality": quality if quality in ("GOOD", "BAD") else "UNKNOWN",
-            "verified": self.verified,
-            "chisq": self.chisq,
-        }
+        if self.experiment_id is None:
+            raise ValueError("the analysis result has no experiment_id")
+        return AnalysisResult(
+            result_id=self.result_id,
+            experiment_id=self.experiment_id,
+            result_type=self.name,
+            result_data=result_data,
+            device_components=self.components,
+            tags=self.tags,
+            quality=self.quality or ResultQuality.UNKNOWN,
+            verified=self.verified,
+            chisq=self.chisq,
+        )
+
+    def wire(self) -> bytes:
+        """The JSON body that creates this result on the service (encoded once per change)."""
+        if self._wire is None:
+            wire = json.dumps(
+                create_body(self.to_record()), separators=(",", ":"), allow_nan=False
+            ).encode()
+            object.__setattr__(self, "_wire", wire)
+            object.__setattr__(self, "_digest", hashlib.blake2b(wire, digest_size=16).digest())
+            return wire
+        return self._wire
+
+    def digest(self) -> bytes:
+        """A digest of :meth:`wire`: equal digests, equal bodies."""
+        self.wire()
+        return self._digest
 
     @classmethod
-    def from_service(cls, record: AnalysisResult) -> AnalysisResultData:
-        """Rebuild a row from a stored analysis result (BEHAVIOUR M-5.3.2).
+    def from_record(cls, record: AnalysisResult) -> AnalysisResultData:
+        """Rebuild a row from a stored analysis result.
 
         Results saved by other clients (no ``_value``) read ``value`` from ``value`` and keep
         the rest of their data as extra columns.
@@ -146,26 +231,30 @@ class AnalysisResultData:
         run_time = extra.pop("run_time", None)
         chisq = record.chisq if record.chisq is not None else data.get("_chisq")
         quality = record.quality.value.lower() if record.quality is not None else "unknown"
+        try:
+            run_datetime = parse_iso(run_time) if isinstance(run_time, str) else None
+        except ValueError:
+            run_datetime = None
         return cls(
             name=record.result_type,
             value=value,
             quality=quality,
             components=list(record.device_components),
-            experiment=experiment,
+            experiment=experiment if isinstance(experiment, str) else None,
             experiment_id=record.experiment_id,
             result_id=record.result_id,
             tags=list(record.tags),
             backend=record.backend_name or None,
-            run_time=datetime.fromisoformat(run_time) if isinstance(run_time, str) else None,
+            run_time=run_datetime,
             created_time=record.creation_datetime,
-            chisq=chisq,
+            chisq=chisq if isinstance(chisq, int | float) and not isinstance(chisq, bool) else None,
             verified=record.verified,
             extra=extra,
         )
 
 
 def _display(value: Any) -> Any:
-    """The human-readable ``value`` stored beside ``_value`` (M-5.5)."""
+    """The human-readable ``value`` stored beside ``_value``."""
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -226,6 +315,10 @@ class AnalysisResultTable:
             candidate = str(uuid.uuid4())
             if self.by_short_id(candidate[:8]) is None:
                 return candidate
+
+    def get(self, result_id: str) -> AnalysisResultData | None:
+        """The row with this full id, if any."""
+        return self._rows.get(result_id)
 
     def by_short_id(self, short_id: str) -> AnalysisResultData | None:
         """The row with this short id, if any."""
@@ -310,19 +403,3 @@ class AnalysisResultTable:
             records, index=[r.short_id for r in rows], columns=columns
         )
         return frame.astype(object).where(frame.notna(), None)
-
-
-def quality_text(value: Any) -> str | None:
-    """A quality given as enum or text, as the table's lower-case text."""
-    if value is None:
-        return None
-    if isinstance(value, ResultQuality):
-        return value.value.lower()
-    return str(value).lower()
-
-
-def check_mapping(value: Any, what: str) -> Mapping[str, Any]:
-    """``value`` if it is a mapping, else a ``ValueError``."""
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what} must be a dict")
-    return value

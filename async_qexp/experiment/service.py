@@ -181,18 +181,26 @@ class ExperimentService:
         except (ValueError, TypeError, KeyError):
             return None
 
-    async def _post_create(self, path: str, body: dict[str, Any], key: str) -> Any:
+    async def _post_create(self, path: str, body: Mapping[str, Any] | bytes) -> Any:
         """POST a create that carries its own id: a replay that meets 409 is our own success.
 
-        Returns the service's answer (``None`` after such a replay).
+        ``body`` is a wire dict, or its JSON already encoded. Returns the service's answer
+        (``None`` after such a replay).
         """
+        if isinstance(body, bytes):
+            options: dict[str, Any] = {
+                "content": body,
+                "headers": {"Content-Type": "application/json"},
+            }
+        else:
+            options = {"json_body": body}
         try:
             response = await self._session.request(
-                "POST", self._url(path), json_body=body, replay_safe=True
+                "POST", self._url(path), replay_safe=True, **options
             )
         except EntryExists as exc:
             if exc.maybe_applied:
-                logger.info("create of %s was replayed and already stored: %s", body[key], exc)
+                logger.info("a replayed create at %s was stored by an earlier attempt", path)
                 return None
             raise
         return parse_json(response)
@@ -266,9 +274,7 @@ class ExperimentService:
         listed = body.get("device_components") if isinstance(body, dict) else None
         for component in listed if isinstance(listed, list) else []:
             if isinstance(component, dict) and "device_name" in component and "type" in component:
-                grouped.setdefault(str(component["device_name"]), []).append(
-                    str(component["type"])
-                )
+                grouped.setdefault(str(component["device_name"]), []).append(str(component["type"]))
         if backend_name:
             return grouped.get(backend_name, [])
         return grouped
@@ -348,9 +354,7 @@ class ExperimentService:
         Raises:
             ApiError: if the body and the answer together are no experiment.
         """
-        answer = await self._post_create(
-            "/experiments", body, wire_name(Experiment, "experiment_id")
-        )
+        answer = await self._post_create("/experiments", body)
         merged = {**body, **answer} if isinstance(answer, dict) else body
         try:
             return from_wire(Experiment, merged)
@@ -547,11 +551,11 @@ class ExperimentService:
         await self.post_analysis_result(create_body(record))
         return record.result_id
 
-    async def post_analysis_result(self, body: dict[str, Any]) -> None:
+    async def post_analysis_result(self, body: Mapping[str, Any] | bytes) -> None:
         """Create an analysis result from a wire body (made by
-        :func:`async_qexp.models.create_body`); a replayed create that was stored counts as
-        success."""
-        await self._post_create("/analysis_results", body, wire_name(AnalysisResult, "result_id"))
+        :func:`async_qexp.models.create_body`, or that body's JSON already encoded); a replayed
+        create that was stored counts as success."""
+        await self._post_create("/analysis_results", body)
 
     async def put_analysis_result(self, result_id: str, body: dict[str, Any]) -> None:
         """Partially update an analysis result from a wire body (made by
@@ -871,7 +875,9 @@ class ExperimentService:
         elif isinstance(data, str):
             payload = data.encode()
         elif not isinstance(data, Mapping | list | tuple):
-            raise TypeError(f"file data must be bytes, str, a mapping or a list, not {type(data).__name__}")
+            raise TypeError(
+                f"file data must be bytes, str, a mapping or a list, not {type(data).__name__}"
+            )
         elif name.endswith(".yaml"):
             payload = _yaml().safe_dump(data).encode()
         elif name.endswith(".zip"):

@@ -12,7 +12,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .codec import converter, create_body, from_wire, to_wire, update_body, wire_name, wire_names
+    from .codec import (
+        converter,
+        create_body,
+        from_wire,
+        to_wire,
+        updatable,
+        update_body,
+        wire_name,
+        wire_names,
+    )
     from .envelopes import (
         MAX_NESTING,
         RuntimeDecoder,
@@ -42,6 +51,7 @@ _WHERE = {
         "from_wire",
         "to_wire",
         "update_body",
+        "updatable",
         "wire_name",
         "wire_names",
     ),
@@ -97,6 +107,7 @@ __all__ = [
     "parse_datetime",
     "parse_iso",
     "to_wire",
+    "updatable",
     "update_body",
     "wire_name",
     "wire_names",

@@ -49,12 +49,12 @@ def require_str(value: Any, name: str, *, empty: bool = True) -> str:
 
 def require_ident(value: Any, name: str) -> str:
     """``value`` if it can be an id in a URL path: a non-empty string without ``/``."""
-    require_str(value, name, empty=False)
-    if "/" in value or len(value) > MAX_ID_LENGTH or value in (".", ".."):
+    text = require_str(value, name, empty=False)
+    if "/" in text or len(text) > MAX_ID_LENGTH or text in (".", ".."):
         raise ValueError(
-            f"{name} must be an id (at most {MAX_ID_LENGTH} characters, no '/'), not {value!r}"
+            f"{name} must be an id (at most {MAX_ID_LENGTH} characters, no '/'), not {text!r}"
         )
-    return value
+    return text
 
 
 def require_bool(value: Any, name: str) -> bool:
@@ -147,7 +147,8 @@ def _is_component(value: Any) -> bool:
         return True
     if isinstance(value, int | float | complex | bytes | bytearray) or value is None:
         return False
-    return type(value).__str__ is not object.__str__
+    own_str: Any = type(value).__str__
+    return own_str is not object.__str__
 
 
 def component_list(value: Any) -> list[str]:

@@ -40,6 +40,7 @@ __all__ = [
     "create_body",
     "from_wire",
     "to_wire",
+    "updatable",
     "update_body",
     "wire_name",
     "wire_names",
@@ -159,6 +160,11 @@ def create_body(record: Experiment | AnalysisResult) -> dict[str, Any]:
     return body
 
 
+def updatable(cls: type[Any]) -> tuple[str, ...]:
+    """The Python names of the fields of ``cls`` that a partial update can change."""
+    return tuple(f.name for f in attrs.fields(cls) if f.metadata.get("update"))
+
+
 def update_body(cls: type[Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     """The body of a partial update of a ``cls`` record: exactly the fields in ``changes``.
 
@@ -176,7 +182,7 @@ def update_body(cls: type[Any], changes: Mapping[str, Any]) -> dict[str, Any]:
         if field is None or not field.metadata.get("update"):
             raise TypeError(f"{cls.__name__}.{name} cannot be updated")
         if field.converter is not None:
-            value = field.converter(value)  # type: ignore[call-arg, operator]
+            value = field.converter(value)  # type: ignore[operator]
         if field.validator is not None:
             field.validator(None, field, value)
         if name == _USER_DATA.get(cls):

@@ -95,7 +95,9 @@ def _numpy_bytes(np: Any, array: Any) -> bytes:
 def _safe_float(value: float) -> Any:
     if math.isfinite(value):
         return value
-    return _envelope("safe_float", "NaN" if math.isnan(value) else str(value).replace("inf", "Infinity"))
+    return _envelope(
+        "safe_float", "NaN" if math.isnan(value) else str(value).replace("inf", "Infinity")
+    )
 
 
 def _binary(data: bytes, compress: bool) -> dict[str, Any]:
@@ -130,9 +132,7 @@ def _encode(value: Any, depth: int) -> Any:
         encoded: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise TypeError(
-                    f"mapping keys must be strings, not {type(key).__name__} ({key!r})"
-                )
+                raise TypeError(f"mapping keys must be strings, not {type(key).__name__} ({key!r})")
             encoded[key] = _encode(item, depth + 1)
         return encoded
     if isinstance(value, list | tuple):
@@ -257,7 +257,7 @@ def _bytes_of(payload: Any) -> bytes:
         data = base64.standard_b64decode(payload["encoded"])
         return zlib.decompress(data) if payload.get("compressed") else data
     if isinstance(payload, str):
-        data = base64.standard_b64decode(payload, validate=True)
+        data = base64.b64decode(payload, validate=True)
         try:
             return zlib.decompress(data)
         except zlib.error:

@@ -14,7 +14,6 @@ An operator is checked only when its value is given, as the reference client doe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import attrs
@@ -127,9 +126,7 @@ class ExperimentFilters:
     backend_name: str | None = attrs.field(default=None, validator=_optional_str)
     experiment_type: str | None = attrs.field(default=None, validator=_optional_str)
     experiment_type_operator: str | None = None
-    device_components: list[str] | None = attrs.field(
-        default=None, converter=_optional_components
-    )
+    device_components: list[str] | None = attrs.field(default=None, converter=_optional_components)
     device_components_operator: str | None = None
     tags: list[str] | None = attrs.field(default=None, converter=_optional_strings)
     tags_operator: str | None = "OR"
@@ -229,9 +226,7 @@ class ResultFilters:
     """The filters of ``analysis_results()``, checked when made; :meth:`to_params` writes them."""
 
     backend_name: str | None = attrs.field(default=None, validator=_optional_str)
-    device_components: list[str] | None = attrs.field(
-        default=None, converter=_optional_components
-    )
+    device_components: list[str] | None = attrs.field(default=None, converter=_optional_components)
     device_components_operator: str | None = None
     experiment_id: str | None = attrs.field(default=None, validator=_optional_str)
     result_type: str | None = attrs.field(default=None, validator=_optional_str)
@@ -243,9 +238,7 @@ class ResultFilters:
     tags: list[str] | None = attrs.field(default=None, converter=_optional_strings)
     tags_operator: str | None = "OR"
     creation_datetime_after: str | None = attrs.field(default=None, converter=_optional_datetime)
-    creation_datetime_before: str | None = attrs.field(
-        default=None, converter=_optional_datetime
-    )
+    creation_datetime_before: str | None = attrs.field(default=None, converter=_optional_datetime)
     sort_by: str | Sequence[str] | None = None
     _params: Params = attrs.field(init=False, factory=list, eq=False, repr=False)
 

@@ -193,7 +193,10 @@ class Experiment:
     )
     owner: str = attrs.field(default="", validator=check.text, metadata=_wire("owner"))
     figure_names: list[str] = attrs.field(
-        factory=list, converter=check.as_list, validator=check.str_list, metadata=_wire("plot_names")
+        factory=list,
+        converter=check.as_list,
+        validator=check.str_list,
+        metadata=_wire("plot_names"),
     )
     start_datetime: datetime | None = attrs.field(
         default=None,

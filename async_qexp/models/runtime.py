@@ -176,11 +176,13 @@ class RuntimeProgram:
         if not isinstance(record, Mapping):
             raise ValueError(f"a program record is a JSON object, not {type(record).__name__}")
         program_id = _required_id(record, "program")
-        spec = record.get("spec") if isinstance(record.get("spec"), Mapping) else {}
+        spec: Mapping[str, Any] = record["spec"] if isinstance(record.get("spec"), Mapping) else {}
         try:
             cost = int(record.get("cost") or 0)
         except (TypeError, ValueError):
-            raise ValueError(f"the program's cost is not a number: {record.get('cost')!r}") from None
+            raise ValueError(
+                f"the program's cost is not a number: {record.get('cost')!r}"
+            ) from None
         return cls(
             program_id=program_id,
             name=str(record.get("name") or program_id),

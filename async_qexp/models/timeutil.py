@@ -28,10 +28,11 @@ _ISO = re.compile(
 )
 
 
-def parse_iso(text: str) -> datetime:
+def parse_iso(text: str, *, date_only: bool = True) -> datetime:
     """Parse an ISO-8601 date or date-time as written, keeping its offset (or its absence).
 
-    A date alone is midnight; fractions are rounded down to microseconds.
+    A date alone is midnight (unless ``date_only`` is false: then it is refused); fractions
+    are rounded down to microseconds.
 
     Raises:
         TypeError: if ``text`` is not a string.
@@ -40,7 +41,7 @@ def parse_iso(text: str) -> datetime:
     if not isinstance(text, str):
         raise TypeError(f"expected an ISO-8601 string, not {type(text).__name__}")
     match = _ISO.match(text.strip())
-    if match is None:
+    if match is None or (match["h"] is None and not date_only):
         raise ValueError(f"not an ISO-8601 date-time: {text!r}")
     year, month, day = (int(p) for p in match["date"].split("-"))
     fraction = (match["f"] or "0")[:6].ljust(6, "0")
@@ -74,7 +75,7 @@ def parse_datetime(text: str, *, naive_as_local: bool = False) -> datetime:
     A value without an offset is UTC, as the server sends it, or local time with
     ``naive_as_local`` (for values a user typed).
     """
-    parsed = parse_iso(text)
+    parsed = parse_iso(text, date_only=False)
     if parsed.tzinfo is None and not naive_as_local:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone()  # a naive value is local time to astimezone()

@@ -15,6 +15,7 @@ import attrs
 import httpx
 
 from .._auth import HubGroupProject
+from .._config import StreamPolicy
 from .._http import HttpSession, parse_json
 from ..errors import (
     EntryExists,
@@ -26,7 +27,6 @@ from ..errors import (
 from ..models import RuntimeProgram, parse_datetime
 from .codec import ResultDecoder, dumps
 from .job import RuntimeJob
-from .._config import StreamPolicy
 from .stream import ResultStream, websocket_url
 
 __all__ = ["RuntimeOptions", "RuntimeProgram", "RuntimeService"]

@@ -26,6 +26,7 @@ from async_qexp import (
     FigureData,
     JobStatus,
     Provider,
+    QexpError,
 )
 from async_qexp.emulator import Emulator
 
@@ -126,7 +127,7 @@ async def test_m_2_2_2_failed_and_cancelled_jobs_are_reported() -> None:
         assert await exp.job_status() is JobStatus.ERROR
         assert await exp.status() is ExperimentStatus.ERROR
         assert "[Job ID: 5678]: the job 5678 broke" in exp.job_errors()
-        assert exp._callbacks[cid].status is AnalysisStatus.CANCELLED
+        assert exp._analysis.records[cid].status is AnalysisStatus.CANCELLED
 
 
 async def test_duplicate_job_ids_are_skipped() -> None:
@@ -189,8 +190,8 @@ async def test_m_3_1_3_a_failed_job_cancels_the_callbacks_after_it() -> None:
         after = [exp.add_analysis_callback(lambda e: None) for _ in range(2)]
         job.release.set()
         await exp.block_for_results()
-        assert exp._callbacks[before].status is AnalysisStatus.DONE
-        assert [exp._callbacks[c].status for c in after] == [AnalysisStatus.CANCELLED] * 2
+        assert exp._analysis.records[before].status is AnalysisStatus.DONE
+        assert [exp._analysis.records[c].status for c in after] == [AnalysisStatus.CANCELLED] * 2
 
 
 async def test_m_3_1_5_callback_errors_cascade_and_never_propagate() -> None:
@@ -203,8 +204,8 @@ async def test_m_3_1_5_callback_errors_cascade_and_never_propagate() -> None:
 
         cid = exp.add_analysis_callback(boom)
         await exp.block_for_results()
-        assert exp._callbacks[cid].status is AnalysisStatus.ERROR
-        assert exp._callbacks[inner_ids[0]].status is AnalysisStatus.CANCELLED
+        assert exp._analysis.records[cid].status is AnalysisStatus.ERROR
+        assert exp._analysis.records[inner_ids[0]].status is AnalysisStatus.CANCELLED
         assert exp.analysis_status() is AnalysisStatus.ERROR, "ERROR outranks CANCELLED"
         assert "Kaboom!" in exp.analysis_errors()
         assert f"[Analysis Callback ID: {cid}]" in exp.errors()
@@ -223,12 +224,14 @@ async def test_m_3_4_cancel_analysis_cancels_queued_not_running() -> None:
         third = exp.add_analysis_callback(lambda e: None)
         await started.wait()
         assert exp.cancel_analysis(second) is True
-        assert exp._callbacks[second].status is AnalysisStatus.CANCELLED, "at once (M-3.4.4 fixed)"
+        assert exp._analysis.records[second].status is AnalysisStatus.CANCELLED, (
+            "at once (M-3.4.4 fixed)"
+        )
         assert exp.cancel_analysis() is False, "the running one cannot be cancelled"
         release.set()
         await exp.block_for_results()
-        assert exp._callbacks[first].status is AnalysisStatus.DONE
-        assert exp._callbacks[third].status is AnalysisStatus.CANCELLED
+        assert exp._analysis.records[first].status is AnalysisStatus.DONE
+        assert exp._analysis.records[third].status is AnalysisStatus.CANCELLED
         assert await exp.status() is ExperimentStatus.CANCELLED
 
 
@@ -259,10 +262,10 @@ async def test_m_4_4_3_block_for_results_timeout_cancels_nothing() -> None:
         cid = exp.add_analysis_callback(lambda e: None)
         assert await exp.block_for_results(timeout=0.05) is exp
         assert not job.cancelled
-        assert exp._callbacks[cid].status is AnalysisStatus.QUEUED
+        assert exp._analysis.records[cid].status is AnalysisStatus.QUEUED
         job.release.set()
         await exp
-        assert exp._callbacks[cid].status is AnalysisStatus.DONE
+        assert exp._analysis.records[cid].status is AnalysisStatus.DONE
 
 
 async def test_cancelling_the_caller_leaves_the_container_tasks_running() -> None:
@@ -275,10 +278,10 @@ async def test_cancelling_the_caller_leaves_the_container_tasks_running() -> Non
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
-        assert not exp._job_tasks["j"].done()
+        assert not exp._jobs._tasks["j"].done()
         job.release.set()
         await exp.block_for_results()
-        assert exp._callbacks[cid].status is AnalysisStatus.DONE
+        assert exp._analysis.records[cid].status is AnalysisStatus.DONE
 
 
 async def test_closing_the_container_cancels_its_tasks() -> None:
@@ -294,11 +297,11 @@ async def test_closing_the_container_cancels_its_tasks() -> None:
     exp.add_jobs(job)
     cid_queued = exp.add_analysis_callback(lambda e: None)  # waits for the job
     await started.wait()
-    tasks = [*exp._job_tasks.values(), *exp._callback_tasks.values()]
+    tasks = [*exp._jobs.tasks(), *exp._analysis.tasks()]
     await exp.aclose()
     assert all(t.done() for t in tasks)
-    assert exp._callbacks[cid_running].status is AnalysisStatus.CANCELLED
-    assert exp._callbacks[cid_queued].status is AnalysisStatus.CANCELLED
+    assert exp._analysis.records[cid_running].status is AnalysisStatus.CANCELLED
+    assert exp._analysis.records[cid_queued].status is AnalysisStatus.CANCELLED
     assert not job.cancelled, "closing stops waiting; it does not cancel the remote job"
 
 
@@ -679,3 +682,135 @@ async def test_m_9_7_load_reattaches_runtime_jobs_without_changing_anything(
     assert loaded.end_datetime == exp.end_datetime
     assert (await loaded.save()).sent == 0
     await loaded.aclose()
+
+
+# -- issue 9: defects of the old shape, each pinned -------------------------------------------
+
+
+async def test_a_delete_while_its_create_is_in_flight_is_not_undone(
+    provider: Provider, emulator: Emulator
+) -> None:
+    """Defect 1: the create landed after the delete, and no delete was ever queued."""
+    async with ExperimentData(service=provider, experiment_type="T1", backend="lima") as exp:
+        keep = exp.add_analysis_results(name="keep", value=1)
+        gone = exp.add_analysis_results(name="gone", value=2)
+        exp.add_figures(SVG, "gone")
+        emulator.latency_ms = 150
+        save = asyncio.ensure_future(exp.save(suppress_errors=False))
+        await wait_until(
+            lambda: any(
+                r.method == "POST" and r.path == "/resultsdb/experiments"
+                for r in emulator.request_log
+            )
+        )
+        await asyncio.sleep(0.05)  # the creates of the result and the figure are in flight
+        assert exp.delete_analysis_result(gone) == [gone]
+        exp.delete_figure("gone")
+        await save
+        emulator.latency_ms = 0
+        stored = await provider.experiment.analysis_results(experiment_id=exp.experiment_id)
+        assert [r.result_id for r in stored] == [keep]
+        record = await provider.experiment.experiment(exp.experiment_id)
+        assert record.figure_names == []
+        assert (await exp.save()).sent == 0, "nothing is left pending"
+
+
+async def test_a_value_that_cannot_be_stored_is_refused_when_added(provider: Provider) -> None:
+    """Defect 2: one bad value made every save raise, and none of the others was saved."""
+    async with ExperimentData(service=provider, experiment_type="T1", backend="lima") as exp:
+        for i in range(20):
+            exp.add_analysis_results(name=f"r{i}", value=i)
+        with pytest.raises(TypeError, match="object"):
+            exp.add_analysis_results(name="bad", value=object())
+        with pytest.raises(TypeError, match="object"):
+            exp.add_analysis_results(name="bad", value=1, colour=object())
+        row = exp.analysis_results_nowait("r0")
+        with pytest.raises(TypeError):
+            row.value = object()
+        assert row.value == 0, "a refused assignment changes nothing"
+        with pytest.raises(TypeError):
+            exp.add_artifacts(ArtifactData("bad", object()))
+        report = await exp.save(suppress_errors=False)
+        assert report.sent == 21
+        stored = await provider.experiment.analysis_results(
+            experiment_id=exp.experiment_id, limit=None
+        )
+        assert len(stored) == 20
+
+
+async def test_metadata_that_stops_encoding_fails_only_the_record(provider: Provider) -> None:
+    """Defect 2, metadata: the live dict can still be given a bad value after it was
+    checked; then only the record fails, and the other items are saved."""
+    async with ExperimentData(service=provider, experiment_type="T1", backend="lima") as exp:
+        await exp.save(suppress_errors=False)
+        exp.add_analysis_results(name="fine", value=1)
+        exp.metadata["bad"] = object()
+        report = await exp.save()
+        failed = [what for what, _ in report.failed]
+        assert "experiment" in failed, "the record, and the metadata file made from it"
+        assert report.sent == 1
+        del exp.metadata["bad"]
+        exp.metadata["good"] = 1
+        assert (await exp.save(suppress_errors=False)).sent == 1
+        stored = await provider.experiment.experiment(exp.experiment_id)
+        assert stored.metadata["good"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"metadata": "x"}, TypeError),
+        ({"metadata": {3: "x"}}, TypeError),
+        ({"tags": "abc"}, TypeError),
+        ({"job_ids": "xyz"}, TypeError),
+        ({"experiment_type": 5}, TypeError),
+        ({"share_level": "everyone"}, ValueError),
+        ({"parent_id": "a/b"}, ValueError),
+    ],
+)
+async def test_the_container_refuses_bad_fields_when_made(
+    kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    """Defects 3 and 4: ``metadata="x"`` gave AttributeError; ``tags="abc"`` three tags."""
+    with pytest.raises(error):
+        ExperimentData(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"quality": "superb"}, ValueError),
+        ({"quality": 3}, TypeError),
+        ({"components": [object()]}, TypeError),
+        ({"components": "Q0", "tags": "abc"}, TypeError),
+        ({"verified": "no"}, TypeError),
+        ({"chisq": "x"}, TypeError),
+    ],
+)
+async def test_results_are_checked_as_the_service_checks_them(
+    kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    """Defect 3: ``quality="superb"`` became UNKNOWN, components were ``str()``-ed."""
+    async with ExperimentData(experiment_type="T1") as exp:
+        with pytest.raises(error):
+            exp.add_analysis_results(name="T1", value=1.0, **kwargs)
+        assert exp.analysis_results_nowait() == []
+        exp.add_analysis_results(name="T1", value=1.0, quality="GOOD", components="Q0")
+        assert exp.analysis_results_nowait("T1").quality == "good"
+
+
+async def test_a_container_and_its_tasks_end_with_the_provider(emulator: Emulator) -> None:
+    """One task owner: closing the provider ends every container's jobs and callbacks."""
+    async with Provider("alice", emulator.url, retry=FAST_RETRY) as provider:
+        exp = ExperimentData(service=provider, experiment_type="T1", backend="lima")
+        job = ScriptedJob("never")
+        exp.add_jobs(job)
+        cid = exp.add_analysis_callback(lambda e: None)
+        tasks = [*exp._jobs.tasks(), *exp._analysis.tasks()]
+    assert all(task.done() for task in tasks)
+    assert exp._analysis.records[cid].status is AnalysisStatus.CANCELLED
+    assert client_tasks() == set()
+    with pytest.raises(QexpError):
+        exp.add_jobs(ScriptedJob("late"))
+    with pytest.raises(QexpError):
+        await exp.save(suppress_errors=False)

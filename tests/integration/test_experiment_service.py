@@ -11,12 +11,16 @@ from pathlib import Path
 import pytest
 
 from async_qexp import (
+    ClosedError,
     EntryExists,
     EntryNotFound,
     ExperimentShareLevel,
     Provider,
     ResultQuality,
 )
+from async_qexp.emulator import Emulator
+
+from ..helpers import client_tasks
 
 pytestmark = pytest.mark.asyncio
 
@@ -354,3 +358,31 @@ async def test_preferences_are_saved_and_read_back(emulator, tmp_path: Path) -> 
         await provider.experiment.save_preferences(auto_save=True)
     async with Provider("alice-token", emulator.url, preferences_path=prefs) as provider:
         assert provider.experiment.preferences == {"auto_save": True}
+
+
+async def test_a_service_used_after_its_provider_closed_raises_closed_error(
+    emulator: Emulator, transport: str
+) -> None:
+    """Issue 9, defect 6: aiohttp raised a raw ``RuntimeError``; httpx sent the request and
+    leaked a socket."""
+    async with Provider(
+        "alice",
+        emulator.url,
+        transport=transport,  # type: ignore[arg-type]
+    ) as provider:
+        service = provider.experiment
+        for _ in range(3):
+            await service.create_experiment("T1", "ibmq_lima")
+        pager = service.experiments(limit=None, page_size=1)
+        await pager.__anext__()  # the next page is being prefetched
+    before = len(emulator.request_log)
+    with pytest.raises(ClosedError):
+        await service.experiments()
+    with pytest.raises(ClosedError):
+        await service.create_experiment("T1", "ibmq_lima")
+    with pytest.raises(ClosedError):
+        _ = provider.experiment
+    with pytest.raises(ClosedError):
+        await pager.collect()
+    assert len(emulator.request_log) == before, "nothing reached the server"
+    assert client_tasks() == set()

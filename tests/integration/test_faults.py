@@ -135,7 +135,7 @@ async def test_read_timeout_raises_request_timeout(transport: str) -> None:
         )
         with pytest.raises(RequestTimeout):
             await provider.connect()
-        assert provider._client is None, "a failed connect closes the client"
+        assert provider._session is None, "a failed connect closes the session"
 
 
 @pytest.mark.parametrize("where", ["in-flight", "backoff"])

@@ -208,16 +208,33 @@ async def test_experiment_with_custom_json_decoder_leaves_envelopes_to_it(
     assert seen
 
 
-@pytest.mark.parametrize(("name", "encoded"), NAMES)
+ID_NAMES = [(name, encoded) for name, encoded in NAMES if "/" not in name]
+
+
+@pytest.mark.parametrize(("name", "encoded"), ID_NAMES)
 async def test_experiment_id_is_percent_encoded_in_the_path(
     connected: Connected, name: str, encoded: str
 ) -> None:
-    """PROTOCOL §1.1: ids go into the path percent-encoded; ``/`` stays, dot segments survive."""
+    """Ids go into the path percent-encoded (``docs/protocol.md#names-in-paths``)."""
     provider, router = connected
     route = rdb(router, "GET", ok(EXPERIMENT_WIRE))
     await provider.experiment.experiment(name)
     assert raw_path(last(route)) == f"/resultsdb/experiments/{encoded}"
     assert query(last(route)) == []
+
+
+@pytest.mark.parametrize("bad", ["a/b", "..", ".", "x" * 513])
+async def test_an_id_that_cannot_be_one_path_segment_is_refused_before_any_request(
+    connected: Connected, bad: str
+) -> None:
+    """Issue 9, defect 4: ``experiment("a/b")`` used to reach the server as two segments."""
+    provider, router = connected
+    before = router.calls.call_count
+    with pytest.raises(ValueError, match="experiment_id"):
+        await provider.experiment.experiment(bad)
+    with pytest.raises(ValueError, match="result_id"):
+        await provider.experiment.delete_analysis_result(bad)
+    assert router.calls.call_count == before
 
 
 # -- experiment listing (§3.5.3, §3.7, §3.8.3) -------------------------------------------------
@@ -609,7 +626,7 @@ async def test_update_experiment_sends_only_the_given_fields(connected: Connecte
     provider, router = connected
     route = rdb(router, "PUT", ok())
     result = await provider.experiment.update_experiment(
-        "e 1/x",
+        "e 1",
         metadata={"a": 1},
         job_ids=["j"],
         notes="n",
@@ -621,7 +638,7 @@ async def test_update_experiment_sends_only_the_given_fields(connected: Connecte
     assert_request(
         last(route),
         "PUT",
-        "/experiments/e%201/x",
+        "/experiments/e%201",
         json_body={
             "extra": {"a": 1},
             "jobs": ["j"],
@@ -840,8 +857,9 @@ async def test_create_analysis_result_sends_the_full_body(connected: Connected) 
 async def test_create_analysis_result_defaults_keep_quality_and_verified_false(
     connected: Connected,
 ) -> None:
-    """§4.1/§4.3: ``quality`` defaults to ``No Information``; ``verified=false`` is sent;
-    ``chisq=0.0`` and empty values are not; a single component is wrapped in a list."""
+    """``quality`` defaults to ``No Information`` and ``verified=false`` is sent; empty values
+    are not; a single component is wrapped in a list; ``chisq=0.0`` is a value, and is sent
+    (issue 9, defect 3: it used to be dropped)."""
     provider, router = connected
     route = rdb(router, "POST", ok({}, status=201))
     result_id = await provider.experiment.create_analysis_result(
@@ -857,6 +875,7 @@ async def test_create_analysis_result_defaults_keep_quality_and_verified_false(
         "device_components": ["Q0"],
         "quality": "No Information",
         "verified": False,
+        "chisq": 0.0,
     }
 
 
@@ -1258,7 +1277,7 @@ async def test_save_preferences_writes_the_file_and_a_new_provider_reads_it(
 
 async def test_save_preferences_rejects_a_non_bool(router: respx.MockRouter, tmp_path: Any) -> None:
     async with connect(router, preferences_path=tmp_path / "p.json") as provider:
-        with pytest.raises(ValueError, match="auto_save"):
+        with pytest.raises(TypeError, match="auto_save"):
             await provider.experiment.save_preferences(auto_save="yes")  # type: ignore[arg-type]
     assert not (tmp_path / "p.json").exists()
 

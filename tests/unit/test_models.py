@@ -18,7 +18,13 @@ from async_qexp import (
     FileInfo,
     ResultQuality,
 )
-from async_qexp.models import decode_envelopes, encode_envelopes, from_wire, to_wire
+from async_qexp.models import (
+    MAX_NESTING,
+    decode_envelopes,
+    encode_envelopes,
+    from_wire,
+    to_wire,
+)
 
 UTC = timezone.utc
 
@@ -47,9 +53,15 @@ def test_share_level_parse_any_case(text: Any, level: ExperimentShareLevel) -> N
     assert ExperimentShareLevel.parse(text) is level
 
 
-@pytest.mark.parametrize("bad", ["team", "", 3, None])
+@pytest.mark.parametrize("bad", ["team", ""])
 def test_share_level_parse_rejects_unknown(bad: Any) -> None:
     with pytest.raises(ValueError, match="invalid share level"):
+        ExperimentShareLevel.parse(bad)
+
+
+@pytest.mark.parametrize("bad", [3, None, b"group"])
+def test_share_level_parse_rejects_other_types(bad: Any) -> None:
+    with pytest.raises(TypeError, match="share level"):
         ExperimentShareLevel.parse(bad)
 
 
@@ -68,11 +80,16 @@ def test_result_quality_parse_and_wire(text: Any, quality: ResultQuality, wire: 
     assert ResultQuality.from_wire(wire) is quality
 
 
-@pytest.mark.parametrize("bad", ["No Information", "excellent", "", 1])
+@pytest.mark.parametrize("bad", ["No Information", "excellent", ""])
 def test_result_quality_parse_rejects_wire_values_and_unknowns(bad: Any) -> None:
-    """§3.11: strings are matched against the enum values, not the wire values."""
+    """Strings are matched against the enum values, not the wire values."""
     with pytest.raises(ValueError, match="invalid quality"):
         ResultQuality.parse(bad)
+
+
+def test_result_quality_parse_rejects_other_types() -> None:
+    with pytest.raises(TypeError, match="quality"):
+        ResultQuality.parse(1)
 
 
 def test_result_quality_from_wire_rejects_unknown() -> None:
@@ -206,7 +223,6 @@ def test_envelope_shapes_match_qiskit_experiments() -> None:
             "dt": datetime(2022, 7, 29, 9, 49, 45, tzinfo=UTC),
             "b": b"\x00\x01",
             "tuple": (1, 2.5, "x", None, True),
-            7: "int key",
         }
     )
     assert encoded == {
@@ -228,7 +244,6 @@ def test_envelope_shapes_match_qiskit_experiments() -> None:
             "__value__": {"encoded": base64.b64encode(b"\x00\x01").decode(), "compressed": False},
         },
         "tuple": [1, 2.5, "x", None, True],
-        "7": "int key",
     }
     json.dumps(encoded, allow_nan=False)  # standard JSON only
 
@@ -281,6 +296,30 @@ def test_decode_leaves_unknown_and_malformed_envelopes_alone() -> None:
 def test_encode_rejects_values_without_a_json_form() -> None:
     with pytest.raises(TypeError, match="object"):
         encode_envelopes({"o": object()})
+
+
+@pytest.mark.parametrize("key", [7, (1, 2), None, 1.5])
+def test_encode_refuses_keys_that_are_not_strings(key: Any) -> None:
+    """Issue 9, defect 3: keys ``(1, 2)`` and ``3`` used to come back as strings."""
+    with pytest.raises(TypeError, match="keys must be strings"):
+        encode_envelopes({"nested": {key: "value"}})
+
+
+def test_encode_refuses_data_that_refers_to_itself_or_nests_too_deeply() -> None:
+    """Issue 9, defect 4: these raised ``RecursionError``."""
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="nested deeper"):
+        encode_envelopes(loop)
+    deep: Any = "bottom"
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="nested deeper"):
+        encode_envelopes({"deep": deep})
+    fine: Any = 1
+    for _ in range(MAX_NESTING - 2):
+        fine = {"x": fine}
+    assert decode_envelopes(encode_envelopes({"ok": fine})) == {"ok": fine}
 
 
 def test_legacy_array_tag_without_numpy_is_a_list(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.asyncio
 
 Connected = tuple[Provider, respx.MockRouter]
 
-BAD_LIMITS = [0, -1, "5", True, 2.0]
+BAD_LIMITS = [0, -1]
+WRONG_TYPE_LIMITS = ["5", True, 2.0]
 
 # (method name, positional args, keyword args): each must raise ValueError without a request.
 INVALID_CALLS: list[Any] = [
@@ -37,7 +38,6 @@ INVALID_CALLS: list[Any] = [
     pytest.param("experiments", (), {"exclude_mine": True, "mine_only": True}, id="mine-both"),
     pytest.param("experiments", (), {"tags": ["a"], "tags_operator": "XOR"}, id="tags-op-xor"),
     pytest.param("experiments", (), {"tags": ["a"], "tags_operator": None}, id="tags-op-none"),
-    pytest.param("experiments", (), {"tags": "abc"}, id="tags-as-a-string"),
     pytest.param(
         "analysis_results", (), {"tags": ["a"], "tags_operator": "NOT"}, id="results-tags-op"
     ),
@@ -107,7 +107,6 @@ INVALID_CALLS: list[Any] = [
     ),
     # empty or non-string ids and names
     pytest.param("experiment", ("",), {}, id="experiment-empty-id"),
-    pytest.param("experiment", (None,), {}, id="experiment-none-id"),
     pytest.param("update_experiment", ("",), {}, id="update-empty-id"),
     pytest.param("delete_experiment", ("",), {}, id="delete-empty-id"),
     pytest.param("create_experiment", ("", "b"), {}, id="create-empty-type"),
@@ -144,6 +143,68 @@ async def test_invalid_arguments_raise_value_error_before_any_request(
     assert router.calls.call_count == before
 
 
+# (method name, positional args, keyword args): each must raise TypeError without a request.
+WRONG_TYPES: list[Any] = [
+    *[
+        pytest.param("experiments", (), {"limit": v}, id=f"experiments-limit-{v!r}")
+        for v in WRONG_TYPE_LIMITS
+    ],
+    *[
+        pytest.param("analysis_results", (), {"limit": v}, id=f"results-limit-{v!r}")
+        for v in WRONG_TYPE_LIMITS
+    ],
+    pytest.param("experiments", (), {"tags": "abc"}, id="tags-as-a-string"),
+    pytest.param("experiments", (), {"tags": [1]}, id="tags-of-ints"),
+    pytest.param("experiments", (), {"backend_name": 5}, id="backend-name-int"),
+    pytest.param("experiments", (), {"public_only": "yes"}, id="public-only-str"),
+    pytest.param("analysis_results", (), {"verified": "maybe"}, id="verified-maybe"),
+    pytest.param("analysis_results", (), {"device_components": [object()]}, id="components"),
+    pytest.param("experiment", (None,), {}, id="experiment-none-id"),
+    pytest.param("experiment", (123,), {}, id="experiment-int-id"),
+    pytest.param("create_experiment", ("T1", "b"), {"tags": "abc"}, id="create-tags-str"),
+    pytest.param("create_experiment", ("T1", "b"), {"job_ids": "xyz"}, id="create-jobs-str"),
+    pytest.param("create_experiment", ("T1", "b"), {"parent_id": 5}, id="create-parent-int"),
+    pytest.param("create_experiment", ("T1", "b"), {"notes": 5}, id="create-notes-int"),
+    pytest.param("create_experiment", ("T1", "b"), {"metadata": "x"}, id="create-metadata-str"),
+    pytest.param(
+        "create_experiment", ("T1", "b"), {"metadata": {(1, 2): "k"}}, id="create-metadata-key"
+    ),
+    pytest.param("update_experiment", ("e1",), {"tags": "abc"}, id="update-tags-str"),
+    pytest.param("update_experiment", ("e1",), {"notes": 5}, id="update-notes-int"),
+    pytest.param(
+        "create_analysis_result", ("e1", {}, "T1"), {"verified": "no"}, id="create-verified"
+    ),
+    pytest.param("create_analysis_result", ("e1", {}, "T1"), {"tags": [1]}, id="result-tags"),
+    pytest.param("create_analysis_result", ("e1", {}, "T1"), {"chisq": "x"}, id="chisq-str"),
+    pytest.param(
+        "create_analysis_result",
+        ("e1", {}, "T1"),
+        {"device_components": [object()]},
+        id="result-components",
+    ),
+    pytest.param(
+        "create_analysis_result", ("e1", {"v": object()}, "T1"), {}, id="result-data-object"
+    ),
+    pytest.param("update_analysis_result", ("r1",), {"verified": "no"}, id="update-verified"),
+    pytest.param("update_analysis_result", ("r1",), {"chisq": "x"}, id="update-chisq"),
+    pytest.param("create_figure", ("e1", b"<svg/>"), {"figure_name": 5}, id="figure-name-int"),
+]
+
+
+@pytest.mark.parametrize(("method", "args", "kwargs"), WRONG_TYPES)
+async def test_wrong_types_raise_type_error_before_any_request(
+    connected: Connected, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Issue 9, defects 3 and 4: nothing is coerced (``tags="abc"`` is not three tags,
+    ``verified="no"`` is not True) and nothing of the wrong type reaches the server."""
+    provider, router = connected
+    router.route().mock(return_value=httpx.Response(200, json={}))
+    before = router.calls.call_count
+    with pytest.raises(TypeError):
+        await getattr(provider.experiment, method)(*args, **kwargs)
+    assert router.calls.call_count == before
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -166,10 +227,8 @@ async def test_validation_messages_match_the_reference(
     [
         ("iter_experiments", {"limit": 0}),
         ("iter_experiments", {"page_size": -1}),
-        ("iter_experiments", {"page_size": True}),
         ("iter_experiments", {"hub": None, "group": "g"}),
         ("iter_experiments", {"sort_by": "experiment_type: asc"}),
-        ("iter_analysis_results", {"limit": "3"}),
         ("iter_analysis_results", {"page_size": 0}),
         ("iter_analysis_results", {"quality": "so-so"}),
     ],
@@ -180,6 +239,24 @@ async def test_iterators_raise_at_call_time_not_at_iteration(
     provider, router = connected
     before = router.calls.call_count
     with pytest.raises(ValueError):  # noqa: PT011
+        getattr(provider.experiment, method)(**kwargs)  # no await, no iteration
+    assert router.calls.call_count == before
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs"),
+    [
+        ("iter_experiments", {"page_size": True}),
+        ("iter_analysis_results", {"limit": "3"}),
+        ("experiments", {"page_size": 2.5}),
+    ],
+)
+async def test_pagers_refuse_wrong_types_at_call_time(
+    connected: Connected, method: str, kwargs: dict[str, Any]
+) -> None:
+    provider, router = connected
+    before = router.calls.call_count
+    with pytest.raises(TypeError):
         getattr(provider.experiment, method)(**kwargs)  # no await, no iteration
     assert router.calls.call_count == before
 
@@ -229,13 +306,37 @@ async def test_provider_without_token_or_env_is_a_value_error() -> None:
         {"instance": "a//c"},
         {"instance": "a/b/c", "hub": "a"},
         {"max_in_flight": 0},
-        {"max_in_flight": True},
-        {"max_in_flight": 2.5},
+        {"timeout": -1},
+        {"timeout": 0},
     ],
 )
 async def test_provider_rejects_inconsistent_arguments(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011
         Provider(TOKEN, AUTH, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_in_flight": True},
+        {"max_in_flight": 2.5},
+        {"timeout": "10"},
+        {"transport": 5},
+        {"retry": 3},
+        {"hub": 5},
+    ],
+)
+async def test_provider_rejects_wrong_types(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(TypeError):
+        Provider(TOKEN, AUTH, **kwargs)
+
+
+async def test_provider_checks_token_and_transport_when_made_not_at_connect() -> None:
+    """Issue 9, defect 4: these were accepted and failed only at connect."""
+    with pytest.raises(TypeError, match="token"):
+        Provider(5, AUTH)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="transport"):
+        Provider(TOKEN, AUTH, transport="bogus")  # type: ignore[arg-type]
 
 
 async def test_provider_rejects_an_unknown_transport_name() -> None:

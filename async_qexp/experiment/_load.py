@@ -1,0 +1,83 @@
+"""Reading a saved experiment back: its record, results, artifacts and jobs.
+
+These are the service calls of ``ExperimentData.load`` (``docs/behaviour.md#loading``); the
+container puts what they return together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from ..models import Experiment, FileInfo
+from ._save import METADATA_FILE
+from .artifacts import ArtifactData, artifacts_from_zip
+from .results import AnalysisResultData
+from .service import ExperimentService
+
+__all__ = ["fetch_artifacts", "fetch_jobs", "fetch_record", "fetch_results"]
+
+logger = logging.getLogger("async_qexp")
+
+
+async def fetch_record(
+    service: ExperimentService, experiment_id: str
+) -> tuple[Experiment, list[FileInfo]]:
+    """The experiment record (with the metadata kept in ``metadata.json`` merged back) and
+    its files.
+
+    Raises:
+        EntryNotFound: for an unknown experiment.
+    """
+    record, files = await asyncio.gather(
+        service.experiment(experiment_id), service.files(experiment_id)
+    )
+    if any(f.name == METADATA_FILE for f in files):
+        stored = await service.file_download(experiment_id, METADATA_FILE)
+        if isinstance(stored, dict):
+            record.metadata.update(stored)
+    return record, files
+
+
+async def fetch_results(service: ExperimentService, experiment_id: str) -> list[AnalysisResultData]:
+    """Every analysis result of the experiment, oldest first, as table rows."""
+    records = await service.analysis_results(
+        experiment_id=experiment_id, limit=None, sort_by="creation_datetime:asc"
+    )
+    return [AnalysisResultData.from_record(record) for record in records]
+
+
+async def fetch_artifacts(
+    service: ExperimentService, record: Experiment, files: Sequence[FileInfo]
+) -> list[ArtifactData]:
+    """The artifacts saved with the experiment (a zip that cannot be read is logged and
+    skipped)."""
+    names = {f.name for f in files}
+    found: list[ArtifactData] = []
+    for file_name in record.metadata.get("artifact_files") or []:
+        if file_name not in names:
+            continue
+        try:
+            blob = await service.file_download(record.experiment_id, file_name)
+            found += await anyio.to_thread.run_sync(artifacts_from_zip, blob)
+        except Exception as exc:
+            logger.warning("could not load artifacts %s: %s", file_name, exc)
+    return found
+
+
+async def fetch_jobs(runtime: Any, job_ids: Sequence[str]) -> list[Any]:
+    """The jobs of these ids that the runtime still knows (the others are logged)."""
+    jobs = await asyncio.gather(
+        *(runtime.job(job_id) for job_id in job_ids), return_exceptions=True
+    )
+    found = []
+    for job_id, job in zip(job_ids, jobs, strict=True):
+        if isinstance(job, BaseException):
+            logger.warning("could not retrieve job %s: %s", job_id, job)
+        else:
+            found.append(job)
+    return found

@@ -1,0 +1,302 @@
+"""Saving an experiment container: a pure plan, and an executor that carries it out.
+
+What a container holds locally is a set of items, each under a key (``result:<id>``,
+``figure:<name>``, ...) with a *version* that changes whenever the item changes. What the
+service holds is known as the versions it *confirmed* (stored by an earlier save, or read by a
+load). :func:`plan` compares the two and says what to do: put what is new or changed, delete
+what the service holds and the container no longer does. It is a pure function, so the hard
+cases are plain data (``docs/behaviour.md#save-load-and-auto-save``):
+
+* an item deleted while its create is in flight: the create lands, the service confirms it,
+  the container no longer has it, so the next plan deletes it;
+* an item changed while its upload is in flight: the upload confirms the version it sent, which
+  is not the container's any more, so the next plan puts it again;
+* an item that failed: nothing was confirmed, so the next plan tries it again.
+
+:class:`Synchroniser` runs plans: the experiment record first (nothing else can be stored
+without it), then every other item concurrently through a fixed pool of uploaders under one
+bound shared with the children; it plans again after a round, for what changed meanwhile
+(each version is attempted once per save). It also runs the auto-saver: one serial, coalescing
+task in the container's task owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
+from typing import Any, Protocol
+
+import attrs
+
+from .._tasks import TaskOwner
+from ..errors import EntryExists, EntryNotFound, ExperimentDataError
+
+__all__ = ["Bound", "Op", "SaveReport", "Source", "Synchroniser", "plan"]
+
+logger = logging.getLogger("async_qexp")
+
+FLIP_ATTEMPTS = 3
+"""Create-or-update attempts of one item: a create that meets "exists" becomes an update, an
+update that meets "not found" becomes a create."""
+
+ROUNDS = 3
+"""Plans carried out by one save: the first, and two for what changed while it ran."""
+
+
+@attrs.frozen
+class Op:
+    """One step of a plan.
+
+    Attributes:
+        key: the item, ``"<source>:<name>"``.
+        delete: whether the item is deleted (else it is put: created or updated).
+        create: for a put, whether the service has never confirmed the item.
+        version: for a put, the local version planned.
+    """
+
+    key: str
+    delete: bool = False
+    create: bool = False
+    version: Hashable = None
+
+
+def plan(
+    local: Mapping[str, Hashable],
+    confirmed: Mapping[str, Hashable],
+    *,
+    attempted: frozenset[tuple[str, Hashable]] = frozenset(),
+) -> list[Op]:
+    """What makes the service hold ``local``: the puts (in local order), then the deletes.
+
+    Args:
+        local: the version of every item the container holds, by key.
+        confirmed: the version of every item the service holds, as far as it was confirmed.
+        attempted: ``(key, version)`` pairs already tried in this save (``None`` as the version
+            of a delete); they are left for the next save.
+    """
+    ops = []
+    for key, version in local.items():
+        if key in confirmed and confirmed[key] == version:
+            continue
+        if (key, version) not in attempted:
+            ops.append(Op(key, create=key not in confirmed, version=version))
+    for key in confirmed:
+        if key not in local and (key, None) not in attempted:
+            ops.append(Op(key, delete=True))
+    return ops
+
+
+class Source(Protocol):
+    """One kind of item a container saves (results, figures, artifacts, ...)."""
+
+    prefix: str
+    """The key prefix of its items (``"result"`` makes keys ``"result:<name>"``)."""
+    flips: bool
+    """Whether a put may meet "exists"/"not found" and must switch between create and update."""
+
+    def versions(self) -> dict[str, Hashable]:
+        """The version of every item held locally, by name."""
+
+    async def put(self, name: str, create: bool) -> Hashable:
+        """Store the item; returns the version stored (``None``: nothing to store any more)."""
+
+    async def delete(self, name: str) -> None:
+        """Delete the item from the service (an item already gone counts as deleted)."""
+
+
+@attrs.define
+class SaveReport:
+    """What one ``save()`` sent.
+
+    Attributes:
+        sent: how many requests succeeded (experiment, results, figures, files, deletes).
+        failed: ``(what, exception)`` for every item that could not be saved.
+        children: the reports of the child containers.
+    """
+
+    sent: int = 0
+    failed: list[tuple[str, BaseException]] = attrs.field(factory=list)
+    children: list[SaveReport] = attrs.field(factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything was saved, children included."""
+        return not self.failed and all(child.ok for child in self.children)
+
+    @property
+    def total_sent(self) -> int:
+        """Requests sent, children included."""
+        return self.sent + sum(child.total_sent for child in self.children)
+
+    def all_failures(self) -> list[tuple[str, BaseException]]:
+        """Every failure, children included."""
+        failures = list(self.failed)
+        for child in self.children:
+            failures += child.all_failures()
+        return failures
+
+
+class Bound:
+    """The upload bound of one ``save()``, shared by a container and its children."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.slots = asyncio.Semaphore(self.size)
+
+
+def _describe(key: str, op: Op) -> str:
+    kind, _, name = key.partition(":")
+    what = {"result": "analysis result", "file": "file"}.get(kind, kind)
+    return f"deleting {what} {name}" if op.delete else f"{what} {name}".rstrip()
+
+
+class Synchroniser:
+    """Saves one container: the confirmed versions, the save lock and the auto-saver.
+
+    Args:
+        owner: the container's task owner (the auto-saver runs in it).
+    """
+
+    def __init__(self, owner: TaskOwner) -> None:
+        self.owner = owner
+        self.confirmed: dict[str, Hashable] = {}
+        """The version of every item the service holds, as far as it confirmed, by key."""
+        self._lock: asyncio.Lock | None = None
+        self._saver: asyncio.Task[None] | None = None
+        self._requested = False
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held while a save runs: saves of one container never overlap."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def confirm(self, prefix: str, name: str, version: Hashable) -> None:
+        """Record that the service holds ``version`` of an item (after a load, say)."""
+        self.confirmed[f"{prefix}:{name}"] = version
+
+    def state(
+        self, sources: list[Source], report: SaveReport | None
+    ) -> tuple[dict[str, Hashable], dict[str, Hashable]]:
+        """``(local, confirmed)`` of the sources whose versions can be read.
+
+        A source that cannot say its versions (metadata that no longer encodes, say) is left
+        out of both, so its items are neither put nor deleted; the failure is reported.
+        """
+        local: dict[str, Hashable] = {}
+        readable = set()
+        for source in sources:
+            try:
+                versions = source.versions()
+            except Exception as exc:
+                if report is not None:
+                    logger.warning("could not save %s: %s", source.prefix, exc)
+                    report.failed.append((source.prefix, exc))
+                continue
+            readable.add(source.prefix)
+            local.update((f"{source.prefix}:{name}", v) for name, v in versions.items())
+        confirmed = {k: v for k, v in self.confirmed.items() if k.partition(":")[0] in readable}
+        return local, confirmed
+
+    # -- carrying out plans -----------------------------------------------------------------
+
+    async def run(
+        self,
+        sources: list[Source],
+        *,
+        bound: Bound,
+        report: SaveReport,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> bool:
+        """Save: the first source (the experiment record) alone, then the others concurrently.
+
+        Failures are recorded in ``report`` and stay pending. Returns ``False`` if the service
+        does not hold the first source's item (then nothing else was tried).
+        """
+        first, rest = sources[0], sources[1:]
+        for op in plan(*self.state([first], report)):
+            await self._carry_out(op, {first.prefix: first}, report)
+        if not any(key.partition(":")[0] == first.prefix for key in self.confirmed):
+            return False
+        by_prefix = {source.prefix: source for source in rest}
+        attempted: set[tuple[str, Hashable]] = set()
+        done = total = 0
+
+        async def uploader(queue: Iterator[Op]) -> None:
+            # A fixed pool of uploaders drains the plan: no task per item, so thousands of
+            # results cost no burst of task creation on the loop.
+            nonlocal done
+            for op in queue:
+                async with bound.slots:
+                    await self._carry_out(op, by_prefix, report)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+
+        for round_number in range(ROUNDS):
+            local, confirmed = self.state(rest, report if round_number == 0 else None)
+            ops = plan(local, confirmed, attempted=frozenset(attempted))
+            if not ops:
+                break
+            attempted.update((op.key, None if op.delete else op.version) for op in ops)
+            total += len(ops)
+            queue = iter(ops)
+            await asyncio.gather(*(uploader(queue) for _ in range(min(bound.size, len(ops)))))
+        return True
+
+    async def _carry_out(self, op: Op, sources: Mapping[str, Source], report: SaveReport) -> None:
+        prefix, _, name = op.key.partition(":")
+        source = sources[prefix]
+        try:
+            if op.delete:
+                await source.delete(name)
+                self.confirmed.pop(op.key, None)
+            else:
+                stored = await self._put(source, name, op.create)
+                if stored is None:
+                    return
+                self.confirmed[op.key] = stored
+        except Exception as exc:
+            what = _describe(op.key, op)
+            logger.warning("could not save %s: %s", what, exc)
+            report.failed.append((what, exc))
+            return
+        report.sent += 1
+
+    @staticmethod
+    async def _put(source: Source, name: str, create: bool) -> Hashable:
+        if not source.flips:
+            return await source.put(name, create)
+        for _ in range(FLIP_ATTEMPTS):
+            try:
+                return await source.put(name, create)
+            except EntryExists:
+                create = False
+            except EntryNotFound:
+                create = True
+        raise ExperimentDataError(f"could not create or update {source.prefix} {name}".rstrip())
+
+    # -- the auto-saver ------------------------------------------------------------------------
+
+    def request(self, save: Callable[[], Awaitable[SaveReport]]) -> None:
+        """Ask the auto-saver to save soon; requests made while it runs coalesce into one."""
+        self._requested = True
+        if self._saver is None or self._saver.done():
+            self._saver = self.owner.spawn(self._auto_save(save))
+
+    async def _auto_save(self, save: Callable[[], Awaitable[SaveReport]]) -> None:
+        while self._requested:
+            self._requested = False
+            try:
+                report = await save()
+                if not report.ok:
+                    logger.warning("auto-save left %d item(s) unsaved", len(report.failed))
+            except Exception as exc:
+                logger.warning("auto-save failed: %s", exc)
+
+    async def flush(self) -> None:
+        """Wait until every requested auto-save has run."""
+        while self._saver is not None and not self._saver.done():
+            await asyncio.wait([self._saver])

@@ -1,0 +1,83 @@
+"""The task owner: whoever starts a task owns it, and closing the owner ends it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from async_qexp import ClosedError
+from async_qexp._tasks import TaskOwner
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_closing_cancels_and_awaits_every_task_and_child() -> None:
+    root = TaskOwner("root")
+    child = root.child("child")
+    grandchild = child.child("grandchild")
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    tasks = [owner.spawn(forever()) for owner in (root, child, grandchild)]
+    await started.wait()
+    await root.aclose()
+    assert all(task.cancelled() for task in tasks)
+    assert root.closed
+    assert child.closed
+    assert grandchild.closed
+    assert root.tasks == frozenset()
+
+
+async def test_nothing_can_be_started_after_close() -> None:
+    owner = TaskOwner("provider")
+    await owner.aclose()
+
+    async def never() -> None:
+        raise AssertionError("must not run")
+
+    coro = never()
+    with pytest.raises(ClosedError, match="provider is closed"):
+        owner.spawn(coro)
+    assert coro.cr_frame is None, "the coroutine was closed, not left unawaited"
+    with pytest.raises(ClosedError):
+        owner.adopt(TaskOwner("late"))
+
+
+async def test_a_failed_task_does_not_report_an_unretrieved_exception() -> None:
+    owner = TaskOwner("owner")
+
+    async def fail() -> None:
+        raise RuntimeError("boom")
+
+    task = owner.spawn(fail())
+    await asyncio.wait([task])
+    assert task.exception() is not None
+    assert owner.tasks == frozenset(), "a finished task is forgotten"
+    await owner.aclose()
+
+
+async def test_close_from_one_of_its_own_tasks_does_not_wait_for_itself() -> None:
+    owner = TaskOwner("owner")
+    other = owner.spawn(asyncio.sleep(3600))
+
+    async def closer() -> str:
+        await owner.aclose()
+        return "closed"
+
+    assert await owner.spawn(closer()) == "closed"
+    assert other.cancelled()
+
+
+async def test_adopting_moves_an_owner_to_its_new_parent() -> None:
+    first, second = TaskOwner("first"), TaskOwner("second")
+    child = first.child("child")
+    second.adopt(child)
+    assert child.parent is second
+    await first.aclose()
+    assert not child.closed
+    await second.aclose()
+    assert child.closed
