@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from ._tasks import TaskOwner
@@ -126,10 +125,5 @@ class Pager(AsyncIterator[T], Generic[T]):
     async def __aenter__(self) -> Pager[T]:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()

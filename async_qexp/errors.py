@@ -14,8 +14,9 @@ Everything the library raises on purpose derives from :class:`QexpError`, except
 
 * :class:`ClosedError` — the object (or the provider it belongs to) has been closed.
 
-* :class:`ExperimentDataError` — misuse of an ExperimentData; :class:`ExperimentDataSaveFailed`
-  when ``save(suppress_errors=False)`` could not save everything.
+* ``ExperimentDataError`` — misuse of an ExperimentData, and its ``ExperimentDataSaveFailed``
+  when ``save(suppress_errors=False)`` could not save everything (in
+  :mod:`async_qexp.experiment`, beside the save report they carry).
 
 Runtime errors keep the reference names: :class:`RuntimeJobNotFound` and
 :class:`RuntimeProgramNotFound` are :class:`EntryNotFound`, :class:`RuntimeDuplicateProgramError`
@@ -27,10 +28,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .experiment._sync import SaveReport
 
 __all__ = [
     "ApiError",
@@ -38,8 +35,6 @@ __all__ = [
     "ClosedError",
     "EntryExists",
     "EntryNotFound",
-    "ExperimentDataError",
-    "ExperimentDataSaveFailed",
     "JobTimeoutError",
     "QexpError",
     "RateLimited",
@@ -157,23 +152,6 @@ class RequestTimeout(RequestError):
 
 class ClosedError(QexpError):
     """The object was used after it, or the provider it belongs to, was closed."""
-
-
-class ExperimentDataError(QexpError):
-    """Misuse of an :class:`~async_qexp.ExperimentData` (e.g. setting a second service)."""
-
-
-class ExperimentDataSaveFailed(ExperimentDataError):
-    """``save(suppress_errors=False)`` could not save everything.
-
-    Attributes:
-        report: what was saved and what failed; the failed items stay pending, so a later
-            ``save()`` retries exactly them.
-    """
-
-    def __init__(self, message: str, report: SaveReport) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 class RuntimeServiceError(QexpError):

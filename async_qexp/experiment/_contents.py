@@ -21,9 +21,9 @@ from typing import Any, Generic, TypeVar, overload
 
 from .._auth import HubGroupProject
 from .._version import __version__
-from ..errors import ExperimentDataError
 from ..models import Experiment, ExperimentShareLevel, encode_envelopes
 from ._jobs import backend_name
+from ._sync import ExperimentDataError
 from .artifacts import ArtifactData, ArtifactStore
 from .figures import FigureStore
 from .results import AnalysisResultData, AnalysisResultTable

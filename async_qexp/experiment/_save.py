@@ -29,7 +29,6 @@ import attrs
 
 from .._config import DEFAULT_MAX_IN_FLIGHT
 from .._tasks import TaskOwner
-from ..errors import ExperimentDataError, ExperimentDataSaveFailed
 from ..models import (
     AnalysisResult,
     Experiment,
@@ -38,7 +37,14 @@ from ..models import (
     updatable,
     update_body,
 )
-from ._sync import Bound, SaveReport, Source, Synchroniser
+from ._sync import (
+    Bound,
+    ExperimentDataError,
+    ExperimentDataSaveFailed,
+    SaveReport,
+    Source,
+    Synchroniser,
+)
 from .artifacts import ArtifactData, ArtifactStore, artifacts_to_zip
 from .figures import FigureStore, figure_to_bytes
 from .results import AnalysisResultTable

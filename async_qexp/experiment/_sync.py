@@ -30,9 +30,18 @@ from typing import Any, Protocol
 import attrs
 
 from .._tasks import TaskOwner
-from ..errors import EntryExists, EntryNotFound, ExperimentDataError
+from ..errors import EntryExists, EntryNotFound, QexpError
 
-__all__ = ["Bound", "Op", "SaveReport", "Source", "Synchroniser", "plan"]
+__all__ = [
+    "Bound",
+    "ExperimentDataError",
+    "ExperimentDataSaveFailed",
+    "Op",
+    "SaveReport",
+    "Source",
+    "Synchroniser",
+    "plan",
+]
 
 logger = logging.getLogger("async_qexp")
 
@@ -103,6 +112,23 @@ class Source(Protocol):
 
     async def delete(self, name: str) -> None:
         """Delete the item from the service (an item already gone counts as deleted)."""
+
+
+class ExperimentDataError(QexpError):
+    """Misuse of an :class:`~async_qexp.ExperimentData` (e.g. setting a second service)."""
+
+
+class ExperimentDataSaveFailed(ExperimentDataError):
+    """``save(suppress_errors=False)`` could not save everything.
+
+    Attributes:
+        report: what was saved and what failed; the failed items stay pending, so a later
+            ``save()`` retries exactly them.
+    """
+
+    def __init__(self, message: str, report: SaveReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @attrs.define

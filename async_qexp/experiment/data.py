@@ -36,20 +36,14 @@ import attrs
 
 from .._config import DEFAULT_MAX_IN_FLIGHT
 from .._tasks import TaskOwner
-from ..errors import (
-    ClosedError,
-    EntryNotFound,
-    ExperimentDataError,
-    ExperimentDataSaveFailed,
-    QexpError,
-)
+from ..errors import ClosedError, EntryNotFound, QexpError
 from ..models import Experiment, ExperimentShareLevel, JobStatus
 from ._analysis import AnalysisQueue, running_callback_of
 from ._contents import ExperimentContents
 from ._jobs import JobTracker, job_backend, job_id_of
 from ._load import fetch_artifacts, fetch_jobs, fetch_record, fetch_results
 from ._save import ResultSource, Saver
-from ._sync import Bound, SaveReport
+from ._sync import Bound, ExperimentDataError, ExperimentDataSaveFailed, SaveReport
 from .figures import FigureData, figure_to_bytes
 from .service import ExperimentService
 from .status import AnalysisStatus, ExperimentStatus

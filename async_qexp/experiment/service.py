@@ -9,96 +9,52 @@ are checked before any request; request bodies and queries are made by
 from __future__ import annotations
 
 import functools
-import json
 import logging
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
 import anyio
-import httpx
 
 from .._auth import HubGroupProject
 from .._config import save_preferences
-from .._http import HttpSession, _loggable, parse_json
-from .._paging import Page, Pager
+from .._http import HttpSession, parse_json
+from .._paging import Pager
 from .._tasks import TaskOwner
-from ..errors import ApiError, EntryExists, EntryNotFound
+from ..errors import ApiError
 from ..models import (
     AnalysisResult,
     Device,
     Experiment,
     ExperimentFilters,
     ExperimentShareLevel,
-    FileInfo,
-    Params,
     ResultFilters,
     ResultQuality,
     create_body,
-    decode_envelopes,
-    encode_envelopes,
     from_wire,
     update_body,
     wire_name,
 )
-from ..models._checks import require_bool, require_ident, require_int, require_str
+from ..models._checks import require_bool, require_ident, require_str
+from ._blobs import FigureAndFileCalls
+from ._rest import (
+    JSONDecoderType,
+    JSONEncoderType,
+    check_limit,
+    ignore_unknown,
+    new_id,
+    plain_json,
+)
 
 __all__ = ["ExperimentService"]
 
 logger = logging.getLogger("async_qexp")
 
-JSONEncoderType = type[json.JSONEncoder] | None
-JSONDecoderType = type[json.JSONDecoder] | None
-T = TypeVar("T")
-
-_FILE_SUFFIXES = (".json", ".yaml", ".zip")
-_PATH_SAFE = "/:@!$&'()*+,;=~"
 _RESULT_UPDATES = ("result_data", "tags", "quality", "verified", "chisq")
 
 
-def _check_limit(limit: Any, name: str = "limit") -> None:
-    if limit is not None:
-        require_int(limit, name, minimum=1)
-
-
-def _ignore_unknown(filters: Mapping[str, Any], call: str) -> None:
-    if filters:
-        logger.info("%s: ignoring unsupported filters %s", call, sorted(filters))
-
-
-def _path(segment: str) -> str:
-    """Percent-encode a name for a path; ``/`` stays, and ``.``/``..`` segments survive."""
-    parts = []
-    for part in segment.split("/"):
-        if part in (".", ".."):
-            parts.append("%2E" * len(part))
-        else:
-            parts.append(quote(part, safe=_PATH_SAFE.replace("/", "")))
-    return "/".join(parts)
-
-
-def _name(value: Any, what: str) -> str:
-    """A figure or file name: a non-empty string (it may hold ``/``)."""
-    return require_str(value, what, empty=False)
-
-
-def _user_data(value: Any, json_encoder: JSONEncoderType) -> Any:
-    """User data as a plain JSON tree through the caller's encoder, or as it is (the models
-    encode it with the envelopes)."""
-    if json_encoder is None or value is None:
-        return value
-    return json.loads(json.dumps(value, cls=json_encoder))
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
-class ExperimentService:
+class ExperimentService(FigureAndFileCalls):
     """The experiment service of one provider: ``provider.experiment``.
 
     Every method raises :class:`~async_qexp.errors.ApiError` (or a subclass) when the service
@@ -117,131 +73,12 @@ class ExperimentService:
         preferences_path: Path | None = None,
         preferences: Mapping[str, Any] | None = None,
     ) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._tasks = tasks
-        self._hgp = hgp
+        super().__init__(session, base_url, tasks=tasks, hgp=hgp)
         self._preferences_path = preferences_path
         self._preferences: dict[str, Any] = dict(preferences or {})
 
     def __repr__(self) -> str:
         return f"<ExperimentService {self._base} hgp={self._hgp}>"
-
-    @property
-    def base_url(self) -> str:
-        """The resultsDB base URL this service talks to."""
-        return self._base
-
-    @property
-    def hgp(self) -> HubGroupProject | None:
-        """The hub/group/project new experiments are stored in."""
-        return self._hgp
-
-    @property
-    def tasks(self) -> TaskOwner:
-        """The owner of the background tasks started for this service (the provider's)."""
-        return self._tasks
-
-    # -- plumbing ------------------------------------------------------------------------
-
-    def _url(self, path: str) -> str:
-        return self._base + path
-
-    def _loads(self, response: httpx.Response, json_decoder: JSONDecoderType) -> Any:
-        try:
-            return json.loads(response.content, cls=json_decoder)
-        except ValueError as exc:
-            raise self._malformed(response, "is not valid JSON") from exc
-
-    def _malformed(self, response: httpx.Response, what: str) -> ApiError:
-        return ApiError(
-            f"malformed response from the service: it {what}",
-            status=response.status_code,
-            method=response.request.method,
-            url=_loggable(str(response.request.url)),
-        )
-
-    def _record(
-        self, cls: type[T], data: Any, json_decoder: JSONDecoderType, response: httpx.Response
-    ) -> T:
-        """A record from a wire dict; a malformed one is an :class:`ApiError`."""
-        if not isinstance(data, dict):
-            raise self._malformed(response, f"is not a {cls.__name__} record")
-        try:
-            return from_wire(cls, data, decode_user_data=json_decoder is None)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise self._malformed(response, f"holds a malformed {cls.__name__}: {exc}") from exc
-
-    def _stored(self, cls: type[T], answer: Any) -> T | None:
-        """The record a create or update answered with, if it sent a whole one."""
-        if not isinstance(answer, dict):
-            return None
-        try:
-            return from_wire(cls, answer)
-        except (ValueError, TypeError, KeyError):
-            return None
-
-    async def _post_create(self, path: str, body: Mapping[str, Any] | bytes) -> Any:
-        """POST a create that carries its own id: a replay that meets 409 is our own success.
-
-        ``body`` is a wire dict, or its JSON already encoded. Returns the service's answer
-        (``None`` after such a replay).
-        """
-        if isinstance(body, bytes):
-            options: dict[str, Any] = {
-                "content": body,
-                "headers": {"Content-Type": "application/json"},
-            }
-        else:
-            options = {"json_body": body}
-        try:
-            response = await self._session.request(
-                "POST", self._url(path), replay_safe=True, **options
-            )
-        except EntryExists as exc:
-            if exc.maybe_applied:
-                logger.info("a replayed create at %s was stored by an earlier attempt", path)
-                return None
-            raise
-        return parse_json(response)
-
-    async def _delete(self, path: str, what: str) -> bool:
-        try:
-            await self._session.request("DELETE", self._url(path))
-        except EntryNotFound:
-            logger.warning("%s not found; nothing deleted", what)
-            return False
-        return True
-
-    def _pager(
-        self,
-        path: str,
-        cls: type[T],
-        params: Params,
-        json_decoder: JSONDecoderType,
-        *,
-        limit: int | None,
-        page_size: int | None,
-    ) -> Pager[T]:
-        url = self._url(path)
-        key = "experiments" if cls is Experiment else "analysis_results"
-        self._session.check_open()
-
-        async def fetch(marker: str | None, size: int | None) -> Page[T]:
-            query = list(params)
-            if size is not None:
-                query.append(("limit", str(size)))
-            if marker:
-                query.append(("marker", marker))
-            response = await self._session.request("GET", url, params=query)
-            body = self._loads(response, json_decoder)
-            items = body.get(key) if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise self._malformed(response, f"has no '{key}' list")
-            records = [self._record(cls, item, json_decoder, response) for item in items]
-            return records, body.get("marker") or None
-
-        return Pager(fetch, owner=self._tasks, limit=limit, page_size=page_size)
 
     # -- devices -------------------------------------------------------------------------
 
@@ -319,17 +156,17 @@ class ExperimentService:
         Raises:
             EntryExists: if an experiment with this id exists.
         """
-        _ignore_unknown(kwargs, "create_experiment")
+        ignore_unknown(kwargs, "create_experiment")
         require_str(experiment_type, "experiment_type", empty=False)
         require_str(backend_name, "backend_name", empty=False)
         hgp = self._hgp
         if hgp is None:
             logger.warning("no hub/group/project selected: the experiment is stored without one")
         record = Experiment(
-            experiment_id=experiment_id if experiment_id is not None else _new_id(),
+            experiment_id=experiment_id if experiment_id is not None else new_id(),
             experiment_type=experiment_type,
             backend_name=backend_name,
-            metadata=_user_data(metadata, json_encoder) if metadata is not None else {},
+            metadata=plain_json(metadata, json_encoder) if metadata is not None else {},
             parent_id=parent_id,
             job_ids=job_ids if job_ids is not None else [],
             tags=tags if tags is not None else [],
@@ -372,7 +209,7 @@ class ExperimentService:
         answered with one."""
         require_ident(experiment_id, "experiment_id")
         response = await self._session.request(
-            "PUT", self._url(f"/experiments/{_path(experiment_id)}"), json_body=body
+            "PUT", self._at("experiments", experiment_id), json_body=body
         )
         return self._stored(Experiment, parse_json(response))
 
@@ -397,11 +234,11 @@ class ExperimentService:
             EntryNotFound: if the experiment does not exist.
         """
         require_ident(experiment_id, "experiment_id")
-        _ignore_unknown(kwargs, "update_experiment")
+        ignore_unknown(kwargs, "update_experiment")
         changes = {
             name: value
             for name, value in (
-                ("metadata", _user_data(metadata, json_encoder)),
+                ("metadata", plain_json(metadata, json_encoder)),
                 ("job_ids", job_ids),
                 ("notes", notes),
                 ("tags", tags),
@@ -421,9 +258,7 @@ class ExperimentService:
             EntryNotFound: if it does not exist or is not visible to this account.
         """
         require_ident(experiment_id, "experiment_id")
-        response = await self._session.request(
-            "GET", self._url(f"/experiments/{_path(experiment_id)}")
-        )
+        response = await self._session.request("GET", self._at("experiments", experiment_id))
         return self._record(Experiment, self._loads(response, json_decoder), json_decoder, response)
 
     def experiments(
@@ -467,29 +302,10 @@ class ExperimentService:
             TypeError: for an argument of the wrong type, at once (before any request).
             ValueError: for a bad value or combination, at once.
         """
-        _check_limit(limit)
-        _check_limit(page_size, "page_size")
-        _ignore_unknown(filters, "experiments")
-        query = ExperimentFilters(
-            device_components=device_components,
-            device_components_operator=device_components_operator,
-            experiment_type=experiment_type,
-            experiment_type_operator=experiment_type_operator,
-            backend_name=backend_name,
-            tags=tags,
-            tags_operator=tags_operator,
-            start_datetime_after=start_datetime_after,
-            start_datetime_before=start_datetime_before,
-            hub=hub,
-            group=group,
-            project=project,
-            exclude_public=exclude_public,
-            public_only=public_only,
-            exclude_mine=exclude_mine,
-            mine_only=mine_only,
-            parent_id=parent_id,
-            sort_by=sort_by,
-        )
+        check_limit(limit)
+        check_limit(page_size, "page_size")
+        ignore_unknown(filters, "experiments")
+        query = ExperimentFilters.of(locals())
         return self._pager(
             "/experiments",
             Experiment,
@@ -510,7 +326,7 @@ class ExperimentService:
         """
         require_ident(experiment_id, "experiment_id")
         return await self._delete(
-            f"/experiments/{_path(experiment_id)}", f"experiment {experiment_id}"
+            self._at("experiments", experiment_id), f"experiment {experiment_id}"
         )
 
     # -- analysis results ----------------------------------------------------------------
@@ -535,13 +351,13 @@ class ExperimentService:
             EntryExists: if a result with this id exists.
             EntryNotFound: if the experiment does not exist.
         """
-        _ignore_unknown(kwargs, "create_analysis_result")
+        ignore_unknown(kwargs, "create_analysis_result")
         require_str(result_type, "result_type", empty=False)
         record = AnalysisResult(
-            result_id=result_id if result_id is not None else _new_id(),
+            result_id=result_id if result_id is not None else new_id(),
             experiment_id=experiment_id,
             result_type=result_type,
-            result_data=_user_data(result_data, json_encoder) if result_data is not None else {},
+            result_data=plain_json(result_data, json_encoder) if result_data is not None else {},
             device_components=device_components,
             tags=tags if tags is not None else [],
             quality=quality if quality is not None else ResultQuality.UNKNOWN,
@@ -562,9 +378,7 @@ class ExperimentService:
         :func:`async_qexp.models.update_body`); the body carries the id, as the service wants."""
         require_ident(result_id, "result_id")
         body = {**body, wire_name(AnalysisResult, "result_id"): result_id}
-        await self._session.request(
-            "PUT", self._url(f"/analysis_results/{_path(result_id)}"), json_body=body
-        )
+        await self._session.request("PUT", self._at("analysis_results", result_id), json_body=body)
 
     @staticmethod
     def _result_changes(
@@ -573,7 +387,7 @@ class ExperimentService:
         """The update body of the given (non-``None``) fields of an analysis result."""
         changes = {k: v for k, v in updates.items() if v is not None}
         if "result_data" in changes:
-            changes["result_data"] = _user_data(changes["result_data"], json_encoder)
+            changes["result_data"] = plain_json(changes["result_data"], json_encoder)
         return update_body(AnalysisResult, changes)
 
     async def update_analysis_result(
@@ -595,7 +409,7 @@ class ExperimentService:
             EntryNotFound: if the analysis result does not exist.
         """
         require_ident(result_id, "result_id")
-        _ignore_unknown(kwargs, "update_analysis_result")
+        ignore_unknown(kwargs, "update_analysis_result")
         body = self._result_changes(
             {
                 "result_data": result_data,
@@ -654,9 +468,7 @@ class ExperimentService:
             EntryNotFound: if it does not exist or is not visible to this account.
         """
         require_ident(result_id, "result_id")
-        response = await self._session.request(
-            "GET", self._url(f"/analysis_results/{_path(result_id)}")
-        )
+        response = await self._session.request("GET", self._at("analysis_results", result_id))
         return self._record(
             AnalysisResult, self._loads(response, json_decoder), json_decoder, response
         )
@@ -690,24 +502,10 @@ class ExperimentService:
             TypeError: for an argument of the wrong type, at once (before any request).
             ValueError: for a bad value, at once.
         """
-        _check_limit(limit)
-        _check_limit(page_size, "page_size")
-        _ignore_unknown(filters, "analysis_results")
-        query = ResultFilters(
-            device_components=device_components,
-            device_components_operator=device_components_operator,
-            experiment_id=experiment_id,
-            result_type=result_type,
-            result_type_operator=result_type_operator,
-            backend_name=backend_name,
-            quality=quality,
-            verified=verified,
-            tags=tags,
-            tags_operator=tags_operator,
-            creation_datetime_after=creation_datetime_after,
-            creation_datetime_before=creation_datetime_before,
-            sort_by=sort_by,
-        )
+        check_limit(limit)
+        check_limit(page_size, "page_size")
+        ignore_unknown(filters, "analysis_results")
+        query = ResultFilters.of(locals())
         return self._pager(
             "/analysis_results",
             AnalysisResult,
@@ -728,194 +526,7 @@ class ExperimentService:
         """
         require_ident(result_id, "result_id")
         return await self._delete(
-            f"/analysis_results/{_path(result_id)}", f"analysis result {result_id}"
-        )
-
-    # -- figures -------------------------------------------------------------------------
-
-    async def _figure_bytes(self, figure: Any, figure_name: Any) -> tuple[str, bytes]:
-        if figure_name is not None:
-            _name(figure_name, "figure_name")
-        if isinstance(figure, bytes | bytearray | memoryview):
-            data = bytes(figure)
-            name = figure_name or f"figure_{datetime.now().isoformat()}.svg"
-        elif isinstance(figure, str | os.PathLike):
-            data = await anyio.Path(figure).read_bytes()
-            name = figure_name or os.fspath(figure)
-        else:
-            raise TypeError(f"figure must be bytes or a file path, not {type(figure).__name__}")
-        if not name.endswith(".svg"):
-            name += ".svg"
-        return name, data
-
-    async def _signed_upload(self, kind: str, experiment_id: str, name: str, data: bytes) -> int:
-        """Ask for a signed URL, then PUT the bytes there; returns the PUT's status code."""
-        body = await self._session.get_json(
-            self._url(f"/experiments/{_path(experiment_id)}/{kind}/upload/{_path(name)}")
-        )
-        url = body.get("url") if isinstance(body, dict) else None
-        if not isinstance(url, str) or not url:
-            raise ApiError("the service did not return an upload URL", status=200, url=self._base)
-        # The session adds X-Access-Token only when the URL is on a service origin.
-        response = await self._session.request(
-            "PUT", url, content=data, headers={"Content-Type": "application/json"}
-        )
-        return response.status_code
-
-    async def create_figure(
-        self,
-        experiment_id: str,
-        figure: str | os.PathLike[str] | bytes,
-        figure_name: str | None = None,
-        sync_upload: bool = True,
-    ) -> tuple[str, int]:
-        """Store a figure (SVG bytes, or the path of a file) and return ``(name, size)``.
-
-        Without ``figure_name`` the file path, or ``figure_<now>.svg``, names it; ``.svg`` is
-        appended when missing. Storing under an existing name replaces that figure.
-        ``sync_upload`` is accepted for compatibility: uploads always complete before return.
-
-        Raises:
-            EntryNotFound: if the experiment does not exist.
-        """
-        require_ident(experiment_id, "experiment_id")
-        name, data = await self._figure_bytes(figure, figure_name)
-        status = await self._signed_upload("plots", experiment_id, name, data)
-        if status != 200:
-            raise ApiError(
-                f"figure upload answered {status} instead of 200", status=status, url=self._base
-            )
-        return name, len(data)
-
-    async def update_figure(
-        self,
-        experiment_id: str,
-        figure: str | os.PathLike[str] | bytes,
-        figure_name: str,
-        sync_upload: bool = True,
-    ) -> tuple[str, int]:
-        """Replace a figure's content and return ``(name, size)``."""
-        _name(figure_name, "figure_name")
-        return await self.create_figure(experiment_id, figure, figure_name, sync_upload)
-
-    async def figure(
-        self,
-        experiment_id: str,
-        figure_name: str,
-        file_name: str | os.PathLike[str] | None = None,
-    ) -> bytes | int:
-        """Download a figure.
-
-        Returns:
-            its bytes, or, when ``file_name`` is given, the number of bytes written there.
-
-        Raises:
-            EntryNotFound: if the figure does not exist.
-        """
-        require_ident(experiment_id, "experiment_id")
-        _name(figure_name, "figure_name")
-        response = await self._session.request(
-            "GET", self._url(f"/experiments/{_path(experiment_id)}/plots/{_path(figure_name)}")
-        )
-        data = response.content
-        if file_name is None:
-            return data
-        await anyio.Path(file_name).write_bytes(data)
-        return len(data)
-
-    async def delete_figure(self, experiment_id: str, figure_name: str) -> bool:
-        """Delete a figure. Never prompts.
-
-        Returns:
-            ``True`` if it was deleted, ``False`` if it did not exist (a warning is logged).
-        """
-        require_ident(experiment_id, "experiment_id")
-        _name(figure_name, "figure_name")
-        return await self._delete(
-            f"/experiments/{_path(experiment_id)}/plots/{_path(figure_name)}",
-            f"figure {figure_name!r} of experiment {experiment_id}",
-        )
-
-    # -- files ---------------------------------------------------------------------------
-
-    async def files(self, experiment_id: str) -> list[FileInfo]:
-        """List an experiment's files."""
-        require_ident(experiment_id, "experiment_id")
-        response = await self._session.request(
-            "GET", self._url(f"/experiments/{_path(experiment_id)}/files")
-        )
-        body = parse_json(response)
-        listed = body.get("files") if isinstance(body, dict) else None
-        if not isinstance(listed, list):
-            raise self._malformed(response, "has no 'files' list")
-        return [self._record(FileInfo, item, None, response) for item in listed]
-
-    async def experiment_has_file(self, experiment_id: str, file_name: str) -> bool:
-        """Whether the experiment has a file of this name (the naming rule applied)."""
-        name = _file_name(file_name)
-        return any(f.name == name for f in await self.files(experiment_id))
-
-    async def file_upload(
-        self,
-        experiment_id: str,
-        file_name: str,
-        data: Mapping[str, Any] | list[Any] | str | bytes,
-        json_encoder: JSONEncoderType = None,
-    ) -> str:
-        """Store a file with an experiment and return its stored name.
-
-        Names must end in ``.json``, ``.yaml`` or ``.zip`` (``.json`` is appended otherwise).
-        A mapping or list is written as JSON (as YAML for ``.yaml``, which needs PyYAML);
-        ``str`` and ``bytes`` are stored as they are. An existing file of that name is replaced.
-        """
-        require_ident(experiment_id, "experiment_id")
-        name = _file_name(file_name)
-        if isinstance(data, bytes | bytearray):
-            payload = bytes(data)
-        elif isinstance(data, str):
-            payload = data.encode()
-        elif not isinstance(data, Mapping | list | tuple):
-            raise TypeError(
-                f"file data must be bytes, str, a mapping or a list, not {type(data).__name__}"
-            )
-        elif name.endswith(".yaml"):
-            payload = _yaml().safe_dump(data).encode()
-        elif name.endswith(".zip"):
-            raise TypeError("a .zip file takes bytes")
-        else:
-            payload = json.dumps(
-                encode_envelopes(_user_data(data, json_encoder)), allow_nan=False
-            ).encode()
-        await self._signed_upload("files", experiment_id, name, payload)
-        return name
-
-    async def file_download(
-        self, experiment_id: str, file_name: str, json_decoder: JSONDecoderType = None
-    ) -> Any:
-        """Download a file: ``.json`` decoded (envelopes too), ``.yaml`` parsed, else bytes.
-
-        Raises:
-            EntryNotFound: if the file does not exist.
-        """
-        require_ident(experiment_id, "experiment_id")
-        name = _file_name(file_name)
-        response = await self._session.request(
-            "GET", self._url(f"/experiments/{_path(experiment_id)}/files/{_path(name)}")
-        )
-        if name.endswith(".json"):
-            data = self._loads(response, json_decoder)
-            return data if json_decoder is not None else decode_envelopes(data)
-        if name.endswith(".yaml"):
-            return _yaml().safe_load(response.content)
-        return response.content
-
-    async def file_delete(self, experiment_id: str, file_name: str) -> bool:
-        """Delete a file. Returns ``False`` (and logs a warning) if it did not exist."""
-        require_ident(experiment_id, "experiment_id")
-        name = _file_name(file_name)
-        return await self._delete(
-            f"/experiments/{_path(experiment_id)}/files/{_path(name)}",
-            f"file {name!r} of experiment {experiment_id}",
+            self._at("analysis_results", result_id), f"analysis result {result_id}"
         )
 
     # -- preferences ---------------------------------------------------------------------
@@ -935,16 +546,3 @@ class ExperimentService:
         await anyio.to_thread.run_sync(
             save_preferences, path, "experiment", dict(self._preferences)
         )
-
-
-def _file_name(file_name: Any) -> str:
-    _name(file_name, "file_name")
-    return str(file_name if file_name.endswith(_FILE_SUFFIXES) else file_name + ".json")
-
-
-def _yaml() -> Any:
-    try:
-        import yaml
-    except ImportError:
-        raise ValueError(".yaml files need PyYAML (pip install pyyaml)") from None
-    return yaml

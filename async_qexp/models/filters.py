@@ -13,7 +13,7 @@ An operator is checked only when its value is given, as the reference client doe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -27,6 +27,16 @@ __all__ = ["ExperimentFilters", "Params", "ResultFilters"]
 
 Params = list[tuple[str, str]]
 """Query parameters as ordered pairs (a key may repeat)."""
+
+
+class _Filters:
+    """What both filter classes share: being made from a list call's arguments."""
+
+    @classmethod
+    def of(cls, arguments: Mapping[str, Any]) -> Any:
+        """The filters among a call's arguments (the ``locals()`` of a list call)."""
+        names = [f.name for f in attrs.fields(cls) if f.init]  # type: ignore[arg-type]
+        return cls(**{name: arguments[name] for name in names if name in arguments})
 
 
 def _optional_str(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -120,7 +130,7 @@ _RESULT_SORT_KEYS = {
 
 
 @attrs.frozen(kw_only=True)
-class ExperimentFilters:
+class ExperimentFilters(_Filters):
     """The filters of ``experiments()``, checked when made; :meth:`to_params` writes them."""
 
     backend_name: str | None = attrs.field(default=None, validator=_optional_str)
@@ -222,7 +232,7 @@ def _qualities(value: Any) -> ResultQuality | list[ResultQuality] | None:
 
 
 @attrs.frozen(kw_only=True)
-class ResultFilters:
+class ResultFilters(_Filters):
     """The filters of ``analysis_results()``, checked when made; :meth:`to_params` writes them."""
 
     backend_name: str | None = attrs.field(default=None, validator=_optional_str)

@@ -1,0 +1,207 @@
+"""The REST plumbing of the experiment service: URLs, names in paths, JSON, records, paging.
+
+:class:`ServiceBase` holds what every call of :class:`~async_qexp.ExperimentService` shares;
+it is not used on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from .._auth import HubGroupProject
+from .._http import HttpSession, _loggable, parse_json
+from .._paging import Page, Pager
+from .._tasks import TaskOwner
+from ..errors import ApiError, EntryExists, EntryNotFound
+from ..models import Experiment, Params, from_wire
+from ..models._checks import require_int, require_str
+
+__all__ = ["JSONDecoderType", "JSONEncoderType", "ServiceBase"]
+
+logger = logging.getLogger("async_qexp")
+
+JSONEncoderType = type[json.JSONEncoder] | None
+JSONDecoderType = type[json.JSONDecoder] | None
+T = TypeVar("T")
+
+_PATH_SAFE = "/:@!$&'()*+,;=~"
+
+
+def check_limit(limit: Any, name: str = "limit") -> None:
+    if limit is not None:
+        require_int(limit, name, minimum=1)
+
+
+def ignore_unknown(filters: Mapping[str, Any], call: str) -> None:
+    if filters:
+        logger.info("%s: ignoring unsupported filters %s", call, sorted(filters))
+
+
+def quote_path(segment: str) -> str:
+    """Percent-encode a name for a path; ``/`` stays, and ``.``/``..`` segments survive."""
+    parts = []
+    for part in segment.split("/"):
+        if part in (".", ".."):
+            parts.append("%2E" * len(part))
+        else:
+            parts.append(quote(part, safe=_PATH_SAFE.replace("/", "")))
+    return "/".join(parts)
+
+
+def require_name(value: Any, what: str) -> str:
+    """A figure or file name: a non-empty string (it may hold ``/``)."""
+    return require_str(value, what, empty=False)
+
+
+def plain_json(value: Any, json_encoder: JSONEncoderType) -> Any:
+    """User data as a plain JSON tree through the caller's encoder, or as it is (the models
+    encode it with the envelopes)."""
+    if json_encoder is None or value is None:
+        return value
+    return json.loads(json.dumps(value, cls=json_encoder))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ServiceBase:
+    """The state and plumbing shared by every call of the experiment service."""
+
+    def __init__(
+        self,
+        session: HttpSession,
+        base_url: str,
+        *,
+        tasks: TaskOwner,
+        hgp: HubGroupProject | None = None,
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._tasks = tasks
+        self._hgp = hgp
+
+    @property
+    def base_url(self) -> str:
+        """The resultsDB base URL this service talks to."""
+        return self._base
+
+    @property
+    def hgp(self) -> HubGroupProject | None:
+        """The hub/group/project new experiments are stored in."""
+        return self._hgp
+
+    @property
+    def tasks(self) -> TaskOwner:
+        """The owner of the background tasks started for this service (the provider's)."""
+        return self._tasks
+
+    def _url(self, path: str) -> str:
+        return self._base + path
+
+    def _at(self, *segments: str) -> str:
+        """The URL of a resource: each segment percent-encoded (a name's ``/`` kept)."""
+        return self._base + "".join("/" + quote_path(segment) for segment in segments)
+
+    def _loads(self, response: httpx.Response, json_decoder: JSONDecoderType) -> Any:
+        try:
+            return json.loads(response.content, cls=json_decoder)
+        except ValueError as exc:
+            raise self._malformed(response, "is not valid JSON") from exc
+
+    def _malformed(self, response: httpx.Response, what: str) -> ApiError:
+        return ApiError(
+            f"malformed response from the service: it {what}",
+            status=response.status_code,
+            method=response.request.method,
+            url=_loggable(str(response.request.url)),
+        )
+
+    def _record(
+        self, cls: type[T], data: Any, json_decoder: JSONDecoderType, response: httpx.Response
+    ) -> T:
+        """A record from a wire dict; a malformed one is an :class:`ApiError`."""
+        if not isinstance(data, dict):
+            raise self._malformed(response, f"is not a {cls.__name__} record")
+        try:
+            return from_wire(cls, data, decode_user_data=json_decoder is None)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._malformed(response, f"holds a malformed {cls.__name__}: {exc}") from exc
+
+    def _stored(self, cls: type[T], answer: Any) -> T | None:
+        """The record a create or update answered with, if it sent a whole one."""
+        if not isinstance(answer, dict):
+            return None
+        try:
+            return from_wire(cls, answer)
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    async def _post_create(self, path: str, body: Mapping[str, Any] | bytes) -> Any:
+        """POST a create that carries its own id: a replay that meets 409 is our own success.
+
+        ``body`` is a wire dict, or its JSON already encoded. Returns the service's answer
+        (``None`` after such a replay).
+        """
+        if isinstance(body, bytes):
+            options: dict[str, Any] = {
+                "content": body,
+                "headers": {"Content-Type": "application/json"},
+            }
+        else:
+            options = {"json_body": body}
+        try:
+            response = await self._session.request(
+                "POST", self._url(path), replay_safe=True, **options
+            )
+        except EntryExists as exc:
+            if exc.maybe_applied:
+                logger.info("a replayed create at %s was stored by an earlier attempt", path)
+                return None
+            raise
+        return parse_json(response)
+
+    async def _delete(self, url: str, what: str) -> bool:
+        try:
+            await self._session.request("DELETE", url)
+        except EntryNotFound:
+            logger.warning("%s not found; nothing deleted", what)
+            return False
+        return True
+
+    def _pager(
+        self,
+        path: str,
+        cls: type[T],
+        params: Params,
+        json_decoder: JSONDecoderType,
+        *,
+        limit: int | None,
+        page_size: int | None,
+    ) -> Pager[T]:
+        url = self._url(path)
+        key = "experiments" if cls is Experiment else "analysis_results"
+        self._session.check_open()
+
+        async def fetch(marker: str | None, size: int | None) -> Page[T]:
+            query = list(params)
+            if size is not None:
+                query.append(("limit", str(size)))
+            if marker:
+                query.append(("marker", marker))
+            response = await self._session.request("GET", url, params=query)
+            body = self._loads(response, json_decoder)
+            items = body.get(key) if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise self._malformed(response, f"has no '{key}' list")
+            records = [self._record(cls, item, json_decoder, response) for item in items]
+            return records, body.get("marker") or None
+
+        return Pager(fetch, owner=self._tasks, limit=limit, page_size=page_size)
