@@ -1,4 +1,4 @@
-"""Login and service discovery (PROTOCOL §2)."""
+"""Login and service discovery (``docs/protocol.md#login-and-service-discovery``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ logger = logging.getLogger("async_qexp")
 
 @attrs.frozen
 class HubGroupProject:
-    """A hub/group/project an account can work in (PROTOCOL §2.6)."""
+    """A hub/group/project an account can work in."""
 
     hub: str
     group: str

@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -48,9 +48,6 @@ from .figures import FigureData, figure_to_bytes
 from .service import ExperimentService
 from .status import AnalysisStatus, ExperimentStatus
 
-if TYPE_CHECKING:
-    from ..runtime import RuntimeService
-
 __all__ = [
     "DEFAULT_SAVE_CONCURRENCY",
     "ExperimentData",
@@ -68,6 +65,13 @@ save uses all of it and no more (measured in ``bench/README.md``)."""
 T = TypeVar("T")
 
 
+class JobSource(Protocol):
+    """Where the jobs of a loaded experiment are fetched (a runtime service)."""
+
+    async def job(self, job_id: str) -> Any:
+        """The job with this id."""
+
+
 class ServiceSource(Protocol):
     """What ``ExperimentData(service=...)`` also takes: a provider, with its services."""
 
@@ -76,7 +80,7 @@ class ServiceSource(Protocol):
         """The experiment service."""
 
     @property
-    def runtime(self) -> RuntimeService:
+    def runtime(self) -> JobSource:
         """The runtime service (used to re-attach the jobs of a loaded experiment)."""
 
 
@@ -158,7 +162,7 @@ class ExperimentData(ExperimentContents):
         self.verbose = verbose
         self._extra = dict(kwargs)
         self._service: ExperimentService | None = None
-        self._runtime: RuntimeService | None = None
+        self._runtime: JobSource | None = None
         self._provider = provider
         self._auto_save = False
         self._closed = False

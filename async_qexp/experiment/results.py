@@ -154,7 +154,7 @@ class AnalysisResultData:
     # -- the service payload ---------------------------------------------------------------
 
     def to_record(self) -> AnalysisResult:
-        """The analysis result as the service stores it (``docs/behaviour.md#saving-results``).
+        """The analysis result as the service stores it (``docs/behaviour.md#the-service-payload``).
 
         ``result_data`` keeps the value as given under ``_value``, the extra columns (with
         ``experiment`` and ``run_time``) under ``_extra``, and a display form under ``value``.
@@ -337,7 +337,7 @@ class AnalysisResultTable:
         self._by_short.clear()
 
     def select(self, key: int | slice | str | None) -> list[AnalysisResultData]:
-        """Rows by position, slice, full id, short id or name (BEHAVIOUR M-5.1.4).
+        """Rows by position, slice, full id, short id or name.
 
         Raises:
             EntryNotFound: when nothing matches.

@@ -1,4 +1,5 @@
-"""Statuses of an experiment container and of its analysis callbacks (BEHAVIOUR §3, §4)."""
+"""Statuses of an experiment container and of its analysis callbacks
+(``docs/behaviour.md#status-and-waiting``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ __all__ = ["AnalysisCallback", "AnalysisStatus", "ExperimentStatus", "first_by_p
 
 
 class ExperimentStatus(enum.Enum):
-    """The overall status of an :class:`~async_qexp.ExperimentData` (BEHAVIOUR §4.1)."""
+    """The overall status of an :class:`~async_qexp.ExperimentData`."""
 
     EMPTY = "experiment data is empty"
     INITIALIZING = "experiment jobs are being initialized"
@@ -26,7 +27,7 @@ class ExperimentStatus(enum.Enum):
 
 
 class AnalysisStatus(enum.Enum):
-    """The status of one analysis callback, or of all of them (BEHAVIOUR §3.2)."""
+    """The status of one analysis callback, or of all of them."""
 
     QUEUED = "analysis callback is queued"
     RUNNING = "analysis callback is actively running"
