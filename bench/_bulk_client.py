@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ._common import TOKEN, RssSampler, measure_self, percentile
+from ._common import LATENCY_MS, TOKEN, RssSampler, measure_self, percentile
 
 JSON = {"Content-Type": "application/json"}
 VERSION = "bench"
@@ -197,38 +197,58 @@ def _count_requests(provider: Any) -> list[int]:
     return counter
 
 
-async def run_save(url: str, n_results: int, n_figures: int, concurrency: int) -> dict[str, Any]:
-    """(a) ``ExperimentData.save(max_workers=concurrency)``."""
+async def _timed_save(
+    provider: Any, n_results: int, n_figures: int, concurrency: int
+) -> dict[str, Any]:
+    """Fill a container (untimed), then time ``save(max_workers=concurrency)`` with the
+    loop-lag probe running."""
     from async_qexp import ExperimentData
 
+    counter = _count_requests(provider)
+    exp = ExperimentData(
+        service=provider,
+        experiment_type="T1",
+        backend="ibmq_lima",
+        metadata={},
+        verbose=False,
+    )
+    for i in range(n_results):
+        exp.add_analysis_results(
+            name="T1", value=result_value(i), quality="good", components=[f"Q{i % 5}"]
+        )
+    exp.add_figures(
+        [make_svg(i) for i in range(n_figures)],
+        figure_names=[figure_name(i) for i in range(n_figures)],
+    )
+    probe = Probe()
+    probe.start()
+    with Timed() as t:
+        report = await exp.save(max_workers=concurrency)
+    lag = await probe.stop()
+    failures = len(report.all_failures())
+    await exp.aclose()
+    return t.result(counter[0], failures=failures, **lag)
+
+
+async def run_save(url: str, n_results: int, n_figures: int, concurrency: int) -> dict[str, Any]:
+    """(a) ``ExperimentData.save(max_workers=concurrency)``."""
     provider = await _provider(url, concurrency)
     try:
-        counter = _count_requests(provider)
-        exp = ExperimentData(
-            service=provider,
-            experiment_type="T1",
-            backend="ibmq_lima",
-            metadata={},
-            verbose=False,
-        )
-        for i in range(n_results):
-            exp.add_analysis_results(
-                name="T1", value=result_value(i), quality="good", components=[f"Q{i % 5}"]
-            )
-        exp.add_figures(
-            [make_svg(i) for i in range(n_figures)],
-            figure_names=[figure_name(i) for i in range(n_figures)],
-        )
-        probe = Probe()
-        probe.start()
-        with Timed() as t:
-            report = await exp.save(max_workers=concurrency)
-        lag = await probe.stop()
-        failures = len(report.all_failures())
-        await exp.aclose()
-        return t.result(counter[0], failures=failures, **lag)
+        return await _timed_save(provider, n_results, n_figures, concurrency)
     finally:
         await provider.aclose()
+
+
+async def run_save_local(n_results: int, n_figures: int, concurrency: int) -> dict[str, Any]:
+    """(a') the same save through ``Provider.local()``: the embedded emulator on its own
+    thread and loop, in this process (so the client CPU includes the emulator's); what this
+    contender is for is the client's loop lag while its own emulator is busy."""
+    from async_qexp import Provider
+    from async_qexp.emulator import EmulatorConfig
+
+    config = EmulatorConfig(latency_ms=LATENCY_MS)
+    async with Provider.local(TOKEN, emulator=config, max_in_flight=concurrency) as provider:
+        return await _timed_save(provider, n_results, n_figures, concurrency)
 
 
 async def run_service(
@@ -434,6 +454,7 @@ def run_requests(url: str, n_results: int, n_figures: int, workers: int) -> dict
 
 CONTENDERS = {
     "save": "ExperimentData.save()",
+    "save-local": "save() via Provider.local()",
     "service": "ExperimentService calls",
     "aiohttp": "bare aiohttp loop (floor)",
     "httpx-aiohttp": "bare httpx over httpx-aiohttp",
@@ -448,6 +469,8 @@ def run(name: str, url: str, n_results: int, n_figures: int, concurrency: int) -
     """Run one contender in this process."""
     if name == "save":
         out = asyncio.run(run_save(url, n_results, n_figures, concurrency))
+    elif name == "save-local":
+        out = asyncio.run(run_save_local(n_results, n_figures, concurrency))
     elif name == "service":
         out = asyncio.run(run_service(url, n_results, n_figures, concurrency))
     elif name == "service-httpx":

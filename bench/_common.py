@@ -22,6 +22,8 @@ import psutil
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 TOKEN = "bench-token"
+LATENCY_MS = 20.0
+"""The emulator's added latency in the bulk-save scenario (milliseconds)."""
 """Every client logs in with this API token (any token logs in to the emulator)."""
 
 QUICK_NOTE = (
