@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 import anyio
@@ -17,6 +18,7 @@ import pytest
 import pytest_asyncio
 import respx
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from async_qexp import Provider, RetryPolicy, RuntimeInvalidStateError, StreamingError
 from async_qexp.runtime import ResultDecoder, StreamPolicy
@@ -39,6 +41,15 @@ class ScriptedServer:
         self.connections = 0
         self.headers: list[dict[str, str]] = []
         self.paths: list[str] = []
+        self.refuse_with: HTTPStatus | None = None
+        self.refused = 0
+
+    def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """Refuse the handshake with :attr:`refuse_with`, if set."""
+        if self.refuse_with is None:
+            return None
+        self.refused += 1
+        return ws.respond(self.refuse_with, "no such job\n")
 
     async def handler(self, ws: ServerConnection) -> None:
         index = self.connections
@@ -66,7 +77,9 @@ def messages(*items: Any, close: int | None = 1000, ack: bool = True) -> Handler
 @pytest_asyncio.fixture
 async def ws_server() -> AsyncIterator[tuple[ScriptedServer, str]]:
     scripted = ScriptedServer()
-    async with serve(scripted.handler, "127.0.0.1", 0) as server:
+    async with serve(
+        scripted.handler, "127.0.0.1", 0, process_request=scripted.process_request
+    ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         yield scripted, f"http://127.0.0.1:{port}/runtime"
 
@@ -195,6 +208,7 @@ async def test_rejected_handshake_goes_straight_to_polling(runtime_provider) -> 
         raise AssertionError
 
     scripted.script = [refuse]
+    scripted.refuse_with = HTTPStatus.NOT_FOUND
     base = provider.runtime.base_url
     router.get(f"{base}/jobs/job6").respond(
         json={"id": "job6", "program": {"id": "p"}, "status": "COMPLETED"}
@@ -202,11 +216,11 @@ async def test_rejected_handshake_goes_straight_to_polling(runtime_provider) -> 
     router.get(f"{base}/jobs/job6/interim_results").respond(json=[{"k": 1}])
     router.get(f"{base}/jobs/job6/results").respond(text="42")
     job = await provider.runtime.job("job6")
-    # A URL the server does not know: point the stream at a missing path prefix.
-    provider.runtime._ws = provider.runtime._ws + "/nowhere"
     stream = job.stream_results()
     assert await collect(stream) == [{"k": 1}, 42]
     assert stream.polled
+    assert scripted.refused == 1  # a 4xx is not retried
+    assert scripted.connections == 0
 
 
 async def test_break_closes_the_socket_and_allows_a_new_stream(runtime_provider) -> None:  # type: ignore[no-untyped-def]
