@@ -1075,3 +1075,66 @@ async def test_replay_safe_calls_are_retried_on_503(
     )
     await call(provider.runtime)
     assert route.call_count == 2
+
+
+# -- malformed answers (defect 5 of the redesign issue) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "answer", "call"),
+    [
+        pytest.param("GET", "/jobs/job-1", {}, lambda rt: rt.job("job-1"), id="job-empty"),
+        pytest.param("GET", "/jobs/job-1", [], lambda rt: rt.job("job-1"), id="job-list"),
+        pytest.param(
+            "GET", "/programs/prog-1", {}, lambda rt: rt.program("prog-1"), id="program-empty"
+        ),
+        pytest.param("GET", "/jobs", {"count": 3}, lambda rt: rt.jobs(), id="jobs-without-jobs"),
+        pytest.param(
+            "GET", "/jobs", {"jobs": [{}], "count": 1}, lambda rt: rt.jobs(), id="jobs-bad-record"
+        ),
+        pytest.param(
+            "GET", "/programs", {"count": 1}, lambda rt: rt.programs(), id="programs-no-programs"
+        ),
+        pytest.param(
+            "POST",
+            "/jobs",
+            {"created": "2022-01-01T00:00:00Z"},
+            lambda rt: rt.run("prog-1", {"backend_name": "b"}, {}),
+            id="run-without-id",
+        ),
+        pytest.param(
+            "POST",
+            "/programs",
+            {"name": "n"},
+            lambda rt: rt.upload_program(SOURCE, name="n", max_execution_time=1, description="d"),
+            id="upload-without-id",
+        ),
+    ],
+)
+async def test_a_malformed_answer_is_an_api_error_naming_the_request(
+    connected: Connected, method: str, path: str, answer: Any, call: Any
+) -> None:
+    provider, router = connected
+    router.route(method=method, url=f"{RUNTIME}{path}").respond(json=answer)
+    with pytest.raises(ApiError) as info:
+        await call(provider.runtime)
+    error = info.value
+    assert type(error) is ApiError
+    assert (error.method, error.url, error.status) == (method, f"{RUNTIME}{path}", 200)
+    assert f"{method} {RUNTIME}{path}" in str(error)
+    assert "malformed" in str(error)
+
+
+async def test_malformed_job_answers_while_polling_and_for_interim_results(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    router.get(f"{RUNTIME}/jobs/job-1").respond(json={"status": "RUNNING"})
+    router.get(f"{RUNTIME}/jobs/job-1/interim_results").respond(text="<html>oops</html>")
+    job = RuntimeJob(provider.runtime, "job-1", program_id="prog-1", backend="b")
+    with pytest.raises(ApiError, match=r"malformed job record: .*no id"):
+        await job.status()
+    with pytest.raises(ApiError, match="malformed interim results") as info:
+        await job.interim_results()
+    assert info.value.url == f"{RUNTIME}/jobs/job-1/interim_results"
+
