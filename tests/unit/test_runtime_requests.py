@@ -1138,3 +1138,45 @@ async def test_malformed_job_answers_while_polling_and_for_interim_results(
         await job.interim_results()
     assert info.value.url == f"{RUNTIME}/jobs/job-1/interim_results"
 
+
+# -- jobs() is a Pager -------------------------------------------------------------------------
+
+
+async def test_jobs_pages_lazily_and_prefetches_the_next_page(connected: Connected) -> None:
+    provider, router = connected
+    route = router.get(f"{RUNTIME}/jobs").mock(side_effect=paged(job_records(45), "jobs"))
+    pager = provider.runtime.jobs(limit=None)
+    await asyncio.sleep(0)
+    assert route.call_count == 0  # nothing is fetched before it is consumed
+    seen: list[str] = []
+    async for job in pager:
+        seen.append(job.job_id)
+        if len(seen) == 1:  # the second page is fetched while the first is read
+            await wait_until(lambda: route.call_count == 2)
+            assert pager.pages_fetched == 1
+    assert seen == [f"job-{i}" for i in range(45)]
+    assert [sorted(query(c.request)) for c in route.calls] == [
+        [("limit", "20")],
+        [("limit", "20"), ("offset", "20")],
+        [("limit", "20"), ("offset", "40")],
+    ]
+
+
+async def test_leaving_a_jobs_pager_early_cancels_its_prefetch(connected: Connected) -> None:
+    provider, router = connected
+    prefetching, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_second_page(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("offset"):
+            prefetching.set()
+            await release.wait()  # never set: the prefetch must be cancelled
+        return paged(job_records(45), "jobs")(request)
+
+    router.get(f"{RUNTIME}/jobs").mock(side_effect=slow_second_page)
+    async with provider.runtime.jobs(limit=None) as pager:
+        async for job in pager:
+            assert job.job_id == "job-0"
+            await asyncio.wait_for(prefetching.wait(), 5)
+            assert len(provider.tasks.tasks) == 1  # the prefetch, owned by the provider
+            break
+    assert provider.tasks.tasks == frozenset()
