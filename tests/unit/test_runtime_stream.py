@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -311,3 +312,31 @@ async def test_closing_the_provider_closes_open_streams(ws_server) -> None:  # t
         await wait_until(lambda: scripted.connections > 0)
     assert not stream.running
     release.set()
+
+
+async def test_a_callback_stream_survives_a_decoder_that_raises(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages({"v": 1}, "undecodable", {"v": 3}, "final")]
+    mock_job(router, provider.runtime.base_url, "job11")
+
+    class Picky(ResultDecoder):
+        @classmethod
+        def decode(cls, data: str) -> Any:
+            value = super().decode(data)
+            if value == "undecodable":
+                raise ValueError("cannot decode this one")
+            return value
+
+    job = await provider.runtime.job("job11")
+    seen: list[Any] = []
+    with caplog.at_level(logging.WARNING, logger="async_qexp"):
+        stream = job.stream_results(lambda _job_id, message: seen.append(message), decoder=Picky)
+        with anyio.fail_after(5):
+            await stream.wait_closed()
+    assert seen == [{"v": 1}, {"v": 3}, "final"]
+    [warning] = [r for r in caplog.records if "cannot decode" in r.getMessage()]
+    assert "job11" in warning.getMessage()
+    assert not job.streaming
+
