@@ -21,10 +21,16 @@ import respx
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from async_qexp import Provider, RetryPolicy, RuntimeInvalidStateError, StreamingError
+from async_qexp import (
+    ClosedError,
+    Provider,
+    RetryPolicy,
+    RuntimeInvalidStateError,
+    StreamingError,
+)
 from async_qexp.runtime import ResultDecoder, StreamPolicy
 
-from ..helpers import wait_until
+from ..helpers import client_tasks, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
 
@@ -340,3 +346,54 @@ async def test_a_callback_stream_survives_a_decoder_that_raises(
     assert "job11" in warning.getMessage()
     assert not job.streaming
 
+
+async def test_closing_the_provider_ends_every_stream_and_callback(
+    ws_server: tuple[ScriptedServer, str],
+) -> None:
+    scripted, runtime_url = ws_server
+    closed_by_client: list[int] = []
+
+    async def one_then_hold(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send(json.dumps("m0"))
+        await ws.wait_closed()  # until the client closes the socket
+        closed_by_client.append(ws.close_code or 0)
+
+    scripted.script = [one_then_hold]
+    router = respx.MockRouter(assert_all_called=False)
+    router.post(f"{AUTH}/users/loginWithToken").respond(json={"id": "ACCESS"})
+    router.get(f"{AUTH}/users/me").respond(json={"urls": {"services": {"runtime": runtime_url}}})
+    mock_job(router, runtime_url, "job12")
+    fed: list[Any] = []
+    iterated: list[Any] = []
+
+    async def consume(stream: Any) -> None:
+        async for message in stream:
+            iterated.append(message)
+
+    provider = Provider("t", AUTH, transport=httpx.MockTransport(router.async_handler))
+    async with provider:
+        job = await provider.runtime.job("job12")
+        other = await provider.runtime.job("job12")
+        with_callback = job.stream_results(lambda _job_id, message: fed.append(message))
+        iterator = other.stream_results()
+        consumer = asyncio.ensure_future(consume(iterator))
+        await wait_until(lambda: fed == ["m0"] and iterated == ["m0"])
+        assert len(provider.tasks.tasks) == 1  # the callback task; the readers are the streams'
+    # Both sockets were closed by the client, every task has ended ...
+    await wait_until(lambda: len(closed_by_client) == 2)
+    assert client_tasks() == set()
+    assert not with_callback.running
+    assert not iterator.running
+    assert not job.streaming
+    # ... an iterator whose provider closed under it says so, and nothing can be used again.
+    with pytest.raises(ClosedError):
+        await consumer
+    with pytest.raises(ClosedError):
+        job.stream_results()
+    with pytest.raises(ClosedError):
+        await job.status()
+    with pytest.raises(ClosedError):
+        async with iterator:
+            pass
+    await job.cancel_result_streaming()  # a no-op, not an error
