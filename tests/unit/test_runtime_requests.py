@@ -1,9 +1,10 @@
-"""Every RuntimeService call sends exactly the request PROTOCOL §5 describes.
+"""Every RuntimeService call sends exactly the request that docs/protocol.md#runtime-rest-api
+describes.
 
 Each test pins the method, the path under the runtime URL, the query, the body and the
-headers (§1.2), and checks what the call returns or raises (§5.8). Job behaviour (status
-mapping, waiting, results, cancel, logs) lives in ``test_runtime_job.py``; the websocket
-stream in ``test_runtime_stream.py``.
+headers (docs/protocol.md#headers), and checks what the call returns or raises
+(docs/protocol.md#runtime-errors). Job behaviour (status mapping, waiting, results, cancel,
+logs) lives in ``test_runtime_job.py``; the websocket stream in ``test_runtime_stream.py``.
 """
 
 from __future__ import annotations
@@ -1030,7 +1031,7 @@ async def test_run_result_decoder_is_kept_by_the_job(connected: Connected) -> No
     assert await job.result() == ("tagged", {"v": 1})
 
 
-# -- retries (PROTOCOL §1.6: only replay-safe calls are retried on 5xx) --------------------------
+# -- retries (docs/protocol.md#retries-and-redirects: only replay-safe calls are retried on 5xx) --
 
 
 async def test_upload_program_is_not_retried_on_503(connected: Connected) -> None:
