@@ -197,8 +197,7 @@ class RuntimeProgram:
         if not isinstance(record, Mapping):
             raise ValueError(f"a program record is a JSON object, not {type(record).__name__}")
         program_id = _required_id(record, "program")
-        given = record.get("spec")
-        spec: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+        spec: Mapping[str, Any] = record["spec"] if isinstance(record.get("spec"), Mapping) else {}
         try:
             cost = int(record.get("cost") or 0)
         except (TypeError, ValueError):
