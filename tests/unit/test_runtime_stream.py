@@ -397,3 +397,31 @@ async def test_closing_the_provider_ends_every_stream_and_callback(
         async with iterator:
             pass
     await job.cancel_result_streaming()  # a no-op, not an error
+
+
+async def test_an_async_callback_may_stop_its_own_stream(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    release = asyncio.Event()
+
+    async def two_then_hold(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send(json.dumps(1))
+        await ws.send(json.dumps(2))
+        await release.wait()
+
+    scripted.script = [two_then_hold]
+    mock_job(router, provider.runtime.base_url, "job13")
+    job = await provider.runtime.job("job13")
+    seen: list[Any] = []
+
+    async def stop_at_first(job_id: str, message: Any) -> None:
+        seen.append(message)
+        await job.cancel_result_streaming()  # from the callback's own task: must not wait on it
+
+    stream = job.stream_results(stop_at_first)
+    with anyio.fail_after(5):
+        await stream.wait_closed()
+    assert seen[0] == 1  # what had been received before the stop may still be fed
+    assert not job.streaming
+    assert provider.tasks.tasks == frozenset()
+    release.set()
