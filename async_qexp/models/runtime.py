@@ -1,24 +1,45 @@
-"""The records the runtime service speaks: programs, job records and job statuses.
+"""The records the runtime service speaks: programs, jobs, listings and the run request.
 
-A malformed record from the server (``{}`` for a job, say) raises ``ValueError`` here; the
-runtime client turns that into an :class:`~async_qexp.errors.ApiError` naming the request
-(``docs/protocol.md#runtime-jobs``).
+Every runtime response is read here and every run request is written here, so a field name of
+the runtime wire appears in this module only (``docs/protocol.md#runtime-rest-api``,
+``docs/protocol.md#runtime-jobs``). A malformed response (``{}`` for a job, a listing without
+its items) raises ``ValueError``; the runtime client turns that into an
+:class:`~async_qexp.errors.ApiError` naming the request. Arguments of a run request are checked
+when the request is made: a wrong type is a ``TypeError``, a bad value a ``ValueError``.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
+from ._checks import require_bool, require_ident, require_int, require_str
 from .envelopes import loads_runtime
 from .timeutil import parse_datetime
 
-__all__ = ["JobRecord", "JobStatus", "RuntimeProgram"]
+__all__ = [
+    "JobRecord",
+    "JobStatus",
+    "RuntimeOptions",
+    "RuntimeProgram",
+    "created_id",
+    "interim_texts",
+    "job_listing",
+    "program_listing",
+    "program_source",
+    "program_update",
+    "program_upload",
+    "run_request",
+]
+
+T = TypeVar("T")
 
 
 class JobStatus(str, enum.Enum):
@@ -217,3 +238,253 @@ class RuntimeProgram:
                 needed = ", required" if name in required else ""
                 lines.append(f"    - {name} ({kind}{needed})")
         return "\n".join(lines)
+
+
+# -- listings and creations ---------------------------------------------------------------------
+
+
+def _listing(body: Any, key: str, read: Callable[[Any], T]) -> tuple[list[T], int]:
+    """The items of a ``{key: [...], "count": <total>}`` listing, and its count."""
+    if not isinstance(body, Mapping):
+        raise ValueError(f"a listing is a JSON object, not {type(body).__name__}")
+    items = body.get(key)
+    if not isinstance(items, list):
+        raise ValueError(f"the listing has no {key!r} list")
+    count = body.get("count")
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ValueError(f"the listing has no integer 'count', but {count!r}")
+    return [read(item) for item in items], count
+
+
+def job_listing(body: Any) -> tuple[list[JobRecord], int]:
+    """The job records of a ``GET /jobs`` answer, and how many jobs match in all.
+
+    Raises:
+        ValueError: for an answer without a ``jobs`` list or a ``count``, or a malformed record.
+    """
+    return _listing(body, "jobs", JobRecord.from_wire)
+
+
+def program_listing(body: Any) -> tuple[list[RuntimeProgram], int]:
+    """The programs of a ``GET /programs`` answer, and how many there are in all.
+
+    Raises:
+        ValueError: for an answer without a ``programs`` list or a ``count``, or a malformed
+            record.
+    """
+    return _listing(body, "programs", RuntimeProgram.from_wire)
+
+
+def created_id(body: Any, what: str) -> str:
+    """The id of what a ``POST`` created (``{"id": ...}``).
+
+    Raises:
+        ValueError: for an answer without an id.
+    """
+    if not isinstance(body, Mapping):
+        raise ValueError(f"the answer is a JSON object, not {type(body).__name__}")
+    return _required_id(body, what)
+
+
+def created_job(body: Any) -> tuple[str, datetime | None]:
+    """The id of the job a ``POST /jobs`` created, and when, if the server said.
+
+    Raises:
+        ValueError: for an answer without an id.
+    """
+    job_id = created_id(body, "job")
+    try:
+        return job_id, parse_datetime(str(body["created"])) if body.get("created") else None
+    except ValueError:
+        return job_id, None
+
+
+def interim_texts(text: str) -> list[str]:
+    """The interim messages in a ``GET /jobs/{id}/interim_results`` body, each as JSON text.
+
+    The body is a JSON array of the messages (one value is read as a list of one); an empty
+    body holds none.
+
+    Raises:
+        ValueError: for a body that is not JSON.
+    """
+    if not text:
+        return []
+    parsed = json.loads(text)
+    items = parsed if isinstance(parsed, list) else [parsed]
+    return [item if isinstance(item, str) else json.dumps(item) for item in items]
+
+
+# -- the run request ----------------------------------------------------------------------------
+
+_IMAGE = re.compile(r"^[a-zA-Z0-9]+([/.\-_][a-zA-Z0-9]+)*:[a-zA-Z0-9]+([.\-_][a-zA-Z0-9]+)*$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_OPTION_NAMES = ("backend_name", "image", "log_level")
+
+
+def _backend_name(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None or value == "":
+        raise ValueError("options: backend_name is required")
+    require_str(value, "options: backend_name")
+
+
+def _image(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not _IMAGE.match(require_str(value, "options: image")):
+        raise ValueError(f"options: image must look like 'name:tag', not {value!r}")
+
+
+def _log_level(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and require_str(value, "options: log_level").upper() not in _LOG_LEVELS:
+        raise ValueError(f"options: log_level must be one of {', '.join(_LOG_LEVELS)}")
+
+
+@attrs.frozen(kw_only=True)
+class RuntimeOptions:
+    """Where and how a program runs.
+
+    Attributes:
+        backend_name: the backend to run on (required).
+        image: the runtime image, ``name:tag``.
+        log_level: the program's logging level (``DEBUG`` ... ``CRITICAL``, any case).
+
+    Raises:
+        TypeError: for a value that is not a string.
+        ValueError: for a missing backend name, an image that is not ``name:tag`` or an
+            unknown logging level.
+    """
+
+    backend_name: str = attrs.field(validator=_backend_name)
+    image: str | None = attrs.field(default=None, validator=_image)
+    log_level: str | None = attrs.field(default=None, validator=_log_level)
+
+    @classmethod
+    def of(cls, options: Any) -> RuntimeOptions:
+        """``options`` as a :class:`RuntimeOptions`: one already, or a mapping of its fields.
+
+        Raises:
+            TypeError: for anything else, or a field of the wrong type.
+            ValueError: for an unknown key or a bad value.
+        """
+        if isinstance(options, RuntimeOptions):
+            return options
+        if not isinstance(options, Mapping):
+            raise TypeError(
+                f"options must be a RuntimeOptions or a dict, not {type(options).__name__}"
+            )
+        unknown = [key for key in options if key not in _OPTION_NAMES]
+        if unknown:
+            raise ValueError(f"unknown runtime options: {', '.join(map(repr, unknown))}")
+        if "backend_name" not in options:
+            raise ValueError("options: backend_name is required")
+        return cls(**options)
+
+
+def run_request(
+    program_id: Any,
+    options: RuntimeOptions,
+    inputs: Any,
+    *,
+    hub: str | None = None,
+    group: str | None = None,
+    project: str | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /jobs``: run ``program_id`` with ``inputs`` as ``options`` say.
+
+    ``hub``, ``group`` and ``project`` are sent when ``hub`` is given. The inputs are left
+    as they are; the body is serialised with the runtime envelopes
+    (:func:`~async_qexp.models.envelopes.dumps_runtime`).
+
+    Raises:
+        TypeError: for a program id that is not a string, or inputs that are not a mapping
+            with string keys.
+        ValueError: for a program id that cannot be an id.
+    """
+    body: dict[str, Any] = {"program_id": require_ident(program_id, "program_id")}
+    if not isinstance(inputs, Mapping):
+        raise TypeError(f"inputs must be a dict, not {type(inputs).__name__}")
+    for name in inputs:
+        if not isinstance(name, str):
+            raise TypeError(f"input names must be strings, not {type(name).__name__} ({name!r})")
+    if hub is not None:
+        body.update(hub=hub, group=group, project=project)
+    body.update(backend=options.backend_name, params=dict(inputs), runtime=options.image)
+    if options.log_level:
+        body["log_level"] = options.log_level.upper()
+    return body
+
+
+# -- program uploads and updates ----------------------------------------------------------------
+
+_SPEC_PARTS = ("backend_requirements", "parameters", "return_values", "interim_results")
+_REQUIRED_METADATA = ("name", "max_execution_time", "description")
+
+
+def program_source(source: str) -> str:
+    """A program's source as the wire carries it: base64 of its UTF-8 text."""
+    return base64.standard_b64encode(source.encode("utf-8")).decode("ascii")
+
+
+def _schema(value: Any, name: str) -> Any:
+    """A JSON schema (or the older list form of parameters): a mapping or a list."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise TypeError(f"{name} must be a dict, not {type(value).__name__}")
+
+
+def program_upload(metadata: Mapping[str, Any], source: str, *, is_public: bool) -> dict[str, Any]:
+    """The body of ``POST /programs``.
+
+    ``metadata`` holds ``name``, ``max_execution_time`` and ``description`` (all required),
+    and may hold ``version`` and the parts of the spec (``backend_requirements``,
+    ``parameters``, ``return_values``, ``interim_results``; empty ones are not sent).
+
+    Raises:
+        ValueError: for missing metadata, or a maximum execution time below 1.
+        TypeError: for metadata of the wrong type.
+    """
+    missing = [key for key in _REQUIRED_METADATA if not metadata.get(key)]
+    if missing:
+        raise ValueError(f"missing program metadata: {', '.join(missing)}")
+    body: dict[str, Any] = {
+        "name": require_str(metadata["name"], "name"),
+        "data": program_source(source),
+        "cost": require_int(metadata["max_execution_time"], "max_execution_time", minimum=1),
+        "description": require_str(metadata["description"], "description"),
+        "is_public": require_bool(is_public, "is_public"),
+    }
+    spec = {key: _schema(metadata[key], key) for key in _SPEC_PARTS if metadata.get(key)}
+    if spec:
+        body["spec"] = spec
+    version = metadata.get("version")
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, str | int | float):
+            raise TypeError(f"version must be a number or a string, not {type(version).__name__}")
+        body["version"] = str(version)
+    return body
+
+
+def program_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of ``PATCH /programs/{id}``: the given ones of ``name``, ``description``,
+    ``max_execution_time`` and ``spec`` (empty values are not sent).
+
+    Raises:
+        TypeError: for a value of the wrong type.
+        ValueError: for a maximum execution time below 1.
+    """
+    patch: dict[str, Any] = {}
+    if metadata.get("name"):
+        patch["name"] = require_str(metadata["name"], "name")
+    if metadata.get("description"):
+        patch["description"] = require_str(metadata["description"], "description")
+    if metadata.get("max_execution_time"):
+        patch["cost"] = require_int(
+            metadata["max_execution_time"], "max_execution_time", minimum=1
+        )
+    spec = metadata.get("spec")
+    if spec:
+        if not isinstance(spec, Mapping):
+            raise TypeError(f"spec must be a dict, not {type(spec).__name__}")
+        patch["spec"] = dict(spec)
+    return patch

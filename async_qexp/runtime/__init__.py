@@ -1,10 +1,17 @@
-"""The runtime service: programs, jobs, and interim results streamed over websockets."""
+"""The runtime service: programs, jobs, and interim results streamed over websockets.
+
+The modules depend on each other one way only: ``service`` → ``job`` → ``stream`` → ``_api``
+(the stateless REST calls) → the HTTP session; records are read with
+:mod:`async_qexp.models.runtime`. :class:`RuntimeEncoder` and :class:`RuntimeDecoder` are the
+runtime envelopes of :mod:`async_qexp.models.envelopes`, re-exported here.
+"""
 
 from .._config import StreamPolicy
-from ..models import JobStatus, RuntimeProgram
-from .codec import ResultDecoder, RuntimeDecoder, RuntimeEncoder
+from ..models.envelopes import RuntimeDecoder, RuntimeEncoder
+from ..models.runtime import JobStatus, RuntimeOptions, RuntimeProgram
+from .decoder import ResultDecoder
 from .job import RuntimeJob
-from .service import RuntimeOptions, RuntimeService
+from .service import RuntimeService
 from .stream import ResultStream
 
 __all__ = [

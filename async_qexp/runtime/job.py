@@ -1,121 +1,115 @@
-"""A runtime job: status, result, logs, cancel, and its streamed interim results."""
+"""A runtime job: status, result, logs, cancel, and its streamed interim results.
+
+How a job behaves, rule by rule, is in ``docs/behaviour.md#runtimejob``.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 
-from ..errors import (
-    EntryExists,
-    EntryNotFound,
-    JobTimeoutError,
-    RuntimeInvalidStateError,
-    RuntimeJobFailureError,
-    RuntimeJobNotFound,
-    not_found_as,
-)
-from ..models import JobStatus, parse_datetime
-from .codec import ResultDecoder, decode_runtime
-from .stream import ResultStream, run_callback
+from .._config import StreamPolicy
+from .._tasks import TaskOwner
+from ..errors import JobTimeoutError, RuntimeInvalidStateError, RuntimeJobFailureError
+from ..models._checks import require_ident, require_str
+from ..models.runtime import RAN_TOO_LONG, JobRecord, JobStatus
+from ._api import JobsApi, known_status
+from .decoder import ResultDecoder, check_decoder, decode_result
+from .stream import MessageCallback, ResultStream
 
-if TYPE_CHECKING:
-    from .service import RuntimeService
-
-__all__ = ["JobStatus", "RuntimeJob"]
+__all__ = ["JobRuntime", "JobStatus", "RuntimeJob"]
 
 logger = logging.getLogger("async_qexp")
 
-_LARGE_PAYLOAD = 1 << 20  # decode results bigger than this in a worker thread
 
+class JobRuntime(Protocol):
+    """What a job needs of the runtime service it belongs to
+    (:class:`~async_qexp.runtime.RuntimeService` is one)."""
 
-def _server_status(record: dict[str, Any]) -> str:
-    """The server's status name: ``COMPLETED``, ``FAILED``, ``RAN TOO LONG``, ...
+    @property
+    def jobs_api(self) -> JobsApi:
+        """The REST calls of jobs."""
 
-    Prefers the R-era ``state: {status, reason}`` and falls back to the P-era ``status``.
-    """
-    state = record.get("state")
-    if isinstance(state, dict) and state.get("status"):
-        name = str(state["status"]).upper()
-        reason = str(state.get("reason") or "").upper()
-        if name == "CANCELLED" and reason == "RAN TOO LONG":
-            return "RAN TOO LONG"
-        return name
-    name = str(record.get("status") or "").upper()
-    return "RAN TOO LONG" if name == "CANCELLED - RAN TOO LONG" else name
+    @property
+    def tasks(self) -> TaskOwner:
+        """The owner of every task the job starts (the provider's)."""
 
-
-_STATUS_MAP = {
-    "QUEUED": JobStatus.QUEUED,
-    "RUNNING": JobStatus.RUNNING,
-    "COMPLETED": JobStatus.DONE,
-    "FAILED": JobStatus.ERROR,
-    "CANCELLED": JobStatus.CANCELLED,
-    "RAN TOO LONG": JobStatus.ERROR,
-}
-
-
-def decode_params(params: Any) -> dict[str, Any]:
-    """A job's stored inputs: a dict, a one-element list of it, or a JSON string of it."""
-    if isinstance(params, list):
-        params = params[0] if params else {}
-    if isinstance(params, str):
-        params = json.loads(params) if params else {}
-    decoded = decode_runtime(json.dumps(params)) if params else {}
-    return decoded if isinstance(decoded, dict) else {"value": decoded}
+    @property
+    def stream_policy(self) -> StreamPolicy:
+        """How result streams keep their connection."""
 
 
 class RuntimeJob:
     """A job running a runtime program; get it from ``RuntimeService.run`` or ``.job``.
+
+    Args:
+        runtime: the runtime service the job belongs to.
+        job_id: the job's id.
+        program_id: the program it runs.
+        backend: the backend name.
+        inputs: the program inputs.
+        creation_date: when the job was created, if known.
+        result_decoder: the :class:`ResultDecoder` class for its result and messages.
 
     Attributes:
         job_id: the job's id.
         program_id: the program it runs.
         backend: the backend name.
         inputs: the program inputs.
+
+    Raises:
+        TypeError: for an argument of the wrong type.
+        ValueError: for a job id that cannot be an id.
     """
 
     def __init__(
         self,
-        service: RuntimeService,
+        runtime: JobRuntime,
         job_id: str,
         *,
         program_id: str,
         backend: str,
-        inputs: dict[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
         creation_date: datetime | None = None,
         result_decoder: type[ResultDecoder] = ResultDecoder,
     ) -> None:
-        self._service = service
-        self.job_id = job_id
-        self.program_id = program_id
-        self.backend = backend
+        if inputs is not None and not isinstance(inputs, Mapping):
+            raise TypeError(f"inputs must be a dict, not {type(inputs).__name__}")
+        self._runtime = runtime
+        self._api = runtime.jobs_api
+        self.job_id = require_ident(job_id, "job_id")
+        self.program_id = require_str(program_id, "program_id")
+        self.backend = require_str(backend, "backend")
         self.inputs: dict[str, Any] = dict(inputs or {})
         self._creation_date = creation_date
-        self._decoder = result_decoder
+        self._decoder = check_decoder(result_decoder, "result_decoder") or ResultDecoder
         self._status = JobStatus.INITIALIZING
         self._final_status_name = ""
         self._results: dict[type[ResultDecoder], Any] = {}
         self._error_message: str | None = None
         self._stream: ResultStream | None = None
-        self._callback_task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_record(cls, service: RuntimeService, record: dict[str, Any]) -> RuntimeJob:
-        """Build a job from its ``GET /jobs/{id}`` record."""
-        program = record.get("program") or {}
+    def from_record(cls, runtime: JobRuntime, record: JobRecord | Mapping[str, Any]) -> RuntimeJob:
+        """Build a job from its record (a :class:`~async_qexp.models.JobRecord`, or the
+        ``GET /jobs/{id}`` JSON it is read from).
+
+        Raises:
+            ValueError: for a record that cannot be read.
+        """
+        if not isinstance(record, JobRecord):
+            record = JobRecord.from_wire(record)
         job = cls(
-            service,
-            str(record["id"]),
-            program_id=str(program.get("id", "") if isinstance(program, dict) else program),
-            backend=str(record.get("backend") or ""),
-            inputs=decode_params(record.get("params")),
+            runtime,
+            record.job_id,
+            program_id=record.program_id,
+            backend=record.backend,
+            inputs=record.inputs,
         )
         job._apply(record, strict=False)
         return job
@@ -136,28 +130,28 @@ class RuntimeJob:
         """The last status seen, without asking the server."""
         return self._status
 
-    def _apply(self, record: dict[str, Any], *, strict: bool = True) -> None:
-        created = record.get("created")
-        if created and self._creation_date is None:
-            with contextlib.suppress(ValueError):
-                self._creation_date = parse_datetime(str(created))
-        name = _server_status(record)
-        status = _STATUS_MAP.get(name)
-        if status is None:
-            if not strict:  # listing a job must not fail; status() reports it
-                logger.warning("job %s has an unknown status %r", self.job_id, name)
-                return
-            raise RuntimeInvalidStateError(f"unknown job status from the server: {name!r}")
+    def _apply(self, record: JobRecord, *, strict: bool = True) -> None:
+        if record.created is not None and self._creation_date is None:
+            self._creation_date = record.created
+        if record.status is None and not strict:  # listing a job must not fail
+            logger.warning("job %s has an unknown status %r", self.job_id, record.status_name)
+            return
+        status = known_status(record)
         if not self._status.is_final:
             self._status = status
-            self._final_status_name = name
+            self._final_status_name = record.status_name
 
     # -- status and waiting --------------------------------------------------------------
 
     async def status(self) -> JobStatus:
-        """The job's status; asks the server only until the status is final (M-11.3.3)."""
+        """The job's status; asks the server only until the status is final
+        (``docs/behaviour.md#status-caching``).
+
+        Raises:
+            RuntimeInvalidStateError: for a status this client does not know.
+        """
         if not self._status.is_final:
-            self._apply(await self._service._job_record(self.job_id))
+            self._apply(await self._api.record(self.job_id))
         return self._status
 
     async def error_message(self) -> str | None:
@@ -165,8 +159,8 @@ class RuntimeJob:
         if await self.status() is not JobStatus.ERROR:
             return None
         if self._error_message is None:
-            raw = await self._result_text()
-            if self._final_status_name == "RAN TOO LONG":
+            raw = await self._api.result_text(self.job_id)
+            if self._final_status_name == RAN_TOO_LONG:
                 self._error_message = (
                     f"Job {self.job_id} ran longer than maximum execution time. "
                     f"Job was cancelled:\n{raw}"
@@ -203,10 +197,11 @@ class RuntimeJob:
         Results are cached per decoder.
 
         Raises:
+            TypeError: for a decoder that is not a decoder class.
             RuntimeJobFailureError: if the job failed (the message holds its error text).
             JobTimeoutError: after ``timeout`` seconds.
         """
-        decoder = decoder or self._decoder
+        decoder = check_decoder(decoder) or self._decoder
         if decoder in self._results:
             return self._results[decoder]
         status = await self.wait_for_final_state(timeout)
@@ -214,11 +209,7 @@ class RuntimeJob:
             raise RuntimeJobFailureError(
                 "Unable to retrieve job result. " + (await self.error_message() or "")
             )
-        raw = await self._result_text()
-        if len(raw) > _LARGE_PAYLOAD:
-            value = await anyio.to_thread.run_sync(decoder.decode, raw)
-        else:
-            value = decoder.decode(raw) if raw else None
+        value = await decode_result(decoder, await self._api.result_text(self.job_id))
         self._results[decoder] = value
         return value
 
@@ -229,12 +220,9 @@ class RuntimeJob:
 
         Raises:
             RuntimeInvalidStateError: if the job is already final.
+            RuntimeJobNotFound: if the job does not exist.
         """
-        try:
-            with not_found_as(RuntimeJobNotFound):
-                await self._service._request("POST", f"/jobs/{self.job_id}/cancel")
-        except EntryExists as exc:  # 409: already final
-            raise RuntimeInvalidStateError(f"Job cannot be cancelled: {exc.message}") from exc
+        await self._api.cancel(self.job_id)
         await self.cancel_result_streaming()
         self._status = JobStatus.CANCELLED
         self._final_status_name = "CANCELLED"
@@ -243,36 +231,22 @@ class RuntimeJob:
         """The program's output (stdout, stderr and logging); ``""`` if there is none."""
         if not self._status.is_final:
             logger.info("job %s: logs are complete only after the job finishes", self.job_id)
-        try:
-            response = await self._service._request("GET", f"/jobs/{self.job_id}/logs")
-        except EntryNotFound:
-            return ""
-        return response.text
+        return await self._api.logs(self.job_id)
 
     async def interim_results(self, decoder: type[ResultDecoder] | None = None) -> list[Any]:
-        """Every interim result published so far, fetched over REST (not streamed)."""
-        decoder = decoder or self._decoder
-        return [decoder.decode(text) for text in await self._interim_texts()]
+        """Every interim result published so far, fetched over REST (not streamed).
 
-    async def _interim_texts(self) -> list[str]:
-        response = await self._service._request("GET", f"/jobs/{self.job_id}/interim_results")
-        body = response.text
-        if not body:
-            return []
-        parsed = json.loads(body)
-        items = parsed if isinstance(parsed, list) else [parsed]
-        return [item if isinstance(item, str) else json.dumps(item) for item in items]
-
-    async def _result_text(self) -> str:
-        with not_found_as(RuntimeJobNotFound):
-            response = await self._service._request("GET", f"/jobs/{self.job_id}/results")
-        return response.text
+        Raises:
+            TypeError: for a decoder that is not a decoder class.
+        """
+        decoder = check_decoder(decoder) or self._decoder
+        return [decoder.decode(text) for text in await self._api.interim_texts(self.job_id)]
 
     # -- streaming -----------------------------------------------------------------------
 
     def stream_results(
         self,
-        callback: Callable[[str, Any], Any] | None = None,
+        callback: MessageCallback | None = None,
         decoder: type[ResultDecoder] | None = None,
     ) -> ResultStream:
         """Stream the messages the program publishes, over the websocket.
@@ -283,36 +257,39 @@ class RuntimeJob:
                 async for message in stream:
                     print(message)
 
-        With ``callback`` (sync or async, called as ``callback(job_id, message)``), a task owned
-        by the job feeds it every message; :meth:`cancel_result_streaming` stops it.
+        With ``callback`` (sync or async, called as ``callback(job_id, message)``), a task
+        owned by the provider feeds it every message; :meth:`cancel_result_streaming` stops it.
+        A callback, or a decoder, that raises is logged and the later messages still arrive.
 
         Raises:
+            TypeError: for a callback that is not callable or a decoder that is not a
+                decoder class.
             RuntimeInvalidStateError: if this job is already streaming.
+            ClosedError: if the provider is closed.
         """
-        if self._stream is not None:
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        decoder = check_decoder(decoder) or self._decoder
+        if self.streaming:
             raise RuntimeInvalidStateError("A callback function is already streaming results.")
-        stream = self._service._open_stream(self, decoder or self._decoder)
-        self._stream = stream
-        if callback is not None:
-            task = asyncio.ensure_future(run_callback(stream, self.job_id, callback))
-            self._callback_task = task
-            self._service._track(task)
-        return stream
-
-    def _stream_closed(self, stream: ResultStream) -> None:
-        if self._stream is stream:
-            self._stream = None
+        self._stream = ResultStream(
+            self._api,
+            self.job_id,
+            decoder=decoder,
+            policy=self._runtime.stream_policy,
+            tasks=self._runtime.tasks,
+            callback=callback,
+        )
+        return self._stream
 
     @property
     def streaming(self) -> bool:
         """Whether a result stream of this job is open."""
-        return self._stream is not None
+        return self._stream is not None and not self._stream.closed
 
     async def cancel_result_streaming(self) -> None:
-        """Stop streaming results (a no-op when not streaming)."""
-        stream, task = self._stream, self._callback_task
-        self._callback_task = None
+        """Stop streaming results (a no-op when not streaming); a callback is fed the messages
+        already received before this returns."""
+        stream, self._stream = self._stream, None
         if stream is not None:
             await stream.aclose()
-        if task is not None and task is not asyncio.current_task():
-            await asyncio.wait([task])

@@ -1,67 +1,43 @@
-"""The runtime service: programs and jobs (PROTOCOL §5), every call of ``IBMRuntimeService``."""
+"""The runtime service: programs and jobs, every call of ``IBMRuntimeService``.
+
+Arguments are checked here, before any request (a wrong type is a ``TypeError``, a bad value
+a ``ValueError``); the requests themselves are made by :mod:`._api` and their answers read by
+:mod:`async_qexp.models.runtime` (``docs/protocol.md#runtime-rest-api``).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
-import logging
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
-import attrs
-import httpx
 
 from .._auth import HubGroupProject
 from .._config import StreamPolicy
-from .._http import HttpSession, parse_json
-from ..errors import (
-    EntryExists,
-    RuntimeDuplicateProgramError,
-    RuntimeJobNotFound,
-    RuntimeProgramNotFound,
-    not_found_as,
+from .._http import HttpSession
+from .._paging import Pager
+from .._tasks import TaskOwner
+from ..models._checks import require_bool, require_ident, require_int
+from ..models.envelopes import dumps_runtime
+from ..models.runtime import (
+    RuntimeOptions,
+    RuntimeProgram,
+    program_source,
+    program_update,
+    program_upload,
+    run_request,
 )
-from ..models import RuntimeProgram, parse_datetime
-from .codec import ResultDecoder, dumps
+from ._api import PAGE_SIZE, JobsApi, ProgramsApi, offset_pages
+from .decoder import ResultDecoder, check_decoder
 from .job import RuntimeJob
-from .stream import ResultStream, websocket_url
+from .stream import MessageCallback
 
 __all__ = ["RuntimeOptions", "RuntimeProgram", "RuntimeService"]
 
-logger = logging.getLogger("async_qexp")
 
-_IMAGE = re.compile(r"^[a-zA-Z0-9]+([/.\-_][a-zA-Z0-9]+)*:[a-zA-Z0-9]+([.\-_][a-zA-Z0-9]+)*$")
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_PAGE = 20
-
-
-@attrs.frozen(kw_only=True)
-class RuntimeOptions:
-    """Where and how a program runs.
-
-    Attributes:
-        backend_name: the backend to run on (required).
-        image: the runtime image, ``name:tag``.
-        log_level: the program's logging level (``DEBUG`` ... ``CRITICAL``).
-    """
-
-    backend_name: str
-    image: str | None = None
-    log_level: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.backend_name, str) or not self.backend_name:
-            raise ValueError("options: backend_name is required")
-        if self.image is not None and not _IMAGE.match(self.image):
-            raise ValueError(f"options: image must look like 'name:tag', not {self.image!r}")
-        if self.log_level is not None and self.log_level.upper() not in _LOG_LEVELS:
-            raise ValueError(f"options: log_level must be one of {', '.join(_LOG_LEVELS)}")
-
-
-def _program_source(data: str | bytes) -> str:
+def _read_source(data: str | bytes) -> str:
+    """A program's source: the text itself (it has ``def main(``), bytes, or a file's path."""
     if isinstance(data, bytes):
         return data.decode("utf-8")
     if "def main(" in data:
@@ -70,15 +46,32 @@ def _program_source(data: str | bytes) -> str:
         return handle.read()
 
 
-def _b64(source: str) -> str:
-    return base64.standard_b64encode(source.encode("utf-8")).decode("ascii")
+async def _source(data: Any) -> str:
+    if not isinstance(data, str | bytes):
+        raise TypeError(f"data must be source text, bytes or a path, not {type(data).__name__}")
+    return await anyio.to_thread.run_sync(_read_source, data)
+
+
+def _listing_window(limit: Any, skip: Any) -> None:
+    if limit is not None:
+        require_int(limit, "limit", minimum=1)
+    require_int(skip, "skip", minimum=0)
 
 
 class RuntimeService:
     """The runtime service of one provider: ``provider.runtime``.
 
-    Every method is a coroutine, except :meth:`RuntimeJob.stream_results`, which returns the
-    stream at once. Closing the provider closes every stream and callback task.
+    Every method is a coroutine, except :meth:`jobs` (it returns a :class:`Pager` at once)
+    and :meth:`RuntimeJob.stream_results`, which returns the stream at once. Every task the
+    service and its jobs start belongs to the provider: closing the provider closes every
+    stream and callback task.
+
+    Args:
+        session: the provider's HTTP session.
+        base_url: the runtime URL.
+        tasks: the owner of every task of the service (the provider's).
+        hgp: the hub, group and project jobs are run in.
+        stream_policy: how result streams keep their connection.
     """
 
     def __init__(
@@ -86,70 +79,36 @@ class RuntimeService:
         session: HttpSession,
         base_url: str,
         *,
-        tasks: Any = None,
+        tasks: TaskOwner,
         hgp: HubGroupProject | None = None,
         stream_policy: StreamPolicy | None = None,
     ) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._ws = websocket_url(self._base)
+        self._jobs_api = JobsApi(session, base_url)
+        self._programs_api = ProgramsApi(session, base_url)
+        self._tasks = tasks
         self._hgp = hgp
         self.stream_policy = stream_policy or StreamPolicy()
-        """How result streams keep their connection (:class:`StreamPolicy`)."""
+        """How result streams keep their connection (:class:`StreamPolicy`); a change applies
+        to the streams opened afterwards."""
         self._programs: dict[str, RuntimeProgram] | None = None
-        self._streams: set[ResultStream] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     def __repr__(self) -> str:
-        return f"<RuntimeService {self._base} hgp={self._hgp}>"
+        return f"<RuntimeService {self.base_url} hgp={self._hgp}>"
 
     @property
     def base_url(self) -> str:
         """The runtime base URL this service talks to."""
-        return self._base
+        return self._jobs_api.base_url
 
-    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def jobs_api(self) -> JobsApi:
+        """The REST calls of jobs, shared by every :class:`RuntimeJob` of this service."""
+        return self._jobs_api
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self._session.request(method, self._base + path, **kwargs)
-
-    async def _job_record(self, job_id: str) -> dict[str, Any]:
-        with not_found_as(RuntimeJobNotFound):
-            response = await self._request("GET", f"/jobs/{job_id}")
-        record = parse_json(response)
-        if not isinstance(record, dict):
-            raise RuntimeJobNotFound(f"malformed job record for {job_id}", status=200)
-        return record
-
-    def _open_stream(self, job: RuntimeJob, decoder: type[ResultDecoder]) -> ResultStream:
-        def closed(stream: ResultStream) -> None:
-            self._streams.discard(stream)
-            job._stream_closed(stream)
-
-        stream = ResultStream(
-            job,
-            url=self._ws,
-            token=lambda: self._session.access_token_for(self._base),
-            decoder=decoder,
-            policy=self.stream_policy,
-            on_close=closed,
-        )
-        self._streams.add(stream)
-        return stream
-
-    def _track(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def aclose(self) -> None:
-        """Close every open stream and stop every callback task (the provider calls this)."""
-        for stream in list(self._streams):
-            await stream.aclose()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
+    @property
+    def tasks(self) -> TaskOwner:
+        """The owner of the service's tasks (result streams, callbacks, page prefetches)."""
+        return self._tasks
 
     # -- programs ------------------------------------------------------------------------
 
@@ -158,27 +117,21 @@ class RuntimeService:
     ) -> list[RuntimeProgram]:
         """The programs visible to this account (cached; ``refresh=True`` asks again).
 
+        The whole list is fetched once, 20 programs a page; ``limit`` and ``skip`` choose from
+        the cached list.
+
         Raises:
+            TypeError: for a ``limit`` or ``skip`` that is not an int, or a non-bool
+                ``refresh``.
             ValueError: for a negative ``skip`` or a non-positive ``limit``.
         """
-        if limit is not None and (isinstance(limit, bool) or limit < 1):
-            raise ValueError("limit must be None or a positive integer")
-        if skip < 0:
-            raise ValueError("skip must not be negative")
+        require_bool(refresh, "refresh")
+        _listing_window(limit, skip)
         if self._programs is None or refresh:
-            found: dict[str, RuntimeProgram] = {}
-            offset = 0
-            while True:
-                params = [("limit", str(_PAGE))] + ([("offset", str(offset))] if offset else [])
-                body = parse_json(await self._request("GET", "/programs", params=params))
-                page = body.get("programs", [])
-                for record in page:
-                    program = RuntimeProgram.from_wire(record)
-                    found[program.program_id] = program
-                offset += len(page)
-                if not page or offset >= int(body.get("count", 0)):
-                    break
-            self._programs = found
+            pager = Pager(
+                offset_pages(self._programs_api.page), owner=self._tasks, page_size=PAGE_SIZE
+            )
+            self._programs = {program.program_id: program for program in await pager}
         listed = list(self._programs.values())[skip:]
         return listed if limit is None else listed[:limit]
 
@@ -186,15 +139,17 @@ class RuntimeService:
         """One program's metadata (and source, if you are its author).
 
         Raises:
+            TypeError: for a program id that is not a string.
+            ValueError: for a program id that cannot be an id.
             RuntimeProgramNotFound: if it does not exist.
         """
+        require_ident(program_id, "program_id")
+        require_bool(refresh, "refresh")
         if not refresh and self._programs and program_id in self._programs:
             cached = self._programs[program_id]
             if cached.data:
                 return cached
-        with not_found_as(RuntimeProgramNotFound):
-            record = parse_json(await self._request("GET", f"/programs/{program_id}"))
-        program = RuntimeProgram.from_wire(record)
+        program = await self._programs_api.get(program_id)
         if self._programs is not None:
             self._programs[program.program_id] = program
         return program
@@ -225,14 +180,17 @@ class RuntimeService:
         ``metadata`` a dict or the path of a JSON file. Explicit arguments win over metadata.
 
         Raises:
+            TypeError: for an argument of the wrong type.
             ValueError: if name, max_execution_time or description is missing.
             RuntimeDuplicateProgramError: if a program of that name exists.
             AuthError: if you may not upload programs.
         """
         if isinstance(metadata, str):
-            meta: dict[str, Any] = json.loads(await anyio.Path(metadata).read_text())
-        else:
+            meta: dict[str, Any] = dict(await _json_file(metadata))
+        elif metadata is None or isinstance(metadata, Mapping):
             meta = dict(metadata or {})
+        else:
+            raise TypeError(f"metadata must be a dict or a path, not {type(metadata).__name__}")
         given = {
             "name": name,
             "max_execution_time": max_execution_time,
@@ -244,32 +202,11 @@ class RuntimeService:
             "interim_results": interim_results,
         }
         meta.update({k: v for k, v in given.items() if v is not None})
-        missing = [k for k in ("name", "max_execution_time", "description") if not meta.get(k)]
-        if missing:
-            raise ValueError(f"missing program metadata: {', '.join(missing)}")
-        source = await anyio.to_thread.run_sync(_program_source, data)
-        spec = {
-            key: meta[key]
-            for key in ("backend_requirements", "parameters", "return_values", "interim_results")
-            if meta.get(key)
-        }
-        body: dict[str, Any] = {
-            "name": meta["name"],
-            "data": _b64(source),
-            "cost": int(meta["max_execution_time"]),
-            "description": meta["description"],
-            "is_public": bool(is_public),
-        }
-        if spec:
-            body["spec"] = spec
-        if meta.get("version") is not None:
-            body["version"] = str(meta["version"])
-        try:
-            response = await self._request("POST", "/programs", json_body=body, replay_safe=False)
-        except EntryExists as exc:
-            raise RuntimeDuplicateProgramError(exc.message, status=409, url=exc.url) from exc
+        program_upload(meta, "", is_public=is_public)  # check everything before reading data
+        body = program_upload(meta, await _source(data), is_public=is_public)
+        program_id = await self._programs_api.create(body)
         self._programs = None
-        return str(parse_json(response)["id"])
+        return program_id
 
     async def update_program(
         self,
@@ -284,63 +221,52 @@ class RuntimeService:
         """Update a program's source and/or metadata.
 
         Raises:
+            TypeError: for an argument of the wrong type.
             ValueError: if nothing to update is given.
             RuntimeProgramNotFound: if the program does not exist.
         """
+        require_ident(program_id, "program_id")
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
         meta = dict(metadata or {})
-        meta.update(
-            {
-                k: v
-                for k, v in {
-                    "name": name,
-                    "description": description,
-                    "max_execution_time": max_execution_time,
-                    "spec": spec,
-                }.items()
-                if v is not None
-            }
-        )
-        patch = {
-            "name": meta.get("name"),
-            "description": meta.get("description"),
-            "cost": meta.get("max_execution_time"),
-            "spec": meta.get("spec"),
+        given = {
+            "name": name,
+            "description": description,
+            "max_execution_time": max_execution_time,
+            "spec": spec,
         }
-        patch = {k: v for k, v in patch.items() if v}
+        meta.update({k: v for k, v in given.items() if v is not None})
+        patch = program_update(meta)
         if data is None and not patch:
             raise ValueError("nothing to update: give data and/or metadata")
-        with not_found_as(RuntimeProgramNotFound):
-            if data is not None:
-                source = await anyio.to_thread.run_sync(_program_source, data)
-                await self._request(
-                    "PUT",
-                    f"/programs/{program_id}/data",
-                    content=_b64(source),
-                    headers={"Content-Type": "application/octet-stream"},
-                )
-            if patch:
-                await self._request("PATCH", f"/programs/{program_id}", json_body=patch)
+        if data is not None:
+            source = await _source(data)
+            await self._programs_api.replace_data(program_id, program_source(source))
+        if patch:
+            await self._programs_api.update(program_id, patch)
         self._programs = None
 
     async def set_program_visibility(self, program_id: str, public: bool) -> None:
         """Make a program public or private (yours only).
 
         Raises:
+            TypeError: for a program id that is not a string or a non-bool ``public``.
             RuntimeProgramNotFound: if the program does not exist.
         """
-        path = f"/programs/{program_id}/{'public' if public else 'private'}"
-        with not_found_as(RuntimeProgramNotFound):
-            await self._request("PUT", path)
+        require_ident(program_id, "program_id")
+        require_bool(public, "public")
+        await self._programs_api.set_visibility(program_id, public)
         self._programs = None
 
     async def delete_program(self, program_id: str) -> None:
         """Delete a program.
 
         Raises:
+            TypeError: for a program id that is not a string.
             RuntimeProgramNotFound: if it does not exist.
         """
-        with not_found_as(RuntimeProgramNotFound):
-            await self._request("DELETE", f"/programs/{program_id}")
+        require_ident(program_id, "program_id")
+        await self._programs_api.delete(program_id)
         if self._programs is not None:
             self._programs.pop(program_id, None)
 
@@ -351,7 +277,7 @@ class RuntimeService:
         program_id: str,
         options: RuntimeOptions | Mapping[str, Any],
         inputs: Mapping[str, Any],
-        callback: Callable[[str, Any], Any] | None = None,
+        callback: MessageCallback | None = None,
         result_decoder: type[ResultDecoder] | None = None,
     ) -> RuntimeJob:
         """Run a program and return its job.
@@ -366,41 +292,33 @@ class RuntimeService:
             result_decoder: the :class:`ResultDecoder` subclass for results and messages.
 
         Raises:
-            ValueError: for invalid options (before any request).
+            TypeError: for an argument of the wrong type, or inputs that cannot be sent as
+                JSON (before any request).
+            ValueError: for invalid options or ids (before any request).
             EntryNotFound: for an unknown program or backend.
         """
-        if not isinstance(options, RuntimeOptions):
-            unknown = set(options) - {"backend_name", "image", "log_level"}
-            if unknown:
-                raise ValueError(f"unknown runtime options: {sorted(unknown)}")
-            if not options.get("backend_name"):
-                raise ValueError("options: backend_name is required")
-            options = RuntimeOptions(**options)
-        if not isinstance(program_id, str) or not program_id:
-            raise ValueError("program_id must be a non-empty string")
-        body: dict[str, Any] = {"program_id": program_id}
-        if self._hgp is not None:
-            body.update(hub=self._hgp.hub, group=self._hgp.group, project=self._hgp.project)
-        body.update(backend=options.backend_name, params=dict(inputs or {}), runtime=options.image)
-        if options.log_level:
-            body["log_level"] = options.log_level.upper()
-        payload = dumps(body)
-        response = await self._request(
-            "POST",
-            "/jobs",
-            content=payload,
-            headers={"Content-Type": "application/json"},
-            replay_safe=False,
+        runtime_options = RuntimeOptions.of(options)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        decoder = check_decoder(result_decoder, "result_decoder") or ResultDecoder
+        hgp = self._hgp
+        body = run_request(
+            program_id,
+            runtime_options,
+            inputs,
+            hub=hgp.hub if hgp else None,
+            group=hgp.group if hgp else None,
+            project=hgp.project if hgp else None,
         )
-        record = parse_json(response)
+        job_id, created = await self._jobs_api.create(dumps_runtime(body))
         job = RuntimeJob(
             self,
-            str(record["id"]),
+            job_id,
             program_id=program_id,
-            backend=options.backend_name,
-            inputs=dict(inputs or {}),
-            creation_date=parse_datetime(record["created"]) if record.get("created") else None,
-            result_decoder=result_decoder or ResultDecoder,
+            backend=runtime_options.backend_name,
+            inputs=inputs,
+            creation_date=created,
+            result_decoder=decoder,
         )
         if callback is not None:
             job.stream_results(callback)
@@ -410,59 +328,69 @@ class RuntimeService:
         """Retrieve a job.
 
         Raises:
+            TypeError: for a job id that is not a string.
+            ValueError: for a job id that cannot be an id.
             RuntimeJobNotFound: if it does not exist.
         """
-        return RuntimeJob.from_record(self, await self._job_record(job_id))
+        require_ident(job_id, "job_id")
+        return RuntimeJob.from_record(self, await self._jobs_api.record(job_id))
 
-    async def jobs(
+    def jobs(
         self,
         limit: int | None = 10,
         skip: int = 0,
         pending: bool | None = None,
         program_id: str | None = None,
-    ) -> list[RuntimeJob]:
-        """Retrieve jobs, newest first (``limit=None`` for all).
+    ) -> Pager[RuntimeJob]:
+        """Jobs, newest first: ``await`` it for a list, or ``async for`` it page by page.
+
+        Pages of 20 are fetched from ``skip`` on, until ``limit`` jobs (``None`` for all);
+        iterating prefetches the next page while you read the current one.
 
         Args:
             limit: how many jobs at most.
             skip: how many of the newest to skip.
             pending: ``True`` for queued or running jobs only, ``False`` for finished ones.
             program_id: only jobs of this program.
+
+        Raises:
+            TypeError: for an argument of the wrong type (at once, not when awaited).
+            ValueError: for a non-positive ``limit``, a negative ``skip`` or a bad program id.
         """
-        if limit is not None and (isinstance(limit, bool) or limit < 1):
-            raise ValueError("limit must be None or a positive integer")
-        if skip < 0:
-            raise ValueError("skip must not be negative")
-        found: list[RuntimeJob] = []
-        offset = skip
-        while True:
-            size = _PAGE if limit is None else min(_PAGE, limit - len(found))
-            params = [("limit", str(size))]
-            if offset:
-                params.append(("offset", str(offset)))
-            if pending is not None:
-                params.append(("pending", "true" if pending else "false"))
-            if program_id:
-                params.append(("program", program_id))
-            body = parse_json(await self._request("GET", "/jobs", params=params))
-            page = body.get("jobs", [])
-            found.extend(RuntimeJob.from_record(self, record) for record in page)
-            offset += len(page)
-            if not page or len(found) >= int(body.get("count", 0)) - skip:
-                break
-            if limit is not None and len(found) >= limit:
-                break
-        return found
+        _listing_window(limit, skip)
+        if pending is not None:
+            require_bool(pending, "pending")
+        if program_id is not None:
+            require_ident(program_id, "program_id")
+
+        async def read(offset: int, size: int | None) -> tuple[list[RuntimeJob], int]:
+            records, count = await self._jobs_api.page(
+                offset, size, pending=pending, program_id=program_id
+            )
+            return [RuntimeJob.from_record(self, record) for record in records], count
+
+        return Pager(
+            offset_pages(read, start=skip), owner=self._tasks, limit=limit, page_size=PAGE_SIZE
+        )
 
     async def delete_job(self, job_id: str) -> None:
         """Delete a job (in any state).
 
         Raises:
+            TypeError: for a job id that is not a string.
             RuntimeJobNotFound: if it does not exist.
         """
-        with not_found_as(RuntimeJobNotFound):
-            await self._request("DELETE", f"/jobs/{job_id}")
+        require_ident(job_id, "job_id")
+        await self._jobs_api.delete(job_id)
 
     async def logout(self) -> None:
         """Ask the server to clear its cache of this account's authorisation."""
-        await self._request("POST", "/logout", replay_safe=True)
+        await self._jobs_api.logout()
+
+
+async def _json_file(path: str) -> Mapping[str, Any]:
+    """The JSON object in the file at ``path``."""
+    loaded = json.loads(await anyio.Path(path).read_text())
+    if not isinstance(loaded, Mapping):
+        raise ValueError(f"the metadata file {path} must hold a JSON object")
+    return loaded

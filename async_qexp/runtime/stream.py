@@ -1,4 +1,4 @@
-"""Interim results over the runtime websocket (PROTOCOL §6), as an async iterator.
+"""Interim results over the runtime websocket, as an async iterator or fed to a callback.
 
 One reader task per stream connects to ``<runtime ws url>/stream/jobs/<id>`` with the access
 token on the handshake, drops the ACK frame, and queues every data frame. It reconnects with
@@ -7,52 +7,48 @@ reconnecting subscriber, and frames identical to ones already delivered, at the 
 are dropped, so a reconnect neither loses nor repeats a message. When the socket cannot be
 re-established within the retry budget, the reader falls back to polling
 ``GET /jobs/{id}/interim_results`` until the job is final. If that fails too, the iterator
-raises :class:`~async_qexp.errors.StreamingError`.
+raises :class:`~async_qexp.errors.StreamingError` (``docs/protocol.md#result-stream``).
 
 The stream ends when the server closes with 1000 (the job is final and every message, the
-final result included, has been sent).
+final result included, has been sent). Its tasks belong to the provider's task owner, so
+closing the provider ends every stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .._config import StreamPolicy
-from ..errors import QexpError, StreamingError
-from .codec import ResultDecoder
+from .._tasks import TaskOwner
+from ..errors import ClosedError, RuntimeInvalidStateError, StreamingError
+from ..models.runtime import JobStatus
+from ._api import JobsApi, known_status
+from .decoder import ResultDecoder
 
-if TYPE_CHECKING:
-    from .job import RuntimeJob
-
-__all__ = ["ResultStream", "StreamPolicy"]
+__all__ = ["MessageCallback", "ResultStream"]
 
 logger = logging.getLogger("async_qexp")
 
+MessageCallback = Callable[[str, Any], Any]
+"""``callback(job_id, message)``, sync or async."""
+
 _END = object()
-
-
-def websocket_url(runtime_url: str) -> str:
-    """The websocket base URL of a runtime URL: ``https`` → ``wss``, ``http`` → ``ws``."""
-    url = runtime_url.rstrip("/")
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://") :]
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://") :]
-    return url
 
 
 class ResultStream:
     """The messages a runtime program publishes, as they arrive.
 
+    Get one from :meth:`RuntimeJob.stream_results <async_qexp.runtime.RuntimeJob.stream_results>`.
     Both an async iterator and an async context manager; leaving the ``async with`` block,
     breaking out of the ``async for`` loop or calling :meth:`aclose` closes the socket::
 
@@ -63,29 +59,46 @@ class ResultStream:
     Every message the program publishes is yielded once, in order; the program's final result
     arrives as the last message. Streaming a finished job yields its stored messages, then ends.
 
+    Given a ``callback``, the stream feeds it every message instead, from a task of its own,
+    and is not iterated.
+
     Messages are buffered without bound, as in the reference client: the socket is always read
     (so keepalive pings are answered) and a consumer that falls behind holds the backlog in
     memory (:attr:`backlog` tells how much) rather than stalling the connection.
+
+    Args:
+        api: the REST calls of jobs (and the websocket URL and token).
+        job_id: the job whose messages to stream.
+        decoder: the :class:`ResultDecoder` class for every message.
+        policy: how the connection is kept up.
+        tasks: the owner of the stream's tasks (the provider's).
+        callback: ``callback(job_id, message)`` (sync or async) to feed every message to.
+
+    Raises:
+        ClosedError: if ``tasks`` is closed (the provider is).
     """
 
     def __init__(
         self,
-        job: RuntimeJob,
+        api: JobsApi,
+        job_id: str,
         *,
-        url: str,
-        token: Callable[[], str | None],
         decoder: type[ResultDecoder],
         policy: StreamPolicy,
-        on_close: Callable[[ResultStream], None] | None = None,
+        tasks: TaskOwner,
+        callback: MessageCallback | None = None,
     ) -> None:
-        self._job = job
-        self._url = url
-        self._token = token
+        tasks.check_open()
+        self._api = api
+        self.job_id = job_id
+        """The job whose messages this stream delivers."""
         self._decoder = decoder
         self._policy = policy
-        self._on_close = on_close
+        self._tasks = tasks
+        self._owner: TaskOwner | None = None  # the reader's, made when the stream starts
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
+        self._feeder: asyncio.Task[None] | None = None
         self._error: BaseException | None = None
         self._delivered: list[int] = []  # hashes of delivered frames, in order
         self._closed = False
@@ -94,10 +107,15 @@ class ResultStream:
         """How many times the socket was re-established."""
         self.polled = False
         """Whether the stream fell back to polling."""
+        if callback is not None:
+            self._start()
+            self._feeder = tasks.spawn(
+                self._feed(callback), name=f"result callback of job {job_id}"
+            )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._reader else "not started"
-        return f"<ResultStream job={self._job.job_id} {state} delivered={len(self._delivered)}>"
+        return f"<ResultStream job={self.job_id} {state} delivered={len(self._delivered)}>"
 
     @property
     def delivered(self) -> int:
@@ -114,12 +132,17 @@ class ResultStream:
         """Whether the reader is still receiving."""
         return self._reader is not None and not self._reader.done()
 
+    @property
+    def closed(self) -> bool:
+        """Whether the stream has been closed (it delivers what it had received, then ends)."""
+        return self._closed
+
     def _start(self) -> None:
         if self._closed:
-            raise QexpError("this result stream is closed")
+            raise ClosedError(f"the result stream of job {self.job_id} is closed")
         if self._reader is None:
-            self._reader = asyncio.ensure_future(self._read())
-            self._reader.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._owner = self._tasks.child(f"result stream of job {self.job_id}")
+            self._reader = self._owner.spawn(self._read(), name=f"result stream of {self.job_id}")
 
     # -- consuming -----------------------------------------------------------------------
 
@@ -136,11 +159,21 @@ class ResultStream:
         await self.aclose()
 
     def __aiter__(self) -> AsyncIterator[Any]:
+        if self._feeder is not None:
+            raise RuntimeInvalidStateError(
+                f"the messages of job {self.job_id} go to a callback; this stream is not iterated"
+            )
         if not self._closed:
             self._start()
-        return self._iterate()
+        return self._messages()
 
-    async def _iterate(self) -> AsyncIterator[Any]:
+    async def _messages(self) -> AsyncGenerator[Any, None]:
+        async with contextlib.aclosing(self._texts()) as texts:
+            async for text in texts:
+                yield self._decoder.decode(text)
+
+    async def _texts(self) -> AsyncGenerator[str, None]:
+        """The raw frames, in order, until the end; the stream is closed afterwards."""
         if self._closed and self._queue.empty():
             return
         try:
@@ -149,30 +182,60 @@ class ResultStream:
                 if item is _END:
                     if self._error is not None:
                         raise self._error
+                    if not self._closed and self._owner is not None and self._owner.closed:
+                        raise ClosedError(
+                            f"the provider was closed while streaming the results of job "
+                            f"{self.job_id}"
+                        )
                     return
-                yield self._decoder.decode(item)
+                yield item
         finally:
             await self.aclose()
 
+    async def _feed(self, callback: MessageCallback) -> None:
+        """Feed every message to ``callback``; a decoder or a callback that raises is logged
+        and the messages after it are still delivered."""
+        try:
+            async with contextlib.aclosing(self._texts()) as texts:
+                async for text in texts:
+                    try:
+                        message = self._decoder.decode(text)
+                    except Exception as exc:
+                        logger.warning(
+                            "the result decoder of job %s raised on a message: %r",
+                            self.job_id,
+                            exc,
+                        )
+                        continue
+                    try:
+                        await _call(callback, self.job_id, message)
+                    except Exception as exc:
+                        logger.warning("result callback of job %s raised: %r", self.job_id, exc)
+        except StreamingError as exc:
+            logger.warning("%s", exc)
+        except ClosedError:
+            logger.debug("result callback of job %s stopped: the provider closed", self.job_id)
+
     async def aclose(self) -> None:
-        """Close the socket and stop the reader; messages already received are still yielded."""
-        if self._closed:
-            return
-        self._closed = True
-        reader = self._reader
-        if reader is not None and not reader.done():
-            reader.cancel()
-            await asyncio.wait([reader])
-        # A reader cancelled before its first step never ran its ``finally``: end the
-        # iterator here too (a second end marker is harmless).
-        self._queue.put_nowait(_END)
-        if self._on_close is not None:
-            self._on_close(self)
+        """Close the socket and stop the reader; messages already received are still yielded
+        (or fed to the callback, which this waits for)."""
+        if not self._closed:
+            self._closed = True
+            if self._owner is not None:
+                await self._owner.aclose()  # cancels the reader and waits for it
+            # A reader cancelled before its first step never ran its ``finally``: end the
+            # iterator here too (a second end marker is harmless).
+            self._queue.put_nowait(_END)
+        feeder = self._feeder
+        if feeder is not None and feeder is not asyncio.current_task():
+            await asyncio.wait([feeder])
 
     async def wait_closed(self) -> None:
-        """Wait until the reader has finished (the job is final, or the stream broke)."""
-        if self._reader is not None:
-            await asyncio.wait([self._reader])
+        """Wait until the reader has finished (the job is final, or the stream broke) and, for
+        a callback, until every message was fed to it."""
+        waiting = [task for task in (self._reader, self._feeder) if task is not None]
+        if waiting:
+            await asyncio.wait(waiting)
 
     # -- the reader ----------------------------------------------------------------------
 
@@ -184,11 +247,9 @@ class ResultStream:
         try:
             if not await self._stream_socket():
                 await self._poll()
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
-            logger.warning("result stream of job %s failed: %s", self._job.job_id, exc)
-            error = StreamingError(f"the result stream of job {self._job.job_id} failed: {exc}")
+            logger.warning("result stream of job %s failed: %s", self.job_id, exc)
+            error = StreamingError(f"the result stream of job {self.job_id} failed: {exc}")
             error.__cause__ = exc
             self._error = error
         finally:
@@ -197,7 +258,7 @@ class ResultStream:
     async def _stream_socket(self) -> bool:
         """Stream over the websocket; ``False`` when it could not be kept up."""
         policy = self._policy
-        url = f"{self._url}/stream/jobs/{self._job.job_id}"
+        url = self._api.stream_url(self.job_id)
         retries = 0
         while True:
             try:
@@ -207,7 +268,7 @@ class ResultStream:
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if 400 <= status < 500:
-                    logger.info("stream of job %s refused (%s): polling", self._job.job_id, status)
+                    logger.info("stream of job %s refused (%s): polling", self.job_id, status)
                     return False
                 reason = exc
             except (ConnectionClosed, InvalidHandshake, OSError, asyncio.TimeoutError) as exc:
@@ -218,17 +279,14 @@ class ResultStream:
             if retries > policy.max_retries:
                 logger.warning(
                     "stream of job %s lost after %d retries (%s): polling instead",
-                    self._job.job_id,
+                    self.job_id,
                     policy.max_retries,
                     reason,
                 )
                 return False
             delay = policy.backoff(retries)
             logger.info(
-                "stream of job %s broke (%s); reconnecting in %.2fs",
-                self._job.job_id,
-                reason,
-                delay,
+                "stream of job %s broke (%s); reconnecting in %.2fs", self.job_id, reason, delay
             )
             await asyncio.sleep(delay)
             self.reconnects += 1
@@ -236,7 +294,7 @@ class ResultStream:
     async def _one_connection(self, url: str) -> bool:
         """One connection; ``True`` if the server ended the stream normally (code 1000)."""
         policy = self._policy
-        token = self._token()
+        token = self._api.access_token()
         headers = {"X-Access-Token": token} if token else {}
         self._received_since_retry = False
         async with connect(
@@ -276,43 +334,26 @@ class ResultStream:
     async def _poll(self) -> None:
         """Poll ``/interim_results`` (and finally ``/results``) until the job is final."""
         self.polled = True
-        job = self._job
-        interval = self._policy.poll_interval
+        api, job_id = self._api, self.job_id
         while True:
-            final = (await job.status()).is_final
-            texts = await job._interim_texts()
+            status = known_status(await api.record(job_id))
+            texts = await api.interim_texts(job_id)
             for text in texts[len(self._delivered) :]:
                 self._deliver(text)
-            if final:
+            if status.is_final:
                 # The final result follows the interim ones, unless the socket already
                 # delivered it before it broke for good.
-                if job._final_status_name == "COMPLETED" and len(self._delivered) == len(texts):
-                    self._deliver(await job._result_text())
+                if status is JobStatus.DONE and len(self._delivered) == len(texts):
+                    self._deliver(await api.result_text(job_id))
                 return
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self._policy.poll_interval)
 
 
-async def run_callback(
-    stream: ResultStream,
-    job_id: str,
-    callback: Callable[[str, Any], Any],
-) -> None:
-    """Feed every message of ``stream`` to ``callback(job_id, message)``.
-
-    Async callbacks are awaited; sync ones run in a worker thread. A callback that raises is
-    logged and streaming goes on (as the reference does).
-    """
-    try:
-        async for message in stream:
-            try:
-                outcome: Any
-                if inspect.iscoroutinefunction(callback):
-                    outcome = await callback(job_id, message)
-                else:
-                    outcome = await anyio.to_thread.run_sync(callback, job_id, message)
-                    if inspect.isawaitable(outcome):
-                        outcome = await outcome
-            except Exception as exc:
-                logger.warning("result callback of job %s raised: %r", job_id, exc)
-    except StreamingError as exc:
-        logger.warning("%s", exc)
+async def _call(callback: MessageCallback, job_id: str, message: Any) -> None:
+    """Call ``callback(job_id, message)``: awaited if async, in a worker thread if not."""
+    if inspect.iscoroutinefunction(callback):
+        await callback(job_id, message)
+        return
+    outcome = await anyio.to_thread.run_sync(callback, job_id, message)
+    if inspect.isawaitable(outcome):
+        await outcome

@@ -1,4 +1,5 @@
-"""RuntimeJob against a mocked runtime service: BEHAVIOUR §11 (M-11.x) and PROTOCOL §5.4-§5.6.
+"""RuntimeJob against a mocked runtime service: docs/behaviour.md#runtimejob and
+docs/protocol.md#runtime-jobs.
 
 Status mapping from both the R (``state``) and P (``status``) vocabularies, the final-status
 cache, error messages, waiting, results and their decoders, cancel, logs and interim results.

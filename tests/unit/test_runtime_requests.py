@@ -1,9 +1,10 @@
-"""Every RuntimeService call sends exactly the request PROTOCOL §5 describes.
+"""Every RuntimeService call sends exactly the request that docs/protocol.md#runtime-rest-api
+describes.
 
 Each test pins the method, the path under the runtime URL, the query, the body and the
-headers (§1.2), and checks what the call returns or raises (§5.8). Job behaviour (status
-mapping, waiting, results, cancel, logs) lives in ``test_runtime_job.py``; the websocket
-stream in ``test_runtime_stream.py``.
+headers (docs/protocol.md#headers), and checks what the call returns or raises
+(docs/protocol.md#runtime-errors). Job behaviour (status mapping, waiting, results, cancel,
+logs) lives in ``test_runtime_job.py``; the websocket stream in ``test_runtime_stream.py``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 import respx
 
 from async_qexp import (
@@ -37,7 +40,10 @@ from async_qexp.runtime import (
     StreamPolicy,
 )
 
+from ..helpers import wait_until
 from ._support import (
+    ACCESS,
+    AUTH,
     CLIENT_APP,
     RUNTIME,
     assert_service_headers,
@@ -187,13 +193,33 @@ async def test_programs_single_page_when_count_is_reached(connected: Connected) 
     assert program.creation_date == "2021-09-13T17:27:42Z"
 
 
-@pytest.mark.parametrize(("limit", "skip"), [(0, 0), (-1, 0), (True, 0), (5, -1)])
+@pytest.mark.parametrize(("limit", "skip"), [(0, 0), (-1, 0), (5, -1)])
 async def test_programs_validates_limit_and_skip(
     connected: Connected, limit: Any, skip: int
 ) -> None:
     provider, router = connected
     with pytest.raises(ValueError, match=r"limit|skip"):
         await provider.runtime.programs(limit=limit, skip=skip)
+    assert service_calls(router) == []
+
+
+# A wrong type is a TypeError (it was a ValueError for limit=True before the redesign).
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"limit": True},
+        {"limit": "5"},
+        {"limit": 2.0},
+        {"skip": None},
+        {"skip": 1.0},
+        {"refresh": 1},
+        {"refresh": "yes"},
+    ],
+)
+async def test_programs_refuses_wrong_types(connected: Connected, kwargs: dict[str, Any]) -> None:
+    provider, router = connected
+    with pytest.raises(TypeError, match=r"limit|skip|refresh"):
+        await provider.runtime.programs(**kwargs)
     assert service_calls(router) == []
 
 
@@ -720,24 +746,40 @@ async def test_run_is_retried_on_429(connected: Connected) -> None:
     assert body(second)["params"] == {"x": 1}
 
 
-async def test_run_with_a_callback_starts_streaming(connected: Connected) -> None:
-    provider, router = connected
+LOOPBACK = "http://127.0.0.1:9/runtime"
+"""A runtime URL on a loopback port nobody listens on: REST calls are mocked by the router and
+every stream is refused at once (no DNS, no network)."""
+
+
+@pytest_asyncio.fixture
+async def refused_streams() -> AsyncIterator[Connected]:
+    """``(provider, router)`` with the runtime at :data:`LOOPBACK`."""
+    router = respx.MockRouter(assert_all_called=False)
+    router.post(f"{AUTH}/users/loginWithToken").respond(json={"id": ACCESS})
+    router.get(f"{AUTH}/users/me").respond(
+        json={"id": "user-1", "urls": {"services": {"runtime": LOOPBACK}}}
+    )
+    async with connect(router) as provider:
+        yield provider, router
+
+
+async def test_run_with_a_callback_starts_streaming(refused_streams: Connected) -> None:
+    provider, router = refused_streams
     runtime = provider.runtime
-    # Refused at once on loopback (no DNS, no network); give up fast and poll instead.
-    runtime._ws = "ws://127.0.0.1:9"
+    # Refused at once; give up fast and poll instead.
     runtime.stream_policy = StreamPolicy(
         max_retries=0, backoff_initial=0.001, backoff_max=0.001, open_timeout=1, poll_interval=0.01
     )
-    router.post(f"{RUNTIME}/jobs").respond(json={"id": "job-cb"})
-    router.get(f"{RUNTIME}/jobs/job-cb").respond(json=job_record("job-cb", "RUNNING"))
-    router.get(f"{RUNTIME}/jobs/job-cb/interim_results").respond(json=[])
+    router.post(f"{LOOPBACK}/jobs").respond(json={"id": "job-cb"})
+    polls = router.get(f"{LOOPBACK}/jobs/job-cb").respond(json=job_record("job-cb", "RUNNING"))
+    router.get(f"{LOOPBACK}/jobs/job-cb/interim_results").respond(json=[])
     received: list[Any] = []
 
     job = await runtime.run(
         "prog-1", {"backend_name": "b"}, {}, callback=lambda job_id, msg: received.append(msg)
     )
     assert job.streaming
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: polls.call_count > 0)  # refused, then polling
     await job.cancel_result_streaming()
     assert not job.streaming
     assert received == []
@@ -745,23 +787,23 @@ async def test_run_with_a_callback_starts_streaming(connected: Connected) -> Non
 
 
 async def test_cancel_streaming_right_after_run_ends_the_callback_task_cleanly(
-    connected: Connected,
+    refused_streams: Connected,
 ) -> None:
-    provider, router = connected
-    provider.runtime._ws = "ws://127.0.0.1:9"
-    router.post(f"{RUNTIME}/jobs").respond(json={"id": "job-cb0"})
+    provider, router = refused_streams
+    router.post(f"{LOOPBACK}/jobs").respond(json={"id": "job-cb0"})
     job = await provider.runtime.run("prog-1", {"backend_name": "b"}, {}, callback=print)
-    task = job._callback_task
-    assert task is not None
+    [task] = provider.tasks.tasks  # the callback task (the reader belongs to the stream)
     await job.cancel_result_streaming()
     assert task.done()
     assert task.exception() is None
+    assert provider.tasks.tasks == frozenset()
 
 
-async def test_cancel_streaming_from_another_task_does_not_hang(connected: Connected) -> None:
-    provider, router = connected
-    provider.runtime._ws = "ws://127.0.0.1:9"
-    router.post(f"{RUNTIME}/jobs").respond(json={"id": "job-cb1"})
+async def test_cancel_streaming_from_another_task_does_not_hang(
+    refused_streams: Connected,
+) -> None:
+    provider, router = refused_streams
+    router.post(f"{LOOPBACK}/jobs").respond(json={"id": "job-cb1"})
     job = await provider.runtime.run("prog-1", {"backend_name": "b"}, {}, callback=print)
     # The callback task runs first (and starts the reader task), then the canceller runs
     # before the reader's first step.
@@ -899,11 +941,39 @@ async def test_jobs_are_built_from_their_records(connected: Connected) -> None:
     assert b.cached_status.value == "DONE"
 
 
-@pytest.mark.parametrize(("limit", "skip"), [(0, 0), (-3, 0), (False, 0), (1, -1)])
+@pytest.mark.parametrize(("limit", "skip"), [(0, 0), (-3, 0), (1, -1)])
 async def test_jobs_validates_limit_and_skip(connected: Connected, limit: Any, skip: int) -> None:
     provider, router = connected
     with pytest.raises(ValueError, match=r"limit|skip"):
-        await provider.runtime.jobs(limit=limit, skip=skip)
+        provider.runtime.jobs(limit=limit, skip=skip)  # at the call, before any await
+    assert service_calls(router) == []
+
+
+# A wrong type is a TypeError (it was a ValueError for limit=False before the redesign).
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"limit": False},
+        {"limit": "10"},
+        {"limit": 1.5},
+        {"skip": "2"},
+        {"pending": "true"},
+        {"pending": 1},
+        {"program_id": 5},
+    ],
+)
+async def test_jobs_refuses_wrong_types(connected: Connected, kwargs: dict[str, Any]) -> None:
+    provider, router = connected
+    with pytest.raises(TypeError, match=r"limit|skip|pending|program_id"):
+        provider.runtime.jobs(**kwargs)
+    assert service_calls(router) == []
+
+
+@pytest.mark.parametrize("program_id", ["", "a/b", ".."])
+async def test_jobs_refuses_a_bad_program_id(connected: Connected, program_id: str) -> None:
+    provider, router = connected
+    with pytest.raises(ValueError, match="program_id"):
+        provider.runtime.jobs(program_id=program_id)
     assert service_calls(router) == []
 
 
@@ -961,7 +1031,7 @@ async def test_run_result_decoder_is_kept_by_the_job(connected: Connected) -> No
     assert await job.result() == ("tagged", {"v": 1})
 
 
-# -- retries (PROTOCOL §1.6: only replay-safe calls are retried on 5xx) --------------------------
+# -- retries (docs/protocol.md#retries-and-redirects: only replay-safe calls are retried on 5xx) --
 
 
 async def test_upload_program_is_not_retried_on_503(connected: Connected) -> None:
@@ -1006,3 +1076,108 @@ async def test_replay_safe_calls_are_retried_on_503(
     )
     await call(provider.runtime)
     assert route.call_count == 2
+
+
+# -- malformed answers (defect 5 of the redesign issue) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "answer", "call"),
+    [
+        pytest.param("GET", "/jobs/job-1", {}, lambda rt: rt.job("job-1"), id="job-empty"),
+        pytest.param("GET", "/jobs/job-1", [], lambda rt: rt.job("job-1"), id="job-list"),
+        pytest.param(
+            "GET", "/programs/prog-1", {}, lambda rt: rt.program("prog-1"), id="program-empty"
+        ),
+        pytest.param("GET", "/jobs", {"count": 3}, lambda rt: rt.jobs(), id="jobs-without-jobs"),
+        pytest.param(
+            "GET", "/jobs", {"jobs": [{}], "count": 1}, lambda rt: rt.jobs(), id="jobs-bad-record"
+        ),
+        pytest.param(
+            "GET", "/programs", {"count": 1}, lambda rt: rt.programs(), id="programs-no-programs"
+        ),
+        pytest.param(
+            "POST",
+            "/jobs",
+            {"created": "2022-01-01T00:00:00Z"},
+            lambda rt: rt.run("prog-1", {"backend_name": "b"}, {}),
+            id="run-without-id",
+        ),
+        pytest.param(
+            "POST",
+            "/programs",
+            {"name": "n"},
+            lambda rt: rt.upload_program(SOURCE, name="n", max_execution_time=1, description="d"),
+            id="upload-without-id",
+        ),
+    ],
+)
+async def test_a_malformed_answer_is_an_api_error_naming_the_request(
+    connected: Connected, method: str, path: str, answer: Any, call: Any
+) -> None:
+    provider, router = connected
+    router.route(method=method, url=f"{RUNTIME}{path}").respond(json=answer)
+    with pytest.raises(ApiError) as info:
+        await call(provider.runtime)
+    error = info.value
+    assert type(error) is ApiError
+    assert (error.method, error.url, error.status) == (method, f"{RUNTIME}{path}", 200)
+    assert f"{method} {RUNTIME}{path}" in str(error)
+    assert "malformed" in str(error)
+
+
+async def test_malformed_job_answers_while_polling_and_for_interim_results(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    router.get(f"{RUNTIME}/jobs/job-1").respond(json={"status": "RUNNING"})
+    router.get(f"{RUNTIME}/jobs/job-1/interim_results").respond(text="<html>oops</html>")
+    job = RuntimeJob(provider.runtime, "job-1", program_id="prog-1", backend="b")
+    with pytest.raises(ApiError, match=r"malformed job record: .*no id"):
+        await job.status()
+    with pytest.raises(ApiError, match="malformed interim results") as info:
+        await job.interim_results()
+    assert info.value.url == f"{RUNTIME}/jobs/job-1/interim_results"
+
+
+# -- jobs() is a Pager -------------------------------------------------------------------------
+
+
+async def test_jobs_pages_lazily_and_prefetches_the_next_page(connected: Connected) -> None:
+    provider, router = connected
+    route = router.get(f"{RUNTIME}/jobs").mock(side_effect=paged(job_records(45), "jobs"))
+    pager = provider.runtime.jobs(limit=None)
+    await asyncio.sleep(0)
+    assert route.call_count == 0  # nothing is fetched before it is consumed
+    seen: list[str] = []
+    async for job in pager:
+        seen.append(job.job_id)
+        if len(seen) == 1:  # the second page is fetched while the first is read
+            await wait_until(lambda: route.call_count == 2)
+            assert pager.pages_fetched == 1
+    assert seen == [f"job-{i}" for i in range(45)]
+    assert [sorted(query(c.request)) for c in route.calls] == [
+        [("limit", "20")],
+        [("limit", "20"), ("offset", "20")],
+        [("limit", "20"), ("offset", "40")],
+    ]
+
+
+async def test_leaving_a_jobs_pager_early_cancels_its_prefetch(connected: Connected) -> None:
+    provider, router = connected
+    prefetching, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_second_page(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("offset"):
+            prefetching.set()
+            await release.wait()  # never set: the prefetch must be cancelled
+        return paged(job_records(45), "jobs")(request)
+
+    router.get(f"{RUNTIME}/jobs").mock(side_effect=slow_second_page)
+    async with provider.runtime.jobs(limit=None) as pager:
+        async for job in pager:
+            assert job.job_id == "job-0"
+            await asyncio.wait_for(prefetching.wait(), 5)
+            assert len(provider.tasks.tasks) == 1  # the prefetch, owned by the provider
+            break
+    assert provider.tasks.tasks == frozenset()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 import anyio
@@ -17,11 +19,18 @@ import pytest
 import pytest_asyncio
 import respx
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
 
-from async_qexp import Provider, RetryPolicy, RuntimeInvalidStateError, StreamingError
+from async_qexp import (
+    ClosedError,
+    Provider,
+    RetryPolicy,
+    RuntimeInvalidStateError,
+    StreamingError,
+)
 from async_qexp.runtime import ResultDecoder, StreamPolicy
 
-from ..helpers import wait_until
+from ..helpers import client_tasks, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
 
@@ -39,6 +48,15 @@ class ScriptedServer:
         self.connections = 0
         self.headers: list[dict[str, str]] = []
         self.paths: list[str] = []
+        self.refuse_with: HTTPStatus | None = None
+        self.refused = 0
+
+    def process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """Refuse the handshake with :attr:`refuse_with`, if set."""
+        if self.refuse_with is None:
+            return None
+        self.refused += 1
+        return ws.respond(self.refuse_with, "no such job\n")
 
     async def handler(self, ws: ServerConnection) -> None:
         index = self.connections
@@ -66,7 +84,9 @@ def messages(*items: Any, close: int | None = 1000, ack: bool = True) -> Handler
 @pytest_asyncio.fixture
 async def ws_server() -> AsyncIterator[tuple[ScriptedServer, str]]:
     scripted = ScriptedServer()
-    async with serve(scripted.handler, "127.0.0.1", 0) as server:
+    async with serve(
+        scripted.handler, "127.0.0.1", 0, process_request=scripted.process_request
+    ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         yield scripted, f"http://127.0.0.1:{port}/runtime"
 
@@ -195,6 +215,7 @@ async def test_rejected_handshake_goes_straight_to_polling(runtime_provider) -> 
         raise AssertionError
 
     scripted.script = [refuse]
+    scripted.refuse_with = HTTPStatus.NOT_FOUND
     base = provider.runtime.base_url
     router.get(f"{base}/jobs/job6").respond(
         json={"id": "job6", "program": {"id": "p"}, "status": "COMPLETED"}
@@ -202,11 +223,11 @@ async def test_rejected_handshake_goes_straight_to_polling(runtime_provider) -> 
     router.get(f"{base}/jobs/job6/interim_results").respond(json=[{"k": 1}])
     router.get(f"{base}/jobs/job6/results").respond(text="42")
     job = await provider.runtime.job("job6")
-    # A URL the server does not know: point the stream at a missing path prefix.
-    provider.runtime._ws = provider.runtime._ws + "/nowhere"
     stream = job.stream_results()
     assert await collect(stream) == [{"k": 1}, 42]
     assert stream.polled
+    assert scripted.refused == 1  # a 4xx is not retried
+    assert scripted.connections == 0
 
 
 async def test_break_closes_the_socket_and_allows_a_new_stream(runtime_provider) -> None:  # type: ignore[no-untyped-def]
@@ -296,4 +317,111 @@ async def test_closing_the_provider_closes_open_streams(ws_server) -> None:  # t
         stream = job.stream_results(lambda _job_id, _message: None)
         await wait_until(lambda: scripted.connections > 0)
     assert not stream.running
+    release.set()
+
+
+async def test_a_callback_stream_survives_a_decoder_that_raises(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages({"v": 1}, "undecodable", {"v": 3}, "final")]
+    mock_job(router, provider.runtime.base_url, "job11")
+
+    class Picky(ResultDecoder):
+        @classmethod
+        def decode(cls, data: str) -> Any:
+            value = super().decode(data)
+            if value == "undecodable":
+                raise ValueError("cannot decode this one")
+            return value
+
+    job = await provider.runtime.job("job11")
+    seen: list[Any] = []
+    with caplog.at_level(logging.WARNING, logger="async_qexp"):
+        stream = job.stream_results(lambda _job_id, message: seen.append(message), decoder=Picky)
+        with anyio.fail_after(5):
+            await stream.wait_closed()
+    assert seen == [{"v": 1}, {"v": 3}, "final"]
+    [warning] = [r for r in caplog.records if "cannot decode" in r.getMessage()]
+    assert "job11" in warning.getMessage()
+    assert not job.streaming
+
+
+async def test_closing_the_provider_ends_every_stream_and_callback(
+    ws_server: tuple[ScriptedServer, str],
+) -> None:
+    scripted, runtime_url = ws_server
+    closed_by_client: list[int] = []
+
+    async def one_then_hold(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send(json.dumps("m0"))
+        await ws.wait_closed()  # until the client closes the socket
+        closed_by_client.append(ws.close_code or 0)
+
+    scripted.script = [one_then_hold]
+    router = respx.MockRouter(assert_all_called=False)
+    router.post(f"{AUTH}/users/loginWithToken").respond(json={"id": "ACCESS"})
+    router.get(f"{AUTH}/users/me").respond(json={"urls": {"services": {"runtime": runtime_url}}})
+    mock_job(router, runtime_url, "job12")
+    fed: list[Any] = []
+    iterated: list[Any] = []
+
+    async def consume(stream: Any) -> None:
+        async for message in stream:
+            iterated.append(message)
+
+    provider = Provider("t", AUTH, transport=httpx.MockTransport(router.async_handler))
+    async with provider:
+        job = await provider.runtime.job("job12")
+        other = await provider.runtime.job("job12")
+        with_callback = job.stream_results(lambda _job_id, message: fed.append(message))
+        iterator = other.stream_results()
+        consumer = asyncio.ensure_future(consume(iterator))
+        await wait_until(lambda: fed == ["m0"] and iterated == ["m0"])
+        assert len(provider.tasks.tasks) == 1  # the callback task; the readers are the streams'
+    # Both sockets were closed by the client, every task has ended ...
+    await wait_until(lambda: len(closed_by_client) == 2)
+    assert client_tasks() == set()
+    assert not with_callback.running
+    assert not iterator.running
+    assert not job.streaming
+    # ... an iterator whose provider closed under it says so, and nothing can be used again.
+    with pytest.raises(ClosedError):
+        await consumer
+    with pytest.raises(ClosedError):
+        job.stream_results()
+    with pytest.raises(ClosedError):
+        await job.status()
+    with pytest.raises(ClosedError):
+        async with iterator:
+            pass
+    await job.cancel_result_streaming()  # a no-op, not an error
+
+
+async def test_an_async_callback_may_stop_its_own_stream(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    release = asyncio.Event()
+
+    async def two_then_hold(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send(json.dumps(1))
+        await ws.send(json.dumps(2))
+        await release.wait()
+
+    scripted.script = [two_then_hold]
+    mock_job(router, provider.runtime.base_url, "job13")
+    job = await provider.runtime.job("job13")
+    seen: list[Any] = []
+
+    async def stop_at_first(job_id: str, message: Any) -> None:
+        seen.append(message)
+        await job.cancel_result_streaming()  # from the callback's own task: must not wait on it
+
+    stream = job.stream_results(stop_at_first)
+    with anyio.fail_after(5):
+        await stream.wait_closed()
+    assert seen[0] == 1  # what had been received before the stop may still be fed
+    assert not job.streaming
+    assert provider.tasks.tasks == frozenset()
     release.set()

@@ -1,18 +1,32 @@
-"""The runtime JSON envelopes (PROTOCOL §5.9) and ResultDecoder (§5.10), without a server."""
+"""The runtime JSON envelopes (docs/protocol.md#runtime-envelopes) of
+``async_qexp.models.envelopes`` and ResultDecoder (docs/protocol.md#result-decoders), without a
+server."""
 
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import json
+import sys
 import zlib
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from async_qexp.runtime import ResultDecoder, RuntimeDecoder, RuntimeEncoder
-from async_qexp.runtime.codec import decode_runtime, dumps
+from async_qexp import models, runtime
+from async_qexp.models.envelopes import RuntimeDecoder, RuntimeEncoder
+from async_qexp.models.envelopes import dumps_runtime as dumps
+from async_qexp.models.envelopes import loads_runtime as decode_runtime
+from async_qexp.runtime import ResultDecoder
+
+
+def test_the_runtime_package_re_exports_the_one_codec() -> None:
+    assert runtime.RuntimeEncoder is models.RuntimeEncoder is RuntimeEncoder
+    assert runtime.RuntimeDecoder is models.RuntimeDecoder is RuntimeDecoder
+    with pytest.raises(ImportError):
+        importlib.import_module("async_qexp.runtime.codec")
 
 
 def roundtrip(value: Any) -> Any:
@@ -181,9 +195,7 @@ def test_object_ndarray_and_numpy_scalars() -> None:
 
 
 def test_ndarray_list_payload_without_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from async_qexp.runtime import codec
-
-    monkeypatch.setattr(codec, "_numpy", lambda: None)
+    monkeypatch.setitem(sys.modules, "numpy", None)  # numpy marked absent
     as_list = {"__type__": "ndarray", "__value__": [[1, 2], [3, 4]]}
     assert decode_runtime(json.dumps(as_list)) == [[1, 2], [3, 4]]
     packed = {"__type__": "ndarray", "__value__": "eJwLd3QEAAAA//8="}
