@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -37,7 +37,15 @@ from .errors import (
     RequestTimeout,
 )
 
-__all__ = ["HttpSession", "Secret", "TransportName", "check_transport", "make_transport"]
+__all__ = [
+    "HttpSession",
+    "Secret",
+    "TransportName",
+    "check_transport",
+    "loggable",
+    "make_transport",
+    "quote_path",
+]
 
 logger = logging.getLogger("async_qexp")
 
@@ -279,7 +287,7 @@ class HttpSession:
                     raise ClosedError("the provider was closed during the request") from exc
                 if not isinstance(exc, httpx.TransportError):
                     raise
-                failure = _transport_failure(exc, method=method, url=_loggable(url))
+                failure = _transport_failure(exc, method=method, url=loggable(url))
 
             if response is not None and response.status_code < 300:
                 return response
@@ -307,7 +315,7 @@ class HttpSession:
                     logger.debug(
                         "retrying %s %s in %.3fs (attempt %d failed: %s)",
                         method,
-                        _loggable(url),
+                        loggable(url),
                         delay,
                         attempt,
                         response.status_code if response is not None else failure,
@@ -350,7 +358,7 @@ class HttpSession:
             f"more than {_MAX_REDIRECTS} redirects",
             status=response.status_code,
             method=method,
-            url=_loggable(url),
+            url=loggable(url),
         )
 
     async def _exchange(
@@ -405,7 +413,7 @@ def parse_json(response: httpx.Response) -> Any:
             f"the response is not valid JSON: {response.text[:200]!r}",
             status=response.status_code,
             method=response.request.method,
-            url=_loggable(str(response.request.url)),
+            url=loggable(str(response.request.url)),
         ) from exc
 
 
@@ -458,7 +466,7 @@ def error_from_response(
         "status": status,
         "code": code,
         "method": response.request.method,
-        "url": _loggable(str(response.request.url)),
+        "url": loggable(str(response.request.url)),
     }
     if status == 404:
         return EntryNotFound(message, **kwargs)
@@ -471,9 +479,24 @@ def error_from_response(
     return ApiError(message, **kwargs)
 
 
-def _loggable(url: str) -> str:
+def loggable(url: str) -> str:
     """A URL without its query string (signed URLs carry signatures there)."""
     return url.split("?", 1)[0]
+
+
+_PATH_SAFE = ":@!$&'()*+,;=~"
+
+
+def quote_path(name: str) -> str:
+    """Percent-encode a name for a URL path (``docs/protocol.md#names-in-paths``).
+
+    A ``/`` in the name stays a separator (figure and file names may hold one; ids are checked
+    not to), and ``.``/``..`` segments are encoded so that no URL normalisation removes them.
+    """
+    return "/".join(
+        "%2E" * len(part) if part in (".", "..") else quote(part, safe=_PATH_SAFE)
+        for part in name.split("/")
+    )
 
 
 def _transport_failure(exc: httpx.TransportError, *, method: str, url: str) -> RequestError:

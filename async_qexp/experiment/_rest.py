@@ -11,12 +11,11 @@ import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
 from .._auth import HubGroupProject
-from .._http import HttpSession, _loggable, parse_json
+from .._http import HttpSession, loggable, parse_json, quote_path
 from .._paging import Page, Pager
 from .._tasks import TaskOwner
 from ..errors import ApiError, EntryExists, EntryNotFound
@@ -31,8 +30,6 @@ JSONEncoderType = type[json.JSONEncoder] | None
 JSONDecoderType = type[json.JSONDecoder] | None
 T = TypeVar("T")
 
-_PATH_SAFE = "/:@!$&'()*+,;=~"
-
 
 def check_limit(limit: Any, name: str = "limit") -> None:
     if limit is not None:
@@ -42,17 +39,6 @@ def check_limit(limit: Any, name: str = "limit") -> None:
 def ignore_unknown(filters: Mapping[str, Any], call: str) -> None:
     if filters:
         logger.info("%s: ignoring unsupported filters %s", call, sorted(filters))
-
-
-def quote_path(segment: str) -> str:
-    """Percent-encode a name for a path; ``/`` stays, and ``.``/``..`` segments survive."""
-    parts = []
-    for part in segment.split("/"):
-        if part in (".", ".."):
-            parts.append("%2E" * len(part))
-        else:
-            parts.append(quote(part, safe=_PATH_SAFE.replace("/", "")))
-    return "/".join(parts)
 
 
 def require_name(value: Any, what: str) -> str:
@@ -121,7 +107,7 @@ class ServiceBase:
             f"malformed response from the service: it {what}",
             status=response.status_code,
             method=response.request.method,
-            url=_loggable(str(response.request.url)),
+            url=loggable(str(response.request.url)),
         )
 
     def _record(

@@ -196,13 +196,35 @@ def dumps_runtime(value: Any) -> str:
     """Serialise a value with the runtime envelopes.
 
     Raises:
-        TypeError: for a value with no JSON form.
-        ValueError: for a value that refers to itself or nests too deeply.
+        TypeError: for a value with no JSON form, or a mapping key that is not a string
+            (JSON would turn it into one silently).
+        ValueError: for a value that refers to itself or nests deeper than
+            :data:`MAX_NESTING` levels.
     """
+    _check_keys(value, 0)
     try:
         return json.dumps(value, cls=RuntimeEncoder)
     except RecursionError:
         raise ValueError("the value nests too deeply to be sent as JSON") from None
+
+
+def _check_keys(value: Any, depth: int) -> None:
+    if isinstance(value, Mapping | list | tuple):
+        if depth >= MAX_NESTING:
+            raise ValueError(
+                f"the data is nested deeper than {MAX_NESTING} levels (or refers to itself)"
+            )
+        if isinstance(value, Mapping):
+            for key in value:
+                if not isinstance(key, str):
+                    raise TypeError(
+                        f"mapping keys must be strings, not {type(key).__name__} ({key!r})"
+                    )
+            items: Any = value.values()
+        else:
+            items = value
+        for item in items:
+            _check_keys(item, depth + 1)
 
 
 class RuntimeDecoder(json.JSONDecoder):

@@ -479,9 +479,7 @@ def program_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
     if metadata.get("description"):
         patch["description"] = require_str(metadata["description"], "description")
     if metadata.get("max_execution_time"):
-        patch["cost"] = require_int(
-            metadata["max_execution_time"], "max_execution_time", minimum=1
-        )
+        patch["cost"] = require_int(metadata["max_execution_time"], "max_execution_time", minimum=1)
     spec = metadata.get("spec")
     if spec:
         if not isinstance(spec, Mapping):

@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import httpx
 
-from .._http import HttpSession, QueryParams, parse_json
+from .._http import HttpSession, QueryParams, loggable, parse_json, quote_path
 from .._paging import Fetch, Page
 from ..errors import (
     ApiError,
@@ -56,8 +55,6 @@ T = TypeVar("T")
 PAGE_SIZE = 20
 """Items per page of a runtime listing (the reference clients' page size)."""
 
-_PATH_SAFE = ":@!$&'()*+,;=~"
-
 
 def websocket_url(runtime_url: str) -> str:
     """The websocket base URL of a runtime URL: ``https`` → ``wss``, ``http`` → ``ws``."""
@@ -81,11 +78,6 @@ def known_status(record: JobRecord) -> JobStatus:
             f"unknown job status from the server: {record.status_name!r}"
         )
     return record.status
-
-
-def _segment(ident: str) -> str:
-    """An id as one path segment, percent-encoded (``docs/protocol.md#names-in-paths``)."""
-    return quote(ident, safe=_PATH_SAFE)
 
 
 def offset_pages(
@@ -177,7 +169,7 @@ class RuntimeApi:
                 f"malformed {what}: {exc}",
                 status=response.status_code,
                 method=request.method,
-                url=str(request.url).split("?", 1)[0],
+                url=loggable(str(request.url)),
             ) from exc
 
     async def logout(self) -> None:
@@ -196,7 +188,7 @@ class JobsApi(RuntimeApi):
 
     def stream_url(self, job_id: str) -> str:
         """The websocket URL of a job's result stream."""
-        return f"{self.websocket_url}/stream/jobs/{_segment(job_id)}"
+        return f"{self.websocket_url}/stream/jobs/{quote_path(job_id)}"
 
     def access_token(self) -> str | None:
         """The access token for the stream's handshake (``None`` off the service origins)."""
@@ -241,7 +233,7 @@ class JobsApi(RuntimeApi):
             RuntimeJobNotFound: if it does not exist.
         """
         response = await self.request(
-            "GET", f"/jobs/{_segment(job_id)}", not_found=RuntimeJobNotFound
+            "GET", f"/jobs/{quote_path(job_id)}", not_found=RuntimeJobNotFound
         )
         return self.read(response, JobRecord.from_wire, "job record")
 
@@ -251,7 +243,7 @@ class JobsApi(RuntimeApi):
         Raises:
             RuntimeJobNotFound: if the job does not exist.
         """
-        path = f"/jobs/{_segment(job_id)}/results"
+        path = f"/jobs/{quote_path(job_id)}/results"
         return (await self.request("GET", path, not_found=RuntimeJobNotFound)).text
 
     async def interim_texts(self, job_id: str) -> list[str]:
@@ -260,14 +252,14 @@ class JobsApi(RuntimeApi):
         Raises:
             RuntimeJobNotFound: if the job does not exist.
         """
-        path = f"/jobs/{_segment(job_id)}/interim_results"
+        path = f"/jobs/{quote_path(job_id)}/interim_results"
         response = await self.request("GET", path, not_found=RuntimeJobNotFound)
         return self.read(response, interim_texts, "interim results", text=True)
 
     async def logs(self, job_id: str) -> str:
         """``GET /jobs/{id}/logs``: the program's output; ``""`` when there is none (404)."""
         try:
-            response = await self.request("GET", f"/jobs/{_segment(job_id)}/logs")
+            response = await self.request("GET", f"/jobs/{quote_path(job_id)}/logs")
         except EntryNotFound:
             return ""
         return response.text
@@ -279,7 +271,7 @@ class JobsApi(RuntimeApi):
             RuntimeJobNotFound: if the job does not exist.
             RuntimeInvalidStateError: if the job is already final (409).
         """
-        path = f"/jobs/{_segment(job_id)}/cancel"
+        path = f"/jobs/{quote_path(job_id)}/cancel"
         try:
             await self.request("POST", path, not_found=RuntimeJobNotFound)
         except EntryExists as exc:
@@ -291,7 +283,7 @@ class JobsApi(RuntimeApi):
         Raises:
             RuntimeJobNotFound: if the job does not exist.
         """
-        await self.request("DELETE", f"/jobs/{_segment(job_id)}", not_found=RuntimeJobNotFound)
+        await self.request("DELETE", f"/jobs/{quote_path(job_id)}", not_found=RuntimeJobNotFound)
 
 
 class ProgramsApi(RuntimeApi):
@@ -308,7 +300,7 @@ class ProgramsApi(RuntimeApi):
         Raises:
             RuntimeProgramNotFound: if it does not exist.
         """
-        path = f"/programs/{_segment(program_id)}"
+        path = f"/programs/{quote_path(program_id)}"
         response = await self.request("GET", path, not_found=RuntimeProgramNotFound)
         return self.read(response, RuntimeProgram.from_wire, "program record")
 
@@ -334,7 +326,7 @@ class ProgramsApi(RuntimeApi):
         """
         await self.request(
             "PUT",
-            f"/programs/{_segment(program_id)}/data",
+            f"/programs/{quote_path(program_id)}/data",
             content=encoded_source,
             headers={"Content-Type": "application/octet-stream"},
             not_found=RuntimeProgramNotFound,
@@ -346,7 +338,7 @@ class ProgramsApi(RuntimeApi):
         Raises:
             RuntimeProgramNotFound: if the program does not exist.
         """
-        path = f"/programs/{_segment(program_id)}"
+        path = f"/programs/{quote_path(program_id)}"
         await self.request("PATCH", path, json_body=patch, not_found=RuntimeProgramNotFound)
 
     async def set_visibility(self, program_id: str, public: bool) -> None:
@@ -355,7 +347,7 @@ class ProgramsApi(RuntimeApi):
         Raises:
             RuntimeProgramNotFound: if the program does not exist.
         """
-        path = f"/programs/{_segment(program_id)}/{'public' if public else 'private'}"
+        path = f"/programs/{quote_path(program_id)}/{'public' if public else 'private'}"
         await self.request("PUT", path, not_found=RuntimeProgramNotFound)
 
     async def delete(self, program_id: str) -> None:
@@ -364,5 +356,5 @@ class ProgramsApi(RuntimeApi):
         Raises:
             RuntimeProgramNotFound: if the program does not exist.
         """
-        path = f"/programs/{_segment(program_id)}"
+        path = f"/programs/{quote_path(program_id)}"
         await self.request("DELETE", path, not_found=RuntimeProgramNotFound)

@@ -44,9 +44,7 @@ def check_decoder(decoder: Any, name: str = "decoder") -> type[ResultDecoder] | 
     if decoder is None:
         return None
     if not isinstance(decoder, type) or not callable(getattr(decoder, "decode", None)):
-        raise TypeError(
-            f"{name} must be a ResultDecoder class (not an instance), not {decoder!r}"
-        )
+        raise TypeError(f"{name} must be a ResultDecoder class (not an instance), not {decoder!r}")
     return decoder
 
 

@@ -200,3 +200,16 @@ def test_ndarray_list_payload_without_numpy(monkeypatch: pytest.MonkeyPatch) -> 
     assert decode_runtime(json.dumps(as_list)) == [[1, 2], [3, 4]]
     packed = {"__type__": "ndarray", "__value__": "eJwLd3QEAAAA//8="}
     assert decode_runtime(json.dumps(packed)) == packed
+
+
+def test_runtime_json_refuses_keys_json_would_turn_into_strings() -> None:
+    """``json.dumps`` makes ``{1: "a"}`` into ``{"1": "a"}`` silently: refused instead."""
+    from async_qexp.models import dumps_runtime
+
+    with pytest.raises(TypeError, match="keys must be strings"):
+        dumps_runtime({"inputs": [{"layout": {0: 5}}]})
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="nested deeper"):
+        dumps_runtime(loop)
+    assert dumps_runtime({"ok": [{"a": 1}]}) == '{"ok": [{"a": 1}]}'

@@ -52,9 +52,7 @@ INVALID_CALLS = [
     # programs
     _case(lambda rt: rt.update_program(None, name="n"), TypeError, "update-none"),
     _case(lambda rt: rt.update_program("p", spec="schema"), TypeError, "update-spec"),
-    _case(
-        lambda rt: rt.update_program("p", max_execution_time="60"), TypeError, "update-cost"
-    ),
+    _case(lambda rt: rt.update_program("p", max_execution_time="60"), TypeError, "update-cost"),
     _case(lambda rt: rt.update_program("p", data=5), TypeError, "update-data"),
     _case(lambda rt: rt.update_program("p", metadata=["n"]), TypeError, "update-metadata"),
     _case(lambda rt: rt.upload_program(5, **META), TypeError, "upload-data"),
@@ -102,9 +100,7 @@ INVALID_CALLS = [
         TypeError,
         "run-decoder-instance",
     ),
-    _case(
-        lambda rt: rt.run("p", OPTIONS, {}, result_decoder=dict), TypeError, "run-decoder-class"
-    ),
+    _case(lambda rt: rt.run("p", OPTIONS, {}, result_decoder=dict), TypeError, "run-decoder-class"),
 ]
 
 
