@@ -41,7 +41,7 @@ def optional_deps(session: nox.Session) -> None:
 
 @nox.session
 def compat(session: nox.Session) -> None:
-    """The unmodified qiskit-ibm-experiment client against the emulator (PROTOCOL §7)."""
+    """The unmodified qiskit-ibm-experiment client against the emulator."""
     session.install("-e", ".[emulator]", "qiskit-ibm-experiment")
     session.run(
         "python", "tests/emulator/compat_qiskit_ibm_experiment.py", "--emulator-python", "python"
@@ -50,9 +50,12 @@ def compat(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting of the library, tests, examples and benchmarks."""
-    session.install("ruff>=0.5")
+    """ruff (lint and formatting), and the import contracts of docs/architecture.md."""
+    session.install("ruff>=0.5", "import-linter>=2.1")
+    session.install("--no-deps", "-e", ".")  # import-linter finds the package; nothing runs
     session.run("ruff", "check", "async_qexp", "tests", "examples", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "async_qexp", "tests", "examples", "bench")
+    session.run("lint-imports")
 
 
 @nox.session
@@ -72,7 +75,7 @@ def examples(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks (bench/README.md); ``-- --quick`` for a one-minute smoke run.
+    """The benchmarks (``bench/README.md``); ``-- --quick`` for a one-minute smoke run.
 
     ``nox -s bench`` runs every scenario at full size (about 8 minutes on 2 cores);
     ``nox -s bench -- bulk_save`` (or ``paging``, ``stream``) runs one.
