@@ -43,16 +43,34 @@ See :mod:`async_qexp.emulator.config` for the users and devices file formats.
 
 from __future__ import annotations
 
-from .config import (
-    DEFAULT_DEVICES,
-    DeviceSpec,
-    EmulatorConfig,
-    UserSpec,
-    load_devices,
-    load_users,
-)
-from .faults import FaultRule, FaultSettings, RequestRecord
-from .server import Emulator, serve
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import (
+        DEFAULT_DEVICES,
+        DeviceSpec,
+        EmulatorConfig,
+        UserSpec,
+        load_devices,
+        load_users,
+    )
+    from .faults import FaultRule, FaultSettings, RequestRecord
+    from .server import Emulator, serve
+
+_WHERE = {
+    ".config": (
+        "DEFAULT_DEVICES",
+        "DeviceSpec",
+        "EmulatorConfig",
+        "UserSpec",
+        "load_devices",
+        "load_users",
+    ),
+    ".faults": ("FaultRule", "FaultSettings", "RequestRecord"),
+    ".server": ("Emulator", "serve"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "DEFAULT_DEVICES",
@@ -67,3 +85,18 @@ __all__ = [
     "load_users",
     "serve",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a name on first use (PEP 562): a runtime job's worker process, which lives in
+    this package, must not load the server (Starlette, uvicorn) to start."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'async_qexp.emulator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

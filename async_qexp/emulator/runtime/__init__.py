@@ -17,9 +17,20 @@
 
 from __future__ import annotations
 
-from .manager import JobRun, RuntimeManager
-from .programs import ProgramFile, builtin_programs, load_program_dir, read_program
-from .routes import runtime_routes
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .manager import JobRun, RuntimeManager
+    from .programs import ProgramFile, builtin_programs, load_program_dir, read_program
+    from .routes import runtime_routes
+
+_WHERE = {
+    ".manager": ("JobRun", "RuntimeManager"),
+    ".programs": ("ProgramFile", "builtin_programs", "load_program_dir", "read_program"),
+    ".routes": ("runtime_routes",),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "JobRun",
@@ -30,3 +41,18 @@ __all__ = [
     "read_program",
     "runtime_routes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a name on first use (PEP 562), so that the job worker (:mod:`.worker`, run as
+    ``python -m``) loads none of the server."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

@@ -17,7 +17,6 @@ import secrets
 import signal
 import sys
 from collections import deque
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -36,14 +35,9 @@ logger = logging.getLogger("async_qexp.emulator")
 SYSTEM_OWNER = "system"
 """The owner of the built-in programs."""
 
-WORKER = str(Path(__file__).with_name("worker.py"))
+WORKER_MODULE = "async_qexp.emulator.runtime.worker"
+"""The module a job's process runs (``python -m``, with the server's interpreter)."""
 _READ_CHUNK = 256 * 1024
-
-
-def _codec_path() -> str:
-    from ...runtime import codec
-
-    return str(codec.__file__)
 
 
 class JobRun:
@@ -120,7 +114,6 @@ class RuntimeManager:
         self._running: dict[str, int] = dict.fromkeys(self.backends, 0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._codec = _codec_path()
         self.worker_pids: list[int] = []
         """Process ids of every worker started (for tests: none may outlive the emulator)."""
 
@@ -238,7 +231,8 @@ class RuntimeManager:
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                WORKER,
+                "-m",
+                WORKER_MODULE,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -259,7 +253,6 @@ class RuntimeManager:
             "inputs": run.params,
             "backend": run.backend,
             "log_level": run.log_level,
-            "codec": self._codec,
         }
         io_task = asyncio.gather(
             self._write_spec(proc, json.dumps(spec).encode()),

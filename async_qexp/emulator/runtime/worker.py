@@ -1,10 +1,11 @@
 """The process that runs one runtime job (started by the emulator, one per job).
 
-Run as a script (``python worker.py``; it imports only the standard library, plus the runtime
-codec loaded from its file, so it starts fast). Protocol with the emulator:
+Run as ``python -m async_qexp.emulator.runtime.worker`` with the server's interpreter. It
+imports the standard library and :mod:`async_qexp.models.envelopes` (the runtime's JSON
+envelopes), nothing else of the package, so it starts fast. Protocol with the emulator:
 
 * **stdin**: one JSON object, then EOF: ``{"source", "name", "inputs" (JSON text),
-  "backend", "log_level", "codec"}`` (``codec`` is the path of ``async_qexp/runtime/codec.py``).
+  "backend", "log_level"}``.
 * **stdout** (the original file descriptor 1) carries the published messages, each framed as
   a header line ``"<kind> <byte length>\\n"`` followed by that many bytes of UTF-8 JSON:
   kind ``I`` = interim message, ``F`` = final result, ``E`` = the traceback of a failure.
@@ -17,7 +18,6 @@ The exit status is 0 after ``main`` returned, 1 after it raised.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import linecache
 import logging
@@ -27,8 +27,7 @@ import traceback
 import types
 from typing import IO, Any
 
-if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]  # never let this package's modules shadow anything the program imports
+from async_qexp.models.envelopes import RuntimeDecoder, RuntimeEncoder
 
 
 class _Name(str):
@@ -76,14 +75,11 @@ class UserMessenger:
             self.final_published = True
 
 
-def _load_codec(path: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("_qexp_runtime_codec", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load the runtime codec from {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _forget_working_directory() -> None:
+    """Drop the entry ``python -m`` put first on ``sys.path`` (the working directory): the
+    program sees the same import path as under ``python program.py`` minus its own folder."""
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
 
 
 def _load_program(name: str, source: str) -> types.ModuleType:
@@ -110,10 +106,10 @@ def main() -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    codec = _load_codec(spec["codec"])
-    messenger = UserMessenger(channel, codec.RuntimeEncoder)
+    _forget_working_directory()
+    messenger = UserMessenger(channel, RuntimeEncoder)
     try:
-        inputs = json.loads(spec.get("inputs") or "{}", cls=codec.RuntimeDecoder)
+        inputs = json.loads(spec.get("inputs") or "{}", cls=RuntimeDecoder)
         if not isinstance(inputs, dict):
             raise TypeError(f"the job's inputs must be a JSON object, not {type(inputs).__name__}")
         program = _load_program(str(spec.get("name") or "program"), spec["source"])
