@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._util import ApiError, error_body, error_response
+from ._util import HTTPProblem, error_body, error_response
 from .auth import auth_routes
 from .experiments import blob_routes, resultsdb_routes
 from .faults import FaultDecision, RequestRecord
@@ -46,7 +46,7 @@ logging.getLogger("uvicorn.error").addFilter(_drop_filter)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+    assert isinstance(exc, HTTPProblem)
     return error_response(exc.status, exc.message, exc.code)
 
 
@@ -63,7 +63,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 async def _not_implemented(request: Request) -> Response:
     state: EmulatorState = request.app.state.emu
     state.authenticate(request)
-    raise ApiError(404, "the runtime service is not implemented by this emulator yet")
+    raise HTTPProblem(404, "the runtime service is not implemented by this emulator yet")
 
 
 def _is_service(path: str) -> bool:
@@ -157,7 +157,7 @@ def _limited_receive(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             total += len(message.get("body", b""))
             if total > limit:
-                raise ApiError(413, "request body too large")
+                raise HTTPProblem(413, "request body too large")
         return message
 
     return wrapped
@@ -225,7 +225,7 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
     app = Starlette(
         routes=routes,
         exception_handlers={
-            ApiError: _api_error,
+            HTTPProblem: _api_error,
             HTTPException: _http_error,
             Exception: _server_error,
         },

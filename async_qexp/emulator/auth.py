@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ._req import read_json
-from ._util import ApiError, json_response, now_ts
+from ._util import HTTPProblem, json_response, now_ts
 from .state import EmulatorState
 
 __all__ = ["auth_routes", "base_urls"]
@@ -41,10 +41,10 @@ async def login(request: Request) -> Response:
     body = await read_json(request)
     token = body.get("apiToken") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
-        raise ApiError(401, "missing apiToken")
+        raise HTTPProblem(401, "missing apiToken")
     result = _state(request).login(token)
     if result is None:
-        raise ApiError(401, "invalid API token")
+        raise HTTPProblem(401, "invalid API token")
     access, user_id = result
     return json_response({"id": access, "ttl": 1209600, "created": now_ts(), "userId": user_id})
 

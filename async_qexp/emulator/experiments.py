@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ._req import read_json_object
-from ._util import ApiError, dumps, json_response, normalize_timestamp, now_ts
+from ._util import HTTPProblem, dumps, json_response, normalize_timestamp, now_ts
 from .auth import base_urls
 from .state import EmulatorState
 from .store import EXPERIMENT_SORT_KEYS, RESULT_SORT_KEYS, Principal, SortSpec
@@ -50,13 +50,13 @@ def _opt_str(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise ApiError(400, f"'{key}' must be a string")
+    raise HTTPProblem(400, f"'{key}' must be a string")
 
 
 def _req_str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value:
-        raise ApiError(400, f"'{key}' is required and must be a non-empty string")
+        raise HTTPProblem(400, f"'{key}' is required and must be a non-empty string")
     return value
 
 
@@ -67,7 +67,7 @@ def _str_list(body: dict[str, Any], key: str, *, allow_scalar: bool = False) -> 
     if allow_scalar and isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ApiError(400, f"'{key}' must be a list of strings")
+        raise HTTPProblem(400, f"'{key}' must be a list of strings")
     return value
 
 
@@ -76,13 +76,13 @@ def _obj_json(body: dict[str, Any], key: str) -> str:
     if value is None:
         return "{}"
     if not isinstance(value, dict):
-        raise ApiError(400, f"'{key}' must be a JSON object")
+        raise HTTPProblem(400, f"'{key}' must be a JSON object")
     return dumps(value).decode()
 
 
 def _ident(value: Any, key: str) -> str:
     if not isinstance(value, str) or not value or len(value) > _MAX_ID or "/" in value:
-        raise ApiError(400, f"'{key}' must be a non-empty string without '/'")
+        raise HTTPProblem(400, f"'{key}' must be a non-empty string without '/'")
     return value
 
 
@@ -91,13 +91,13 @@ def _visibility(value: Any) -> str:
         return "private"
     if isinstance(value, str) and value.lower() in VISIBILITIES:
         return value.lower()
-    raise ApiError(400, f"'visibility' must be one of {', '.join(VISIBILITIES)}")
+    raise HTTPProblem(400, f"'visibility' must be one of {', '.join(VISIBILITIES)}")
 
 
 def _quality(value: Any) -> str:
     if isinstance(value, str) and value.strip().lower() in _QUALITY:
         return _QUALITY[value.strip().lower()]
-    raise ApiError(400, "'quality' must be one of Good, Bad, No Information")
+    raise HTTPProblem(400, "'quality' must be one of Good, Bad, No Information")
 
 
 def _opt_ts(body: dict[str, Any], key: str) -> str | None:
@@ -109,7 +109,7 @@ def _chisq(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ApiError(400, "'chisq' must be a number")
+        raise HTTPProblem(400, "'chisq' must be a number")
     return dumps(value).decode()
 
 
@@ -168,28 +168,28 @@ def result_json(row: dict[str, Any]) -> dict[str, Any]:
 def _visible_experiment(state: EmulatorState, user: Principal, uuid: str) -> dict[str, Any]:
     row = state.store.get_experiment(uuid)
     if row is None or not user.can_see(row):
-        raise ApiError(404, f"experiment {uuid!r} not found")
+        raise HTTPProblem(404, f"experiment {uuid!r} not found")
     return row
 
 
 def _owned_experiment(state: EmulatorState, user: Principal, uuid: str) -> dict[str, Any]:
     row = _visible_experiment(state, user, uuid)
     if row["owner"] != user.id:
-        raise ApiError(403, "only the owner may modify this experiment")
+        raise HTTPProblem(403, "only the owner may modify this experiment")
     return row
 
 
 def _visible_result(state: EmulatorState, user: Principal, uuid: str) -> dict[str, Any]:
     row = state.store.get_result(uuid)
     if row is None or not user.can_see(row):
-        raise ApiError(404, f"analysis result {uuid!r} not found")
+        raise HTTPProblem(404, f"analysis result {uuid!r} not found")
     return row
 
 
 def _owned_result(state: EmulatorState, user: Principal, uuid: str) -> dict[str, Any]:
     row = _visible_result(state, user, uuid)
     if row["owner"] != user.id:
-        raise ApiError(403, "only the owner of the experiment may modify this result")
+        raise HTTPProblem(403, "only the owner of the experiment may modify this result")
     return row
 
 
@@ -197,12 +197,12 @@ def _check_parent(
     state: EmulatorState, user: Principal, parent: str, uuid: str, device: str
 ) -> None:
     if parent == uuid:
-        raise ApiError(400, "an experiment cannot be its own parent")
+        raise HTTPProblem(400, "an experiment cannot be its own parent")
     row = state.store.get_experiment(parent)
     if row is None or not user.can_see(row):
-        raise ApiError(400, f"parent experiment {parent!r} not found")
+        raise HTTPProblem(400, f"parent experiment {parent!r} not found")
     if row["device_name"] != device:
-        raise ApiError(400, "the parent experiment must be on the same device")
+        raise HTTPProblem(400, "the parent experiment must be on the same device")
 
 
 # -- query parsing -----------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def _last(request: Request, key: str) -> str | None:
 def _split_list(text: str, key: str) -> list[str]:
     items = [t for t in text.split(",") if t]
     if not items:
-        raise ApiError(400, f"'{key}': empty value list")
+        raise HTTPProblem(400, f"'{key}': empty value list")
     return items
 
 
@@ -225,7 +225,7 @@ def _limit(state: EmulatorState, request: Request) -> int:
     if raw is None or raw == "":
         return state.config.default_page_size
     if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:
-        raise ApiError(400, "'limit' must be a positive integer")
+        raise HTTPProblem(400, "'limit' must be a positive integer")
     return min(int(raw), state.config.max_page_size)
 
 
@@ -238,9 +238,9 @@ def _sort(
         for part in raw.split(","):
             bits = part.split(":")
             if len(bits) != 2 or bits[0] not in allowed or bits[0] == "uuid":
-                raise ApiError(400, f"invalid sort key {part!r}")
+                raise HTTPProblem(400, f"invalid sort key {part!r}")
             if bits[1] not in ("asc", "desc"):
-                raise ApiError(400, f"invalid sort direction in {part!r}")
+                raise HTTPProblem(400, f"invalid sort direction in {part!r}")
             requested.append((bits[0], bits[1]))
     return SortSpec.build(requested, defaults)
 
@@ -369,7 +369,7 @@ async def list_experiments(request: Request) -> Response:
         negate = vis.startswith("!")
         level = vis[1:] if negate else vis
         if level not in VISIBILITIES:
-            raise ApiError(400, "'visibility' filter must be public or !public")
+            raise HTTPProblem(400, "'visibility' filter must be public or !public")
         where.append(f"e.visibility {'!=' if negate else '='} ?")
         args.append(level)
     owner = _last(request, "owner")
@@ -423,7 +423,7 @@ async def create_experiment(request: Request) -> Response:
     if values["parent_experiment_uuid"]:
         _check_parent(state, user, values["parent_experiment_uuid"], uuid, device)
     if not state.store.insert_experiment(values):
-        raise ApiError(409, f"experiment {uuid!r} already exists")
+        raise HTTPProblem(409, f"experiment {uuid!r} already exists")
     row = state.store.get_experiment(uuid)
     assert row is not None
     return json_response(experiment_json(row), status=201)
@@ -464,7 +464,7 @@ async def update_experiment(request: Request) -> Response:
         state.store.update_experiment(uuid, values)
     new = state.store.get_experiment(uuid)
     if new is None:
-        raise ApiError(404, f"experiment {uuid!r} not found")
+        raise HTTPProblem(404, f"experiment {uuid!r} not found")
     return json_response(experiment_json(new))
 
 
@@ -514,7 +514,7 @@ async def list_results(request: Request) -> Response:
     value = _last(request, "verified")
     if value:
         if value.lower() not in ("true", "false"):
-            raise ApiError(400, "'verified' must be true or false")
+            raise HTTPProblem(400, "'verified' must be true or false")
         where.append("a.verified = ?")
         args.append(1 if value.lower() == "true" else 0)
     created = [v for v in q.getlist("created_at") if v]
@@ -540,7 +540,7 @@ async def create_result(request: Request) -> Response:
     if verified is None:
         verified = False
     if not isinstance(verified, bool):
-        raise ApiError(400, "'verified' must be a boolean")
+        raise HTTPProblem(400, "'verified' must be a boolean")
     now = now_ts()
     values: dict[str, Any] = {
         "uuid": uuid,
@@ -558,7 +558,7 @@ async def create_result(request: Request) -> Response:
     }
     _owned_experiment(state, user, exp_uuid)
     if not state.store.insert_result(values):
-        raise ApiError(409, f"analysis result {uuid!r} already exists")
+        raise HTTPProblem(409, f"analysis result {uuid!r} already exists")
     row = state.store.get_result(uuid)
     assert row is not None
     return json_response(result_json(row), status=201)
@@ -581,7 +581,7 @@ def _result_changes(body: dict[str, Any]) -> dict[str, Any]:
     if "verified" in body:
         verified = body["verified"]
         if verified is not None and not isinstance(verified, bool):
-            raise ApiError(400, "'verified' must be a boolean")
+            raise HTTPProblem(400, "'verified' must be a boolean")
         values["verified"] = int(bool(verified))
     if "chisq" in body:
         values["chisq"] = _chisq(body["chisq"])
@@ -600,7 +600,7 @@ async def update_result(request: Request) -> Response:
         state.store.update_results([(uuid, values)])
     row = state.store.get_result(uuid)
     if row is None:
-        raise ApiError(404, f"analysis result {uuid!r} not found")
+        raise HTTPProblem(404, f"analysis result {uuid!r} not found")
     return json_response(result_json(row))
 
 
@@ -610,7 +610,7 @@ async def bulk_update_results(request: Request) -> Response:
     body = await read_json_object(request)
     items = body.get("analysis_results")
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise ApiError(400, "'analysis_results' must be a list of objects")
+        raise HTTPProblem(400, "'analysis_results' must be a list of objects")
     updates: list[tuple[str, dict[str, Any]]] = []
     now = now_ts()
     for item in items:
@@ -640,7 +640,7 @@ async def delete_result(request: Request) -> Response:
 def _name(request: Request) -> str:
     name: str = request.path_params["name"]
     if not name:
-        raise ApiError(404, "missing name")
+        raise HTTPProblem(404, "missing name")
     return name
 
 
@@ -682,7 +682,7 @@ def _get_blob(request: Request, kind: str) -> Response:
     _visible_experiment(state, user, uuid)
     data = state.store.get_blob(kind, uuid, name)
     if data is None:
-        raise ApiError(404, f"{'figure' if kind == 'plot' else 'file'} {name!r} not found")
+        raise HTTPProblem(404, f"{'figure' if kind == 'plot' else 'file'} {name!r} not found")
     return Response(data, media_type=_media_type(name, "application/octet-stream"))
 
 
@@ -692,7 +692,7 @@ def _delete_blob(request: Request, kind: str) -> Response:
     name = _name(request)
     _owned_experiment(state, user, uuid)
     if not state.store.delete_blob(kind, uuid, name):
-        raise ApiError(404, f"{'figure' if kind == 'plot' else 'file'} {name!r} not found")
+        raise HTTPProblem(404, f"{'figure' if kind == 'plot' else 'file'} {name!r} not found")
     state.store.update_experiment(uuid, {"updated_at": now_ts()})
     return json_response({})
 
@@ -734,7 +734,7 @@ async def blob_put(request: Request) -> Response:
     state = _state(request)
     kind: str = request.path_params["kind"]
     if kind not in ("plot", "file"):
-        raise ApiError(404, "unknown upload kind")
+        raise HTTPProblem(404, "unknown upload kind")
     uuid = _uuid(request)
     name = _name(request)
     q = request.query_params
@@ -742,7 +742,7 @@ async def blob_put(request: Request) -> Response:
     data = await request.body()
     now = now_ts()
     if not state.store.put_blob(kind, uuid, name, data, now):
-        raise ApiError(404, f"experiment {uuid!r} not found")
+        raise HTTPProblem(404, f"experiment {uuid!r} not found")
     if kind == "plot":
         state.store.update_experiment(uuid, {"updated_at": now})
     return json_response({"name": name, "size": len(data)})
@@ -751,19 +751,19 @@ async def blob_put(request: Request) -> Response:
 def _multipart_plot(content_type: str, raw: bytes) -> tuple[str | None, bytes]:
     """``(filename, bytes)`` of the ``plot`` part of a multipart body; 400 if absent."""
     if not content_type.lower().startswith("multipart/"):
-        raise ApiError(400, "expected a multipart/form-data body with a 'plot' part")
+        raise HTTPProblem(400, "expected a multipart/form-data body with a 'plot' part")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     try:
         msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
     except Exception:  # the stdlib parser is lenient; be safe anyway
-        raise ApiError(400, "malformed multipart body") from None
+        raise HTTPProblem(400, "malformed multipart body") from None
     if msg.is_multipart():
         for part in msg.iter_parts():
             if part.get_param("name", header="content-disposition") == "plot":
                 payload = part.get_payload(decode=True)
                 data = payload if isinstance(payload, bytes) else b""
                 return part.get_filename(), data
-    raise ApiError(400, "expected a multipart/form-data body with a 'plot' part")
+    raise HTTPProblem(400, "expected a multipart/form-data body with a 'plot' part")
 
 
 async def legacy_plot_create(request: Request) -> Response:
@@ -775,7 +775,7 @@ async def legacy_plot_create(request: Request) -> Response:
     filename, data = _multipart_plot(request.headers.get("content-type", ""), raw)
     name = filename or _last(request, "name") or f"figure_{now_ts()}.svg"
     if state.store.get_blob("plot", uuid, name) is not None:
-        raise ApiError(409, f"figure {name!r} already exists")
+        raise HTTPProblem(409, f"figure {name!r} already exists")
     now = now_ts()
     state.store.put_blob("plot", uuid, name, data, now)
     state.store.update_experiment(uuid, {"updated_at": now})
@@ -791,7 +791,7 @@ async def legacy_plot_update(request: Request) -> Response:
     _owned_experiment(state, user, uuid)
     _, data = _multipart_plot(request.headers.get("content-type", ""), raw)
     if state.store.get_blob("plot", uuid, name) is None:
-        raise ApiError(404, f"figure {name!r} not found")
+        raise HTTPProblem(404, f"figure {name!r} not found")
     now = now_ts()
     state.store.put_blob("plot", uuid, name, data, now)
     state.store.update_experiment(uuid, {"updated_at": now})

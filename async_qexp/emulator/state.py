@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from starlette.requests import HTTPConnection
 
-from ._util import ApiError
+from ._util import HTTPProblem
 from .config import DEFAULT_HGP, EmulatorConfig, UserSpec
 from .faults import FaultSettings, RequestRecord
 from .store import Principal, Store
@@ -94,10 +94,10 @@ class EmulatorState:
         """The caller's user, from ``X-Access-Token``; 401 otherwise."""
         token = conn.headers.get("x-access-token")
         if not token:
-            raise ApiError(401, "missing X-Access-Token header")
+            raise HTTPProblem(401, "missing X-Access-Token header")
         user = self.principal_for(token)
         if user is None:
-            raise ApiError(401, "invalid or unknown access token")
+            raise HTTPProblem(401, "invalid or unknown access token")
         return user
 
     # -- signed upload URLs --------------------------------------------------------------
@@ -124,9 +124,9 @@ class EmulatorState:
         except ValueError:
             deadline = float("nan")
         if not sig or deadline != deadline:
-            raise ApiError(403, "missing or malformed signature")
+            raise HTTPProblem(403, "missing or malformed signature")
         good = self._upload_sig(kind, exp_uuid, name, expires or "")
         if not hmac.compare_digest(good, sig):
-            raise ApiError(403, "invalid signature")
+            raise HTTPProblem(403, "invalid signature")
         if deadline < time.time():
-            raise ApiError(403, "signed URL expired")
+            raise HTTPProblem(403, "signed URL expired")

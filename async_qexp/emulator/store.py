@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from ._util import ApiError
+from ._util import HTTPProblem
 
 __all__ = ["ListPage", "Principal", "SortSpec", "Store"]
 
@@ -227,7 +227,7 @@ def _decode_marker(marker: str, sort: SortSpec) -> list[Any]:
         raw = base64.urlsafe_b64decode(marker + "=" * (-len(marker) % 4))
         data = json.loads(raw)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(400, "invalid marker") from None
+        raise HTTPProblem(400, "invalid marker") from None
     if (
         not isinstance(data, dict)
         or data.get("s") != sort.token()
@@ -235,7 +235,7 @@ def _decode_marker(marker: str, sort: SortSpec) -> list[Any]:
         or len(data["k"]) != len(sort.keys)
         or not all(isinstance(v, str) for v in data["k"])
     ):
-        raise ApiError(400, "invalid marker (it must be used with the same sort order)")
+        raise HTTPProblem(400, "invalid marker (it must be used with the same sort order)")
     return list(data["k"])
 
 

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from .._req import read_json_object
-from .._util import ApiError, error_response, json_response, now_ts
+from .._util import HTTPProblem, error_response, json_response, now_ts
 from ..state import EmulatorState
 from ..store import Principal
 from .manager import RuntimeManager
@@ -30,7 +30,7 @@ def _ctx(request: Request) -> tuple[EmulatorState, RuntimeManager, Principal]:
     user = state.authenticate(request)
     manager = state.runtime
     if not isinstance(manager, RuntimeManager):  # pragma: no cover - wiring error
-        raise ApiError(404, "the runtime service is disabled")
+        raise HTTPProblem(404, "the runtime service is disabled")
     return state, manager, user
 
 
@@ -41,9 +41,9 @@ def _int_param(request: Request, name: str, default: int, *, minimum: int = 0) -
     try:
         value = int(text)
     except ValueError:
-        raise ApiError(400, f"{name}: expected an integer, not {text!r}") from None
+        raise HTTPProblem(400, f"{name}: expected an integer, not {text!r}") from None
     if value < minimum:
-        raise ApiError(400, f"{name}: must be >= {minimum}")
+        raise HTTPProblem(400, f"{name}: must be >= {minimum}")
     return value
 
 
@@ -56,7 +56,7 @@ def _bool_param(request: Request, name: str) -> bool | None:
         return True
     if low in ("false", "0", "no"):
         return False
-    raise ApiError(400, f"{name}: expected true or false, not {text!r}")
+    raise HTTPProblem(400, f"{name}: expected true or false, not {text!r}")
 
 
 def _page(request: Request, state: EmulatorState) -> tuple[int, int]:
@@ -95,14 +95,14 @@ def _program_json(row: dict[str, Any], with_data: bool) -> dict[str, Any]:
 def _visible_program(manager: RuntimeManager, user: Principal, program_id: str) -> dict[str, Any]:
     row = manager.db.get_program(program_id)
     if row is None or not (row["is_public"] or row["owner"] == user.id):
-        raise ApiError(404, f"program {program_id} not found")
+        raise HTTPProblem(404, f"program {program_id} not found")
     return row
 
 
 def _owned_program(manager: RuntimeManager, user: Principal, program_id: str) -> dict[str, Any]:
     row = _visible_program(manager, user, program_id)
     if row["owner"] != user.id:
-        raise ApiError(403, f"only the author of program {program_id} may change it")
+        raise HTTPProblem(403, f"only the author of program {program_id} may change it")
     return row
 
 
@@ -112,7 +112,7 @@ def _decode_source(data: Any, *, allow_plain: bool = False) -> str:
     elif isinstance(data, str):
         raw = data.encode("utf-8")
     else:
-        raise ApiError(400, "data: expected the base64 of the program source")
+        raise HTTPProblem(400, "data: expected the base64 of the program source")
     compact = b"".join(raw.split())
     try:
         decoded = base64.b64decode(compact, validate=True)
@@ -123,18 +123,18 @@ def _decode_source(data: Any, *, allow_plain: bool = False) -> str:
                 return raw.decode("utf-8")
             except UnicodeDecodeError:
                 pass
-        raise ApiError(400, "data: not the base64 of UTF-8 program source") from None
+        raise HTTPProblem(400, "data: not the base64 of UTF-8 program source") from None
 
 
 def _cost(value: Any, field: str = "cost") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ApiError(400, f"{field}: expected a positive number of seconds")
+        raise HTTPProblem(400, f"{field}: expected a positive number of seconds")
     try:
         cost = int(float(value))
     except ValueError:
-        raise ApiError(400, f"{field}: expected a positive number of seconds") from None
+        raise HTTPProblem(400, f"{field}: expected a positive number of seconds") from None
     if cost <= 0:
-        raise ApiError(400, f"{field}: expected a positive number of seconds")
+        raise HTTPProblem(400, f"{field}: expected a positive number of seconds")
     return cost
 
 
@@ -145,9 +145,9 @@ def _spec(value: Any) -> str:
         try:
             value = json.loads(value)
         except ValueError:
-            raise ApiError(400, "spec: expected a JSON object") from None
+            raise HTTPProblem(400, "spec: expected a JSON object") from None
     if not isinstance(value, dict):
-        raise ApiError(400, "spec: expected a JSON object")
+        raise HTTPProblem(400, "spec: expected a JSON object")
     return json.dumps(value)
 
 
@@ -165,15 +165,15 @@ async def create_program(request: Request) -> Response:
     body = await read_json_object(request)
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "name: required")
+        raise HTTPProblem(400, "name: required")
     name = name.strip()
     source = _decode_source(body.get("data"))
     cost = _cost(body.get("cost", body.get("max_execution_time", 300)))
     description = body.get("description") or ""
     if not isinstance(description, str):
-        raise ApiError(400, "description: expected a string")
+        raise HTTPProblem(400, "description: expected a string")
     if manager.db.program_id_for_name(name) is not None:
-        raise ApiError(409, f"a program named {name!r} already exists")
+        raise HTTPProblem(409, f"a program named {name!r} already exists")
     program_id = name
     if manager.db.get_program(program_id) is not None or "/" in program_id:
         program_id = f"{name.replace('/', '-')}-{secrets.token_hex(3)}"
@@ -212,14 +212,14 @@ async def patch_program(request: Request) -> Response:
     if body.get("name") is not None:
         name = body["name"]
         if not isinstance(name, str) or not name.strip():
-            raise ApiError(400, "name: expected a non-empty string")
+            raise HTTPProblem(400, "name: expected a non-empty string")
         other = manager.db.program_id_for_name(name.strip())
         if other is not None and other != row["id"]:
-            raise ApiError(409, f"a program named {name!r} already exists")
+            raise HTTPProblem(409, f"a program named {name!r} already exists")
         values["name"] = name.strip()
     if body.get("description") is not None:
         if not isinstance(body["description"], str):
-            raise ApiError(400, "description: expected a string")
+            raise HTTPProblem(400, "description: expected a string")
         values["description"] = body["description"]
     if body.get("cost") is not None:
         values["cost"] = _cost(body["cost"])
@@ -307,7 +307,7 @@ def _job_json(row: dict[str, Any]) -> dict[str, Any]:
 def _own_job(manager: RuntimeManager, user: Principal, job_id: str) -> dict[str, Any]:
     row = manager.db.get_job(job_id)
     if row is None or row["owner"] != user.id:
-        raise ApiError(404, f"job {job_id} not found")
+        raise HTTPProblem(404, f"job {job_id} not found")
     return row
 
 
@@ -320,9 +320,9 @@ def _params(value: Any) -> dict[str, Any]:
         try:
             value = json.loads(value) if value.strip() else {}
         except ValueError:
-            raise ApiError(400, "params: not a JSON object") from None
+            raise HTTPProblem(400, "params: not a JSON object") from None
     if not isinstance(value, dict):
-        raise ApiError(400, "params: expected a JSON object")
+        raise HTTPProblem(400, "params: expected a JSON object")
     return value
 
 
@@ -332,21 +332,21 @@ async def create_job(request: Request) -> Response:
     body = await read_json_object(request)
     program_id = body.get("program_id", body.get("programId"))
     if not isinstance(program_id, str) or not program_id:
-        raise ApiError(400, "program_id: required")
+        raise HTTPProblem(400, "program_id: required")
     program = _visible_program(manager, user, program_id)
     backend = body.get("backend")
     if not isinstance(backend, str) or not backend:
-        raise ApiError(400, "backend: required")
+        raise HTTPProblem(400, "backend: required")
     if backend not in manager.backends:
-        raise ApiError(404, f"backend {backend} not found")
+        raise HTTPProblem(404, f"backend {backend} not found")
     params = _params(body.get("params"))
     image = body.get("runtime")
     if image is not None and not isinstance(image, str):
-        raise ApiError(400, "runtime: expected a string or null")
+        raise HTTPProblem(400, "runtime: expected a string or null")
     log_level = body.get("log_level")
     if log_level is not None:
         if not isinstance(log_level, str) or log_level.upper() not in _LOG_LEVELS:
-            raise ApiError(400, f"log_level: one of {', '.join(_LOG_LEVELS)}")
+            raise HTTPProblem(400, f"log_level: one of {', '.join(_LOG_LEVELS)}")
         log_level = log_level.upper()
     cost = program["cost"] if body.get("cost") is None else _cost(body["cost"])
     hub, group, project = user.default_hgp
@@ -382,7 +382,7 @@ async def list_jobs(request: Request) -> Response:
     if provider:
         hgp = provider.split("/")
         if len(hgp) != 3:
-            raise ApiError(400, "provider: expected hub/group/project")
+            raise HTTPProblem(400, "provider: expected hub/group/project")
     rows, count = manager.db.list_jobs(
         user.id,
         limit=limit,
@@ -432,7 +432,7 @@ async def cancel_job(request: Request) -> Response:
     _, manager, user = _ctx(request)
     row = _own_job(manager, user, request.path_params["job_id"])
     if row["status"] in FINAL_STATUSES or not manager.cancel(row["id"]):
-        raise ApiError(409, f"job {row['id']} is already final ({row['status']})")
+        raise HTTPProblem(409, f"job {row['id']} is already final ({row['status']})")
     return _ok()
 
 
