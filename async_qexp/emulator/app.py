@@ -21,9 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._util import HTTPProblem, error_body, error_response
 from .auth import auth_routes
-from .experiments import blob_routes, resultsdb_routes
 from .faults import FaultDecision, RequestRecord
-from .state import EmulatorState
+from .resultsdb import blob_routes, resultsdb_routes
+from .state import EmulatorState, state_of
+from .store import Conflict, Forbidden, Invalid, NotFound, StoreError
 
 __all__ = ["SERVICE_PREFIXES", "build_app"]
 
@@ -45,9 +46,22 @@ _drop_filter = _DropFilter()
 logging.getLogger("uvicorn.error").addFilter(_drop_filter)
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
+_STORE_STATUS: dict[type[StoreError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 400,
+}
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPProblem)
     return error_response(exc.status, exc.message, exc.code)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreError)
+    return error_response(_STORE_STATUS.get(type(exc), 500), exc.message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -61,8 +75,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 async def _not_implemented(request: Request) -> Response:
-    state: EmulatorState = request.app.state.emu
-    state.authenticate(request)
+    state_of(request).authenticate(request)
     raise HTTPProblem(404, "the runtime service is not implemented by this emulator yet")
 
 
@@ -225,7 +238,8 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
     app = Starlette(
         routes=routes,
         exception_handlers={
-            HTTPProblem: _api_error,
+            HTTPProblem: _problem,
+            StoreError: _store_error,
             HTTPException: _http_error,
             Exception: _server_error,
         },

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import time
-from collections import deque
 from typing import Any
 from urllib.parse import quote
 
@@ -14,10 +13,11 @@ from starlette.requests import HTTPConnection
 
 from ._util import HTTPProblem
 from .config import DEFAULT_HGP, EmulatorConfig, UserSpec
-from .faults import FaultSettings, RequestRecord
-from .store import Principal, Store
+from .faults import FaultSettings, RequestLog
+from .queries import Principal
+from .store import Store
 
-__all__ = ["EmulatorState"]
+__all__ = ["EmulatorState", "state_of"]
 
 
 def _split_hgp(hgp: str) -> tuple[str, str, str]:
@@ -33,16 +33,28 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class EmulatorState:
-    """Config, store, secrets, live faults and the request log of one emulator."""
+def state_of(conn: HTTPConnection) -> EmulatorState:
+    """The emulator state of the app serving a request or websocket."""
+    state: EmulatorState = conn.app.state.emu
+    return state
 
-    def __init__(self, config: EmulatorConfig, store: Store) -> None:
+
+class EmulatorState:
+    """Config, store, secrets, live faults and the request log of one emulator.
+
+    Create it with :meth:`create`, which reads the secrets from the store.
+    """
+
+    def __init__(
+        self, config: EmulatorConfig, store: Store, token_key: bytes, upload_key: bytes
+    ) -> None:
+        """Use :meth:`create`."""
         self.config = config
         self.store = store
         self.faults: FaultSettings = config.faults.copy()
-        self.request_log: deque[RequestRecord] = deque(maxlen=config.request_log_size)
-        self.token_key = store.secret("access-token")
-        self.upload_key = store.secret("signed-upload")
+        self.request_log = RequestLog(config.request_log_size)
+        self.token_key = token_key
+        self.upload_key = upload_key
         self.users_by_token: dict[str, UserSpec] | None = (
             None if config.users is None else {u.token: u for u in config.users}
         )
@@ -53,6 +65,13 @@ class EmulatorState:
         self.latency_ms: float = config.latency_ms
         self.runtime: Any = None
         """The runtime service's ``RuntimeManager`` while it is served, else ``None``."""
+
+    @classmethod
+    async def create(cls, config: EmulatorConfig, store: Store) -> EmulatorState:
+        """The state of an emulator on ``store`` (its secrets are created on first use)."""
+        token_key = await store.secret("access-token")
+        upload_key = await store.secret("signed-upload")
+        return cls(config, store, token_key, upload_key)
 
     # -- users and tokens ----------------------------------------------------------------
 

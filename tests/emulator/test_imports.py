@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,20 @@ async def test_a_job_worker_loads_only_the_envelopes(emu: async_qexp.emulator.Em
     assert "async_qexp.emulator.runtime.manager" not in loaded
     assert "async_qexp.emulator.server" not in loaded
     assert "async_qexp.models.codec" not in loaded
+
+
+SQL = re.compile(
+    r"\b(SELECT|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|WHERE|ORDER\s+BY|json_each|sqlite3)\b"
+    r"|\?\s*[,)]|=\s*\?"
+)
+
+
+def test_sql_lives_only_in_the_store() -> None:
+    offenders = [
+        f"{path.relative_to(EMULATOR_DIR)}:{number}: {line.strip()}"
+        for path in sorted(EMULATOR_DIR.rglob("*.py"))
+        if "store" not in path.relative_to(EMULATOR_DIR).parts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if SQL.search(line)
+    ]
+    assert offenders == []
