@@ -2,7 +2,8 @@
 
 An ASGI app (Starlette on uvicorn) with SQLite storage (a WAL file, or in-memory). Start it
 in-process with :func:`serve` (an async context manager yielding an :class:`Emulator`, which
-runs on the caller's event loop) or as a command::
+runs on the caller's event loop), with :func:`serve_in_thread` (the same server on a thread and
+event loop of its own; ``with`` or ``async with``), or as a command::
 
     python -m async_qexp.emulator --host 127.0.0.1 --port 8765 --db qexp.sqlite \
         [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     )
     from .faults import FaultRule, FaultSettings, RequestRecord
     from .server import Emulator, serve
+    from .thread import EmulatorThread, serve_in_thread
 
 _WHERE = {
     ".config": (
@@ -69,6 +71,7 @@ _WHERE = {
     ),
     ".faults": ("FaultRule", "FaultSettings", "RequestRecord"),
     ".server": ("Emulator", "serve"),
+    ".thread": ("EmulatorThread", "serve_in_thread"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
@@ -77,6 +80,7 @@ __all__ = [
     "DeviceSpec",
     "Emulator",
     "EmulatorConfig",
+    "EmulatorThread",
     "FaultRule",
     "FaultSettings",
     "RequestRecord",
@@ -84,6 +88,7 @@ __all__ = [
     "load_devices",
     "load_users",
     "serve",
+    "serve_in_thread",
 ]
 
 

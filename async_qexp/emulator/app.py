@@ -98,12 +98,27 @@ class OuterMiddleware:
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        status: list[int | None] = [None]
+        status: int | None = None
         fault: str | None = None
+        recorded = False
+
+        def record() -> None:
+            # Logged before the last body chunk goes out: a client that has the whole
+            # response finds its request in the log, even from another thread.
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                duration_ms = (time.perf_counter() - started) * 1000
+                state.request_log.append(
+                    RequestRecord(method, path, status, fault, duration_ms=duration_ms)
+                )
 
         async def send_recording(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()
             await send(message)
 
         try:
@@ -130,15 +145,7 @@ class OuterMiddleware:
             await self.app(scope, limited, swallow)
             await self._apply(decision, send_recording, send)
         finally:
-            state.request_log.append(
-                RequestRecord(
-                    method=method,
-                    path=path,
-                    status=status[0],
-                    fault=fault,
-                    duration_ms=(time.perf_counter() - started) * 1000,
-                )
-            )
+            record()  # (dropped, failed or aborted: no last chunk was sent)
 
     async def _apply(self, decision: FaultDecision, send: Send, raw_send: Send) -> None:
         if decision.drop:
