@@ -13,13 +13,20 @@ from typing import Any, Literal
 
 import attrs
 
-from async_qexp.models.records import ExperimentShareLevel, ResultQuality
+from async_qexp.models.records import (
+    AnalysisResult,
+    Experiment,
+    ExperimentShareLevel,
+    ResultQuality,
+)
 
 __all__ = [
     "EXPERIMENT_DEFAULT_SORT",
+    "EXPERIMENT_FIELDS",
     "EXPERIMENT_SORT_FIELDS",
     "QUALITY_SPELLINGS",
     "RESULT_DEFAULT_SORT",
+    "RESULT_FIELDS",
     "RESULT_SORT_FIELDS",
     "TIME_OPERATORS",
     "VISIBILITIES",
@@ -36,6 +43,16 @@ __all__ = [
     "TimeBound",
     "TimeOperator",
 ]
+
+
+def _wire_fields(cls: type[Any]) -> tuple[str, ...]:
+    return tuple(f.metadata["wire"] for f in attrs.fields(cls) if "wire" in f.metadata)
+
+
+EXPERIMENT_FIELDS = _wire_fields(Experiment)
+"""The fields of an experiment on the wire (from the models), as the store returns them."""
+RESULT_FIELDS = _wire_fields(AnalysisResult)
+"""The fields of an analysis result on the wire (from the models), as the store returns them."""
 
 VISIBILITIES: tuple[str, ...] = tuple(level.value for level in ExperimentShareLevel)
 """The stored share levels, from the narrowest (``private``) to ``public``."""

@@ -16,7 +16,9 @@ import pytest
 from async_qexp.emulator import Emulator, serve
 from async_qexp.emulator.queries import (
     EXPERIMENT_DEFAULT_SORT,
+    EXPERIMENT_FIELDS,
     RESULT_DEFAULT_SORT,
+    RESULT_FIELDS,
     ExperimentQuery,
     Principal,
     ResultQuery,
@@ -153,6 +155,7 @@ async def test_records_in_python_values_and_typed_refusals() -> None:
     store = await SQLiteStore.open(None)
     try:
         record = await store.create_experiment(ALICE, _experiment("e1"))
+        assert set(record) == set(EXPERIMENT_FIELDS)  # the wire's names, from the models
         assert record["extra"] == {"x": [1, 2]}
         assert record["tags"] == ["a"]
         assert record["plot_names"] == []
@@ -173,6 +176,11 @@ async def test_records_in_python_values_and_typed_refusals() -> None:
         with pytest.raises(Forbidden):
             await store.create_result(BOB, _result("r1", "e1"))
         result = await store.create_result(ALICE, _result("r1", "e1"))
+        assert set(result) == set(RESULT_FIELDS)
+        page = await store.list_results(
+            ALICE, ResultQuery(sort=SortSpec.build([], RESULT_DEFAULT_SORT), limit=5)
+        )
+        assert page.rows == [result]
         assert result["device_components"] == ["Q1", "Q0"]
         assert result["device_name"] == "lima"
         assert result["chisq"] != result["chisq"]  # NaN survives

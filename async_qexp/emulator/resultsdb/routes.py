@@ -2,7 +2,8 @@
 (``docs/protocol.md#experiment-service-endpoints``).
 
 Each handler authenticates, parses the request (:mod:`.parse`), awaits one store operation and
-renders the records it returns. A refusal of the store becomes 404/403/409/400 in the app.
+answers the records it returns (their fields are the wire's). A refusal of the store becomes
+404/403/409/400 in the app.
 """
 
 from __future__ import annotations
@@ -19,52 +20,7 @@ from ..queries import Page, Principal
 from ..state import EmulatorState, state_of
 from . import parse
 
-__all__ = ["experiment_json", "result_json", "routes"]
-
-_EXPERIMENT_FIELDS = (
-    "uuid",
-    "type",
-    "device_name",
-    "extra",
-    "parent_experiment_uuid",
-    "hub_id",
-    "group_id",
-    "project_id",
-    "visibility",
-    "tags",
-    "jobs",
-    "notes",
-    "start_time",
-    "end_time",
-    "created_at",
-    "updated_at",
-    "owner",
-    "plot_names",
-)
-_RESULT_FIELDS = (
-    "uuid",
-    "experiment_uuid",
-    "device_name",
-    "type",
-    "fit",
-    "device_components",
-    "tags",
-    "quality",
-    "verified",
-    "chisq",
-    "created_at",
-    "updated_at",
-)
-
-
-def experiment_json(record: dict[str, Any]) -> dict[str, Any]:
-    """The wire form of an experiment record."""
-    return {key: record[key] for key in _EXPERIMENT_FIELDS}
-
-
-def result_json(record: dict[str, Any]) -> dict[str, Any]:
-    """The wire form of an analysis-result record."""
-    return {key: record[key] for key in _RESULT_FIELDS}
+__all__ = ["authenticated", "path_uuid", "routes"]
 
 
 def authenticated(request: Request) -> tuple[EmulatorState, Principal]:
@@ -79,8 +35,8 @@ def path_uuid(request: Request) -> str:
     return value
 
 
-def _page_response(key: str, page: Page, render: Any) -> Response:
-    body: dict[str, Any] = {key: [render(r) for r in page.rows]}
+def _page_response(key: str, page: Page) -> Response:
+    body: dict[str, Any] = {key: page.rows}
     if page.marker:
         body["marker"] = page.marker
     return json_response(body)
@@ -116,7 +72,7 @@ async def list_experiments(request: Request) -> Response:
     state, user = authenticated(request)
     query = parse.experiment_query(request, user, state.config)
     page = await state.store.list_experiments(user, query)
-    return _page_response("experiments", page, experiment_json)
+    return _page_response("experiments", page)
 
 
 async def create_experiment(request: Request) -> Response:
@@ -124,15 +80,13 @@ async def create_experiment(request: Request) -> Response:
     state, user = authenticated(request)
     values = parse.experiment_values(await read_json_object(request), user, now_ts())
     record = await state.store.create_experiment(user, values)
-    return json_response(experiment_json(record), status=201)
+    return json_response(record, status=201)
 
 
 async def get_experiment(request: Request) -> Response:
     """``GET /experiments/{uuid}``."""
     state, user = authenticated(request)
-    return json_response(
-        experiment_json(await state.store.get_experiment(user, path_uuid(request)))
-    )
+    return json_response(await state.store.get_experiment(user, path_uuid(request)))
 
 
 async def update_experiment(request: Request) -> Response:
@@ -140,14 +94,14 @@ async def update_experiment(request: Request) -> Response:
     state, user = authenticated(request)
     changes = parse.experiment_changes(await read_json_object(request), now_ts())
     record = await state.store.update_experiment(user, path_uuid(request), changes)
-    return json_response(experiment_json(record))
+    return json_response(record)
 
 
 async def delete_experiment(request: Request) -> Response:
     """``DELETE /experiments/{uuid}``: cascades to results, figures and files."""
     state, user = authenticated(request)
     record = await state.store.delete_experiment(user, path_uuid(request))
-    return json_response(experiment_json(record))
+    return json_response(record)
 
 
 # -- analysis results --------------------------------------------------------------------------
@@ -157,7 +111,7 @@ async def list_results(request: Request) -> Response:
     """``GET /analysis_results`` with every filter (``docs/protocol.md#list-filters``)."""
     state, user = authenticated(request)
     page = await state.store.list_results(user, parse.result_query(request, state.config))
-    return _page_response("analysis_results", page, result_json)
+    return _page_response("analysis_results", page)
 
 
 async def create_result(request: Request) -> Response:
@@ -165,13 +119,13 @@ async def create_result(request: Request) -> Response:
     state, user = authenticated(request)
     values = parse.result_values(await read_json_object(request), now_ts())
     record = await state.store.create_result(user, values)
-    return json_response(result_json(record), status=201)
+    return json_response(record, status=201)
 
 
 async def get_result(request: Request) -> Response:
     """``GET /analysis_results/{uuid}``."""
     state, user = authenticated(request)
-    return json_response(result_json(await state.store.get_result(user, path_uuid(request))))
+    return json_response(await state.store.get_result(user, path_uuid(request)))
 
 
 async def update_result(request: Request) -> Response:
@@ -179,7 +133,7 @@ async def update_result(request: Request) -> Response:
     state, user = authenticated(request)
     changes = parse.result_changes(await read_json_object(request), now_ts())
     [record] = await state.store.update_results(user, [(path_uuid(request), changes)])
-    return json_response(result_json(record))
+    return json_response(record)
 
 
 async def bulk_update_results(request: Request) -> Response:
@@ -187,13 +141,13 @@ async def bulk_update_results(request: Request) -> Response:
     state, user = authenticated(request)
     updates = parse.bulk_updates(await read_json_object(request), now_ts())
     records = await state.store.update_results(user, updates)
-    return json_response({"analysis_results": [result_json(r) for r in records]})
+    return json_response({"analysis_results": records})
 
 
 async def delete_result(request: Request) -> Response:
     """``DELETE /analysis_results/{uuid}``."""
     state, user = authenticated(request)
-    return json_response(result_json(await state.store.delete_result(user, path_uuid(request))))
+    return json_response(await state.store.delete_result(user, path_uuid(request)))
 
 
 def routes() -> list[BaseRoute]:

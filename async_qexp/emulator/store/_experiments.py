@@ -25,7 +25,7 @@ from ..queries import (
     TextMatch,
     TimeBound,
 )
-from ._sql import from_json, insert, json_text, transaction, update
+from ._sql import fetch_all, fetch_one, from_json, insert, json_text, transaction, update
 from .interface import BlobKind, Conflict, Forbidden, Invalid, NotFound, Row
 
 __all__ = [
@@ -143,7 +143,6 @@ RESULT_COLUMNS = (
     "created_at",
     "updated_at",
 )
-_RESULT_FIELDS = (*(c for c in RESULT_COLUMNS if c != "dc_key"), "device_name")
 
 _MAX_CHAR = "char(1114111)"
 # Sort field -> (SQL for ascending order, SQL for descending order). Nulls sort last in both
@@ -166,9 +165,14 @@ _PLOT_NAMES_SQL = (
 )
 _SELECT_EXPERIMENT = f"SELECT e.*, {_PLOT_NAMES_SQL}{{keys}} FROM experiments e"
 _SELECT_RESULT = (
-    "SELECT a.*, e.device_name AS device_name, e.owner AS owner, e.visibility AS visibility, "
-    "e.hub_id AS hub_id, e.group_id AS group_id, e.project_id AS project_id{keys} "
+    "SELECT a.*, e.device_name AS device_name{keys} "
     "FROM analysis_results a JOIN experiments e ON e.uuid = a.experiment_uuid"
+)
+_RESULT_EXTRA_COLUMNS = ("dc_key", "owner", "visibility", "hub_id", "group_id", "project_id")
+"""Columns a result row is read with that its record leaves out."""
+_SELECT_RESULT_CHECKED = _SELECT_RESULT.format(
+    keys=", e.owner AS owner, e.visibility AS visibility, e.hub_id AS hub_id, "
+    "e.group_id AS group_id, e.project_id AS project_id"
 )
 _BLOB_NOUN = {"plot": "figure", "file": "file"}
 
@@ -184,13 +188,13 @@ def _experiment_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _experiment_record(row: sqlite3.Row) -> Row:
-    record = {key: row[key] for key in EXPERIMENT_COLUMNS}
-    record["extra"] = from_json(record["extra"], {})
-    record["tags"] = from_json(record["tags"], [])
-    record["jobs"] = from_json(record["jobs"], [])
-    record["plot_names"] = from_json(row["plot_names"], [])
-    return record
+def _experiment_record(row: dict[str, Any]) -> Row:
+    """An experiment row (with ``plot_names``) as a record, in place."""
+    row["extra"] = from_json(row["extra"], {})
+    row["tags"] = from_json(row["tags"], [])
+    row["jobs"] = from_json(row["jobs"], [])
+    row["plot_names"] = from_json(row["plot_names"], [])
+    return row
 
 
 def _result_columns(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,14 +213,16 @@ def _result_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _result_record(row: sqlite3.Row) -> Row:
-    record = {key: row[key] for key in _RESULT_FIELDS}
-    record["fit"] = from_json(record["fit"], {})
-    record["device_components"] = from_json(record["device_components"], [])
-    record["tags"] = from_json(record["tags"], [])
-    record["verified"] = bool(record["verified"])
-    record["chisq"] = from_json(record["chisq"], None)
-    return record
+def _result_record(row: dict[str, Any]) -> Row:
+    """An analysis-result row (with ``device_name``) as a record, in place."""
+    for key in _RESULT_EXTRA_COLUMNS:
+        row.pop(key, None)
+    row["fit"] = from_json(row["fit"], {})
+    row["device_components"] = from_json(row["device_components"], [])
+    row["tags"] = from_json(row["tags"], [])
+    row["verified"] = bool(row["verified"])
+    row["chisq"] = from_json(row["chisq"], None)
+    return row
 
 
 def _components_key(components: Iterable[str]) -> str:
@@ -227,28 +233,41 @@ def _components_key(components: Iterable[str]) -> str:
 # -- access checks -----------------------------------------------------------------------------
 
 
+def _checked(
+    row: dict[str, Any] | None, user: Principal, write: bool, missing: str, not_owner: str
+) -> dict[str, Any]:
+    """``row`` if ``user`` may see it (and, with ``write``, owns it)."""
+    if row is None or not user.can_see(row):
+        raise NotFound(missing)
+    if write and row["owner"] != user.id:
+        raise Forbidden(not_owner)
+    return row
+
+
 def _experiment_row(
     conn: sqlite3.Connection, user: Principal, uuid: str, write: bool
-) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
-        _SELECT_EXPERIMENT.format(keys="") + " WHERE e.uuid = ?", (uuid,)
-    ).fetchone()
-    if row is None or not user.can_see(dict(row)):
-        raise NotFound(f"experiment {uuid!r} not found")
-    if write and row["owner"] != user.id:
-        raise Forbidden("only the owner may modify this experiment")
-    return row
+) -> dict[str, Any]:
+    row = fetch_one(conn, _SELECT_EXPERIMENT.format(keys="") + " WHERE e.uuid = ?", (uuid,))
+    return _checked(
+        row,
+        user,
+        write,
+        f"experiment {uuid!r} not found",
+        "only the owner may modify this experiment",
+    )
 
 
-def _result_row(conn: sqlite3.Connection, user: Principal, uuid: str, write: bool) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
-        _SELECT_RESULT.format(keys="") + " WHERE a.uuid = ?", (uuid,)
-    ).fetchone()
-    if row is None or not user.can_see(dict(row)):
-        raise NotFound(f"analysis result {uuid!r} not found")
-    if write and row["owner"] != user.id:
-        raise Forbidden("only the owner of the experiment may modify this result")
-    return row
+def _result_row(
+    conn: sqlite3.Connection, user: Principal, uuid: str, write: bool
+) -> dict[str, Any]:
+    row = fetch_one(conn, _SELECT_RESULT_CHECKED + " WHERE a.uuid = ?", (uuid,))
+    return _checked(
+        row,
+        user,
+        write,
+        f"analysis result {uuid!r} not found",
+        "only the owner of the experiment may modify this result",
+    )
 
 
 def _check_parent(
@@ -256,12 +275,13 @@ def _check_parent(
 ) -> None:
     if parent == uuid:
         raise Invalid("an experiment cannot be its own parent")
-    row = conn.execute(
+    row = fetch_one(
+        conn,
         "SELECT device_name, owner, visibility, hub_id, group_id, project_id "
         "FROM experiments WHERE uuid = ?",
         (parent,),
-    ).fetchone()
-    if row is None or not user.can_see(dict(row)):
+    )
+    if row is None or not user.can_see(row):
         raise Invalid(f"parent experiment {parent!r} not found")
     if row["device_name"] != device:
         raise Invalid("the parent experiment must be on the same device")
@@ -451,12 +471,12 @@ def list_blobs(
 ) -> list[Row]:
     """See :meth:`ExperimentStore.list_blobs`."""
     _experiment_row(conn, user, exp_uuid, False)
-    rows = conn.execute(
+    return fetch_all(
+        conn,
         "SELECT name, size, updated_at FROM blobs WHERE experiment_uuid = ? AND kind = ? "
         "ORDER BY name",
         (exp_uuid, kind),
-    ).fetchall()
-    return [dict(r) for r in rows]
+    )
 
 
 # -- listing -----------------------------------------------------------------------------------
@@ -589,7 +609,7 @@ def _page(
     sort: SortSpec,
     limit: int,
     marker: str | None,
-) -> tuple[list[sqlite3.Row], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page in ``sort`` order after ``marker`` (keyset paging), and the next marker."""
     unknown = [k for k, _ in sort.keys if k not in key_sql]
     if unknown:
@@ -618,12 +638,15 @@ def _page(
         sql += " WHERE " + " AND ".join(conds)
     sql += f" ORDER BY {order} LIMIT ?"
     args.append(limit + 1)
-    rows: list[sqlite3.Row] = conn.execute(sql, args).fetchall()
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    last = rows[-1]
-    return rows, _encode_marker(sort, [last[f"_k{i}"] for i in range(len(exprs))])
+    rows = fetch_all(conn, sql, args)
+    marker = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        marker = _encode_marker(sort, [rows[-1][f"_k{i}"] for i in range(len(exprs))])
+    for row in rows:
+        for i in range(len(exprs)):
+            del row[f"_k{i}"]
+    return rows, marker
 
 
 def _encode_marker(sort: SortSpec, values: Sequence[Any]) -> str:

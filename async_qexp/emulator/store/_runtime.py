@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..queries import JobQuery, Principal, ProgramQuery
-from ._sql import from_json, insert, json_text, transaction, update
+from ._sql import fetch_all, fetch_one, from_json, insert, json_text, transaction, update
 from .interface import FINAL_STATUSES, Conflict, Forbidden, NotFound, Row
 
 __all__ = [
@@ -126,19 +126,16 @@ def _program_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _program_record(row: sqlite3.Row) -> Row:
-    record = {key: row[key] for key in PROGRAM_COLUMNS}
-    record["is_public"] = bool(record["is_public"])
-    record["spec"] = from_json(record["spec"], {})
-    return record
+def _program_record(row: dict[str, Any]) -> Row:
+    row["is_public"] = bool(row["is_public"])
+    row["spec"] = from_json(row["spec"], {})
+    return row
 
 
 def _program_row(
     conn: sqlite3.Connection, user: Principal | None, program_id: str, write: bool
-) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM rt_programs WHERE id = ?", (program_id,)
-    ).fetchone()
+) -> dict[str, Any]:
+    row = fetch_one(conn, "SELECT * FROM rt_programs WHERE id = ?", (program_id,))
     if user is None and row is not None:
         return row
     if row is None or not (row["is_public"] or (user is not None and row["owner"] == user.id)):
@@ -166,10 +163,11 @@ def list_programs(conn: sqlite3.Connection, query: ProgramQuery) -> tuple[list[R
     count = conn.execute(
         f"SELECT COUNT(*) FROM rt_programs WHERE {where}", (query.user_id,)
     ).fetchone()[0]
-    rows = conn.execute(
+    rows = fetch_all(
+        conn,
         f"SELECT * FROM rt_programs WHERE {where} ORDER BY rowid LIMIT ? OFFSET ?",
         (query.user_id, query.limit, query.offset),
-    ).fetchall()
+    )
     return [_program_record(r) for r in rows], int(count)
 
 
@@ -223,7 +221,7 @@ def upsert_system_programs(
                 "SELECT owner FROM rt_programs WHERE name = ? OR id = ?",
                 (values["name"], values["id"]),
             ).fetchall()
-            if any(holder["owner"] != values["owner"] for holder in holders):
+            if any(owner != values["owner"] for (owner,) in holders):
                 skipped.append(values["name"])
                 continue
             conn.execute("DELETE FROM rt_programs WHERE id = ?", (values["id"],))
@@ -241,10 +239,10 @@ def _job_columns(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _job_record(row: sqlite3.Row) -> Row:
-    record = {key: row[key] for key in JOB_COLUMNS}
-    record["group"] = record.pop("grp")
-    return record
+def _job_record(row: dict[str, Any]) -> Row:
+    del row["n"]
+    row["group"] = row.pop("grp")
+    return row
 
 
 def insert_job(conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:
@@ -258,7 +256,7 @@ def insert_job(conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:
 
 def get_job(conn: sqlite3.Connection, job_id: str, owner: str | None) -> Row:
     """See :meth:`RuntimeStore.get_job`."""
-    row = conn.execute("SELECT * FROM rt_jobs WHERE id = ?", (job_id,)).fetchone()
+    row = fetch_one(conn, "SELECT * FROM rt_jobs WHERE id = ?", (job_id,))
     if row is None or (owner is not None and row["owner"] != owner):
         raise NotFound(f"job {job_id} not found")
     return _job_record(row)
@@ -293,18 +291,21 @@ def list_jobs(conn: sqlite3.Connection, query: JobQuery) -> tuple[list[Row], int
     where = " AND ".join(conds)
     count = conn.execute(f"SELECT COUNT(*) FROM rt_jobs WHERE {where}", args).fetchone()[0]
     order = "ASC" if query.ascending else "DESC"
-    rows = conn.execute(
+    rows = fetch_all(
+        conn,
         f"SELECT * FROM rt_jobs WHERE {where} ORDER BY n {order} LIMIT ? OFFSET ?",
         [*args, query.limit, query.offset],
-    ).fetchall()
+    )
     return [_job_record(r) for r in rows], int(count)
 
 
 def unfinished_jobs(conn: sqlite3.Connection) -> list[Row]:
     """See :meth:`RuntimeStore.unfinished_jobs`."""
-    rows = conn.execute(
-        f"SELECT * FROM rt_jobs WHERE status NOT IN ({_FINAL_MARKS}) ORDER BY n", FINAL_STATUSES
-    ).fetchall()
+    rows = fetch_all(
+        conn,
+        f"SELECT * FROM rt_jobs WHERE status NOT IN ({_FINAL_MARKS}) ORDER BY n",
+        FINAL_STATUSES,
+    )
     return [_job_record(r) for r in rows]
 
 

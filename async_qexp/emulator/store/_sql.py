@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["from_json", "insert", "json_text", "transaction", "update"]
+__all__ = ["fetch_all", "fetch_one", "from_json", "insert", "json_text", "transaction", "update"]
 
 
 def json_text(value: Any) -> str:
@@ -20,6 +20,22 @@ def json_text(value: Any) -> str:
 def from_json(text: str | None, default: Any) -> Any:
     """A JSON column's value (``default`` for NULL or an empty string)."""
     return json.loads(text) if text else default
+
+
+def fetch_all(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The rows of a query as dicts keyed by column name."""
+    cursor = conn.execute(sql, args)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def fetch_one(
+    conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()
+) -> dict[str, Any] | None:
+    """The first row of a query as a dict keyed by column name, or ``None``."""
+    cursor = conn.execute(sql, args)
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cursor.description], row, strict=True))
 
 
 @contextmanager

@@ -7,7 +7,9 @@ A refusal is a :class:`StoreError`; the HTTP layer maps :class:`NotFound` to 404
 :class:`Forbidden` to 403, :class:`Conflict` to 409 and :class:`Invalid` to 400. Messages are
 written for the client.
 
-Records are plain dicts of Python values, keyed by the wire field names:
+Records are plain dicts of Python values, keyed by the wire field names (an experiment's and an
+analysis result's are exactly :data:`~async_qexp.emulator.queries.EXPERIMENT_FIELDS` and
+:data:`~async_qexp.emulator.queries.RESULT_FIELDS`, which come from the models):
 
 * experiment: ``uuid``, ``type``, ``device_name``, ``extra`` (dict), ``parent_experiment_uuid``,
   ``hub_id``, ``group_id``, ``project_id``, ``visibility``, ``tags`` (list), ``jobs`` (list),

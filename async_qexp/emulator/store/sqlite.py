@@ -1,26 +1,24 @@
 """The SQLite store: one connection, used only on one dedicated database thread.
 
-Every operation is submitted to a single-worker executor and awaited, so no SQLite call ever
-runs on (or blocks) the event loop that serves requests, and operations run one at a time in
-the order they were submitted. The connection is created on that thread, with
+Every operation is queued to that thread (:class:`._thread.DatabaseThread`) and awaited, so no
+SQLite call ever runs on (or blocks) the event loop that serves requests, and operations run
+one at a time in the order they were submitted. The connection is created on that thread, with
 ``check_same_thread`` on: using it from any other thread raises. A file database is in WAL mode
 with ``synchronous=NORMAL``; each writing operation is one ``BEGIN IMMEDIATE`` transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ..queries import ExperimentQuery, JobQuery, Page, Principal, ProgramQuery, ResultQuery
 from . import _experiments as exp
 from . import _runtime as rt
 from ._sql import transaction
+from ._thread import DatabaseThread
 from .interface import BlobKind, Row, Store
 
 __all__ = ["SQLiteStore"]
@@ -39,10 +37,9 @@ class SQLiteStore(Store):
     def __init__(self, path: str | None) -> None:
         """Prepare a store; :meth:`open` connects (on the database thread)."""
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qexp-emulator-db")
         self._conn: sqlite3.Connection | None = None
-        self._thread_id: int | None = None
         self._closed = False
+        self._thread = DatabaseThread("qexp-emulator-db", on_exit=self._close_connection)
 
     @classmethod
     async def open(cls, path: str | None) -> SQLiteStore:
@@ -58,13 +55,11 @@ class SQLiteStore(Store):
     @property
     def thread_id(self) -> int | None:
         """The identifier of the database thread (``threading.get_ident()`` there)."""
-        return self._thread_id
+        return self._thread.ident
 
     def _connect(self) -> None:
-        self._thread_id = threading.get_ident()
         conn = sqlite3.connect(self.path or ":memory:", isolation_level=None)
         try:
-            conn.row_factory = sqlite3.Row
             if self.path:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -86,14 +81,13 @@ class SQLiteStore(Store):
         if self._closed:
             return
         self._closed = True
-        future = self._executor.submit(self._close_connection)
         try:
-            await asyncio.wrap_future(future)
+            await self._thread.run(self._close_connection)
         finally:
-            self._executor.shutdown(wait=True)  # the close runs even if this was cancelled
+            self._thread.stop()  # quick: nothing is queued (it closes the connection if cancelled)
 
     async def _run_raw(self, fn: Callable[[], T]) -> T:
-        return await asyncio.wrap_future(self._executor.submit(fn))
+        return await self._thread.run(fn)
 
     async def _run(
         self,
