@@ -18,7 +18,8 @@ URL layout (one port):
 
 * authentication at ``/`` and ``/api``: ``GET /version``, ``POST /users/loginWithToken``,
   ``GET /users/me`` (service URLs built from the request's Host), ``GET /Network``;
-* the experiment service under ``/resultsdb`` (every endpoint of PROTOCOL §3, including
+* the experiment service under ``/resultsdb`` (every endpoint of
+  ``docs/protocol.md#experiment-service-endpoints``, including
   ``PUT /analysis_results/bulkupdate`` and the legacy multipart figure endpoints);
 * the runtime service under ``/runtime`` (programs, jobs run in worker processes, the
   result-stream websocket ``/runtime/stream/jobs/{id}``; see :mod:`.runtime`);
@@ -44,8 +45,9 @@ See :mod:`async_qexp.emulator.config` for the users and devices file formats.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .config import (
@@ -73,8 +75,6 @@ _WHERE = {
     ".server": ("Emulator", "serve"),
     ".thread": ("EmulatorThread", "serve_in_thread"),
 }
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
-
 __all__ = [
     "DEFAULT_DEVICES",
     "DeviceSpec",
@@ -92,16 +92,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a name on first use (PEP 562): a runtime job's worker process, which lives in
-    this package, must not load the server (Starlette, uvicorn) to start."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'async_qexp.emulator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

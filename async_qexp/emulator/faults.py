@@ -12,6 +12,7 @@ from typing import Any, overload
 import attrs
 
 __all__ = [
+    "FAULT_SETTINGS",
     "FaultDecision",
     "FaultRule",
     "FaultSettings",
@@ -81,6 +82,17 @@ class FaultDecision:
     retry_after: float | int | None
 
 
+FAULT_SETTINGS = (
+    "error_rate_500",
+    "error_rate_503",
+    "error_rate_429",
+    "retry_after",
+    "drop_rate",
+    "seed",
+)
+"""The settings of a :class:`FaultSettings` (its rates, ``retry_after`` and ``seed``)."""
+
+
 @attrs.define(eq=False)
 class FaultSettings:
     """Fault-injection settings; the emulator's live instance is mutable at runtime.
@@ -112,14 +124,7 @@ class FaultSettings:
 
     def copy(self) -> FaultSettings:
         """A fresh controller with the same rates and seed and no scripted faults."""
-        return FaultSettings(
-            error_rate_500=self.error_rate_500,
-            error_rate_503=self.error_rate_503,
-            error_rate_429=self.error_rate_429,
-            retry_after=self.retry_after,
-            drop_rate=self.drop_rate,
-            seed=self.seed,
-        )
+        return FaultSettings(**{name: getattr(self, name) for name in FAULT_SETTINGS})
 
     def fail_next(
         self,

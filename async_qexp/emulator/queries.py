@@ -33,6 +33,7 @@ __all__ = [
     "ComponentMatch",
     "ExperimentQuery",
     "JobQuery",
+    "ListQuery",
     "Page",
     "Principal",
     "ProgramQuery",
@@ -176,8 +177,22 @@ class ComponentMatch:
     contains: tuple[str, ...] = ()
 
 
-@attrs.frozen
-class ExperimentQuery:
+@attrs.frozen(kw_only=True)
+class ListQuery:
+    """What every list of the experiment service takes: the order, the page, and the filters
+    experiments and analysis results share (``device_name`` is the experiment's device)."""
+
+    sort: SortSpec
+    limit: int
+    marker: str | None = None
+    device_name: str | None = None
+    type: TextMatch | None = None
+    tags: TagMatch | None = None
+    components: ComponentMatch | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ExperimentQuery(ListQuery):
     """A ``GET /experiments`` request: what the caller may see, narrowed by these filters.
 
     ``visibility`` and ``owner`` are ``(value, negate)`` pairs (``visibility=!public``,
@@ -185,34 +200,20 @@ class ExperimentQuery:
     the experiment's analysis results.
     """
 
-    sort: SortSpec
-    limit: int
-    marker: str | None = None
-    device_name: str | None = None
     hub_id: str | None = None
     group_id: str | None = None
     project_id: str | None = None
     parent_experiment_uuid: str | None = None
-    type: TextMatch | None = None
-    tags: TagMatch | None = None
     start_time: tuple[TimeBound, ...] = ()
-    components: ComponentMatch | None = None
     visibility: tuple[str, bool] | None = None
     owner: tuple[str, bool] | None = None
 
 
-@attrs.frozen
-class ResultQuery:
-    """A ``GET /analysis_results`` request (``device_name`` is the experiment's device)."""
+@attrs.frozen(kw_only=True)
+class ResultQuery(ListQuery):
+    """A ``GET /analysis_results`` request."""
 
-    sort: SortSpec
-    limit: int
-    marker: str | None = None
-    device_name: str | None = None
     experiment_uuid: str | None = None
-    type: TextMatch | None = None
-    tags: TagMatch | None = None
-    components: ComponentMatch | None = None
     quality: tuple[str, ...] | None = None
     verified: bool | None = None
     created_at: tuple[TimeBound, ...] = ()

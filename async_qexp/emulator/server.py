@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import uvicorn
@@ -101,9 +101,9 @@ class Emulator:
         return self._state.request_log
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> RuntimeManager | None:
         """The runtime service's ``RuntimeManager`` (``None`` when runtime is not served)."""
-        return self._state.runtime
+        return cast("RuntimeManager | None", self._state.runtime)
 
     @property
     def state(self) -> EmulatorState:

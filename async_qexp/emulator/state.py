@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import time
-from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import HTTPConnection
@@ -63,8 +62,9 @@ class EmulatorState:
         )
         self.devices = config.devices
         self.latency_ms: float = config.latency_ms
-        self.runtime: Any = None
-        """The runtime service's ``RuntimeManager`` while it is served, else ``None``."""
+        self.runtime: object | None = None
+        """The runtime service's ``RuntimeManager`` while it is served, else ``None`` (typed
+        loosely: the runtime package depends on this module, not the other way round)."""
 
     @classmethod
     async def create(cls, config: EmulatorConfig, store: Store) -> EmulatorState:

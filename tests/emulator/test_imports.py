@@ -73,6 +73,54 @@ def test_sources_import_only_models_of_the_client() -> None:
     assert bad == []
 
 
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(EMULATOR_DIR.parent.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _edges(path: Path, modules: set[str]) -> set[str]:
+    """The emulator modules ``path`` imports (``from . import x`` imports ``x``, not ``.``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom):
+            package = _package_of(path)
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                if sub in modules:
+                    found.add(sub)
+                elif module in modules:
+                    found.add(module)
+    return found
+
+
+def test_no_import_cycles_inside_the_emulator() -> None:
+    files = {_module_name(p): p for p in EMULATOR_DIR.rglob("*.py")}
+    graph = {name: _edges(path, set(files)) - {name} for name, path in files.items()}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str], done: set[str]) -> None:
+        if node in trail:
+            cycles.append([*trail[trail.index(node) :], node])
+            return
+        if node in done:
+            return
+        for nxt in sorted(graph[node]):
+            visit(nxt, [*trail, node], done)
+        done.add(node)
+
+    finished: set[str] = set()
+    for start in sorted(graph):
+        visit(start, [], finished)
+    assert cycles == []
+
+
 CHECK = """
 import json, pkgutil, importlib, sys
 import async_qexp.emulator as emu

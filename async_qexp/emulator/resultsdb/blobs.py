@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import mimetypes
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,7 +44,8 @@ def _media_type(name: str, default: str) -> str:
     return guessed or default
 
 
-async def _upload_url(request: Request, kind: BlobKind) -> Response:
+async def upload_url(request: Request, kind: BlobKind) -> Response:
+    """``GET /experiments/{uuid}/{plots|files}/upload/{name}`` → ``{"url": <signed URL>}``."""
     state, user = authenticated(request)
     uuid = path_uuid(request)
     name = _name(request)
@@ -52,47 +54,19 @@ async def _upload_url(request: Request, kind: BlobKind) -> Response:
     return json_response({"url": http + state.signed_upload_path(kind, uuid, name)})
 
 
-async def _get_blob(request: Request, kind: BlobKind) -> Response:
+async def get_blob(request: Request, kind: BlobKind) -> Response:
+    """``GET /experiments/{uuid}/{plots|files}/{name}``: the raw bytes."""
     state, user = authenticated(request)
     name = _name(request)
     data = await state.store.get_blob(user, kind, path_uuid(request), name)
     return Response(data, media_type=_media_type(name, "application/octet-stream"))
 
 
-async def _delete_blob(request: Request, kind: BlobKind) -> Response:
+async def delete_blob(request: Request, kind: BlobKind) -> Response:
+    """``DELETE /experiments/{uuid}/{plots|files}/{name}``."""
     state, user = authenticated(request)
     await state.store.delete_blob(user, kind, path_uuid(request), _name(request), now_ts())
     return json_response({})
-
-
-async def plot_upload_url(request: Request) -> Response:
-    """``GET /experiments/{uuid}/plots/upload/{name}`` → ``{"url": <signed URL>}``."""
-    return await _upload_url(request, "plot")
-
-
-async def file_upload_url(request: Request) -> Response:
-    """``GET /experiments/{uuid}/files/upload/{path}`` → ``{"url": <signed URL>}``."""
-    return await _upload_url(request, "file")
-
-
-async def get_plot(request: Request) -> Response:
-    """``GET /experiments/{uuid}/plots/{name}``: the raw figure bytes."""
-    return await _get_blob(request, "plot")
-
-
-async def delete_plot(request: Request) -> Response:
-    """``DELETE /experiments/{uuid}/plots/{name}``."""
-    return await _delete_blob(request, "plot")
-
-
-async def get_file(request: Request) -> Response:
-    """``GET /experiments/{uuid}/files/{path}``: the raw file body."""
-    return await _get_blob(request, "file")
-
-
-async def delete_file(request: Request) -> Response:
-    """``DELETE /experiments/{uuid}/files/{path}``."""
-    return await _delete_blob(request, "file")
 
 
 async def list_files(request: Request) -> Response:
@@ -164,16 +138,17 @@ async def legacy_plot_update(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     """The figure and file routes (relative to ``/resultsdb``)."""
+    plot, file = "/experiments/{uuid}/plots", "/experiments/{uuid}/files"
     return [
-        Route("/experiments/{uuid}/plots/upload/{name:path}", plot_upload_url, methods=["GET"]),
-        Route("/experiments/{uuid}/plots/{name:path}", get_plot, methods=["GET"]),
-        Route("/experiments/{uuid}/plots/{name:path}", delete_plot, methods=["DELETE"]),
-        Route("/experiments/{uuid}/plots/{name:path}", legacy_plot_update, methods=["PUT"]),
-        Route("/experiments/{uuid}/plots", legacy_plot_create, methods=["POST"]),
-        Route("/experiments/{uuid}/files", list_files, methods=["GET"]),
-        Route("/experiments/{uuid}/files/upload/{name:path}", file_upload_url, methods=["GET"]),
-        Route("/experiments/{uuid}/files/{name:path}", get_file, methods=["GET"]),
-        Route("/experiments/{uuid}/files/{name:path}", delete_file, methods=["DELETE"]),
+        Route(plot + "/upload/{name:path}", partial(upload_url, kind="plot"), methods=["GET"]),
+        Route(plot + "/{name:path}", partial(get_blob, kind="plot"), methods=["GET"]),
+        Route(plot + "/{name:path}", partial(delete_blob, kind="plot"), methods=["DELETE"]),
+        Route(plot + "/{name:path}", legacy_plot_update, methods=["PUT"]),
+        Route(plot, legacy_plot_create, methods=["POST"]),
+        Route(file, list_files, methods=["GET"]),
+        Route(file + "/upload/{name:path}", partial(upload_url, kind="file"), methods=["GET"]),
+        Route(file + "/{name:path}", partial(get_blob, kind="file"), methods=["GET"]),
+        Route(file + "/{name:path}", partial(delete_blob, kind="file"), methods=["DELETE"]),
     ]
 
 

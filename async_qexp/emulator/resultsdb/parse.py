@@ -12,26 +12,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .. import queries as q
 from .._util import HTTPProblem, normalize_timestamp
 from ..config import EmulatorConfig
-from ..queries import (
-    EXPERIMENT_DEFAULT_SORT,
-    EXPERIMENT_SORT_FIELDS,
-    QUALITY_SPELLINGS,
-    RESULT_DEFAULT_SORT,
-    RESULT_SORT_FIELDS,
-    TIME_OPERATORS,
-    VISIBILITIES,
-    ComponentMatch,
-    ExperimentQuery,
-    Principal,
-    ResultQuery,
-    SortSpec,
-    TagMatch,
-    TextMatch,
-    TimeBound,
-    TimeOperator,
-)
+from ..queries import Principal
 
 __all__ = [
     "bulk_updates",
@@ -48,7 +32,7 @@ __all__ = [
 MAX_ID = 512
 """The longest experiment or result id accepted."""
 
-_TIME_OPERATOR: dict[str, TimeOperator] = {op: op for op in TIME_OPERATORS}
+_TIME_OPERATOR: dict[str, q.TimeOperator] = {op: op for op in q.TIME_OPERATORS}
 
 
 # -- body fields -------------------------------------------------------------------------------
@@ -103,14 +87,14 @@ def _new_id(body: dict[str, Any]) -> str:
 def _visibility(value: Any) -> str:
     if value is None:
         return "private"
-    if isinstance(value, str) and value.lower() in VISIBILITIES:
+    if isinstance(value, str) and value.lower() in q.VISIBILITIES:
         return value.lower()
-    raise HTTPProblem(400, f"'visibility' must be one of {', '.join(VISIBILITIES)}")
+    raise HTTPProblem(400, f"'visibility' must be one of {', '.join(q.VISIBILITIES)}")
 
 
 def _quality(value: Any) -> str:
-    if isinstance(value, str) and value.strip().lower() in QUALITY_SPELLINGS:
-        return QUALITY_SPELLINGS[value.strip().lower()]
+    if isinstance(value, str) and value.strip().lower() in q.QUALITY_SPELLINGS:
+        return q.QUALITY_SPELLINGS[value.strip().lower()]
     raise HTTPProblem(400, "'quality' must be one of Good, Bad, No Information")
 
 
@@ -269,7 +253,9 @@ def _limit(config: EmulatorConfig, request: Request) -> int:
     return min(int(raw), config.max_page_size)
 
 
-def _sort(request: Request, fields: Sequence[str], defaults: Sequence[tuple[str, str]]) -> SortSpec:
+def _sort(
+    request: Request, fields: Sequence[str], defaults: Sequence[tuple[str, str]]
+) -> q.SortSpec:
     raw = last(request, "sort")
     requested: list[tuple[str, str]] = []
     if raw:
@@ -280,42 +266,42 @@ def _sort(request: Request, fields: Sequence[str], defaults: Sequence[tuple[str,
             if bits[1] not in ("asc", "desc"):
                 raise HTTPProblem(400, f"invalid sort direction in {part!r}")
             requested.append((bits[0], bits[1]))
-    return SortSpec.build(requested, defaults)
+    return q.SortSpec.build(requested, defaults)
 
 
-def _text(request: Request, key: str) -> TextMatch | None:
+def _text(request: Request, key: str) -> q.TextMatch | None:
     value = last(request, key)
     if not value:
         return None
     if value.startswith("like:"):
-        return TextMatch(value[5:], substring=True)
-    return TextMatch(value)
+        return q.TextMatch(value[5:], substring=True)
+    return q.TextMatch(value)
 
 
-def _tags(request: Request) -> TagMatch | None:
+def _tags(request: Request) -> q.TagMatch | None:
     value = last(request, "tags")
     if not value:
         return None
     if value.startswith("any:"):
-        return TagMatch(_split_list(value[4:], "tags"), every=False)
+        return q.TagMatch(_split_list(value[4:], "tags"), every=False)
     if value.startswith("contains:"):
-        return TagMatch(_split_list(value[9:], "tags"), every=True)
-    return TagMatch((value,), every=True)
+        return q.TagMatch(_split_list(value[9:], "tags"), every=True)
+    return q.TagMatch((value,), every=True)
 
 
-def _times(request: Request, key: str) -> tuple[TimeBound, ...]:
-    bounds: list[TimeBound] = []
+def _times(request: Request, key: str) -> tuple[q.TimeBound, ...]:
+    bounds: list[q.TimeBound] = []
     for value in _all(request, key):
         op, sep, rest = value.partition(":")
         known = _TIME_OPERATOR.get(op) if sep else None
         if known is None:
-            bounds.append(TimeBound("eq", normalize_timestamp(value, key)))
+            bounds.append(q.TimeBound("eq", normalize_timestamp(value, key)))
         else:
-            bounds.append(TimeBound(known, normalize_timestamp(rest, key)))
+            bounds.append(q.TimeBound(known, normalize_timestamp(rest, key)))
     return tuple(bounds)
 
 
-def _components(request: Request) -> ComponentMatch | None:
+def _components(request: Request) -> q.ComponentMatch | None:
     values = _all(request, "device_components")
     if not values:
         return None
@@ -326,7 +312,7 @@ def _components(request: Request) -> ComponentMatch | None:
             contains.extend(_split_list(value[9:], "device_components"))
         else:
             exact.append(value)
-    return ComponentMatch(exact=tuple(exact) if exact else None, contains=tuple(contains))
+    return q.ComponentMatch(exact=tuple(exact) if exact else None, contains=tuple(contains))
 
 
 def _negatable(value: str | None) -> tuple[str, bool] | None:
@@ -335,54 +321,62 @@ def _negatable(value: str | None) -> tuple[str, bool] | None:
     return (value[1:], True) if value.startswith("!") else (value, False)
 
 
-def experiment_query(request: Request, user: Principal, config: EmulatorConfig) -> ExperimentQuery:
+def _list_fields(
+    request: Request,
+    config: EmulatorConfig,
+    fields: Sequence[str],
+    defaults: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
+    """The arguments of :class:`~async_qexp.emulator.queries.ListQuery`."""
+    return {
+        "sort": _sort(request, fields, defaults),
+        "limit": _limit(config, request),
+        "marker": last(request, "marker"),
+        "device_name": last(request, "device_name") or None,
+        "type": _text(request, "type"),
+        "tags": _tags(request),
+        "components": _components(request),
+    }
+
+
+def experiment_query(
+    request: Request, user: Principal, config: EmulatorConfig
+) -> q.ExperimentQuery:
     """``GET /experiments``: every filter, the sort order and the page."""
     visibility = _negatable(last(request, "visibility"))
-    if visibility is not None and visibility[0] not in VISIBILITIES:
+    if visibility is not None and visibility[0] not in q.VISIBILITIES:
         raise HTTPProblem(400, "'visibility' filter must be public or !public")
     owner = _negatable(last(request, "owner"))
     if owner is not None and owner[0] == "me":
         owner = (user.id, owner[1])
-    return ExperimentQuery(
-        sort=_sort(request, EXPERIMENT_SORT_FIELDS, EXPERIMENT_DEFAULT_SORT),
-        limit=_limit(config, request),
-        marker=last(request, "marker"),
-        device_name=last(request, "device_name") or None,
+    return q.ExperimentQuery(
+        **_list_fields(request, config, q.EXPERIMENT_SORT_FIELDS, q.EXPERIMENT_DEFAULT_SORT),
         hub_id=last(request, "hub_id") or None,
         group_id=last(request, "group_id") or None,
         project_id=last(request, "project_id") or None,
         parent_experiment_uuid=last(request, "parent_experiment_uuid") or None,
-        type=_text(request, "type"),
-        tags=_tags(request),
         start_time=_times(request, "start_time"),
-        components=_components(request),
         visibility=visibility,
         owner=owner,
     )
 
 
-def result_query(request: Request, config: EmulatorConfig) -> ResultQuery:
+def result_query(request: Request, config: EmulatorConfig) -> q.ResultQuery:
     """``GET /analysis_results``: every filter, the sort order and the page."""
     quality: tuple[str, ...] | None = None
     value = last(request, "quality")
     if value:
         given = _split_list(value[3:], "quality") if value.startswith("in:") else (value,)
-        quality = tuple(_quality(q) for q in given)
+        quality = tuple(_quality(v) for v in given)
     verified: bool | None = None
     value = last(request, "verified")
     if value:
         if value.lower() not in ("true", "false"):
             raise HTTPProblem(400, "'verified' must be true or false")
         verified = value.lower() == "true"
-    return ResultQuery(
-        sort=_sort(request, RESULT_SORT_FIELDS, RESULT_DEFAULT_SORT),
-        limit=_limit(config, request),
-        marker=last(request, "marker"),
-        device_name=last(request, "device_name") or None,
+    return q.ResultQuery(
+        **_list_fields(request, config, q.RESULT_SORT_FIELDS, q.RESULT_DEFAULT_SORT),
         experiment_uuid=last(request, "experiment_uuid") or None,
-        type=_text(request, "type"),
-        tags=_tags(request),
-        components=_components(request),
         quality=quality,
         verified=verified,
         created_at=_times(request, "created_at"),

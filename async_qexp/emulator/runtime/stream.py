@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..store import RuntimeStore
-
-if TYPE_CHECKING:
-    from .manager import JobRun
+from .live import JobRun
 
 __all__ = ["send_job_messages"]
 
@@ -59,7 +57,7 @@ async def send_job_messages(
 ) -> None:
     """Stream a job to an accepted websocket until the job is final or the client leaves.
 
-    ``live_run`` gives the job's :class:`~.manager.JobRun` while it is not final; a final job's
+    ``live_run`` gives the job's :class:`~.live.JobRun` while it is not final; a final job's
     messages come from ``store``.
     """
     receiver: asyncio.Future[Any] = asyncio.ensure_future(ws.receive())

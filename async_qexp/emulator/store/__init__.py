@@ -6,32 +6,8 @@ See :mod:`.interface` for the operations and the fields of the records they take
 
 from __future__ import annotations
 
-from .interface import (
-    FINAL_STATUSES,
-    BlobKind,
-    Conflict,
-    ExperimentStore,
-    Forbidden,
-    Invalid,
-    NotFound,
-    Row,
-    RuntimeStore,
-    Store,
-    StoreError,
-)
+from . import interface
+from .interface import *  # noqa: F403 - the interface is this package's vocabulary
 from .sqlite import SQLiteStore
 
-__all__ = [
-    "FINAL_STATUSES",
-    "BlobKind",
-    "Conflict",
-    "ExperimentStore",
-    "Forbidden",
-    "Invalid",
-    "NotFound",
-    "Row",
-    "RuntimeStore",
-    "SQLiteStore",
-    "Store",
-    "StoreError",
-]
+__all__ = [*interface.__all__, "SQLiteStore"]

@@ -302,10 +302,9 @@ def create_experiment(conn: sqlite3.Connection, user: Principal, values: Mapping
         parent = values.get("parent_experiment_uuid")
         if parent:
             _check_parent(conn, user, parent, uuid, values["device_name"])
-        try:
-            insert(conn, "experiments", _experiment_columns(values), EXPERIMENT_COLUMNS)
-        except sqlite3.IntegrityError:
-            raise Conflict(f"experiment {uuid!r} already exists") from None
+        columns = _experiment_columns(values)
+        exists = f"experiment {uuid!r} already exists"
+        insert(conn, "experiments", columns, EXPERIMENT_COLUMNS, exists=exists)
         return _experiment_record(_experiment_row(conn, user, uuid, False))
 
 
@@ -359,10 +358,8 @@ def create_result(conn: sqlite3.Connection, user: Principal, values: Mapping[str
     uuid = values["uuid"]
     with transaction(conn):
         _experiment_row(conn, user, values["experiment_uuid"], True)
-        try:
-            insert(conn, "analysis_results", _result_columns(values), RESULT_COLUMNS)
-        except sqlite3.IntegrityError:
-            raise Conflict(f"analysis result {uuid!r} already exists") from None
+        exists = f"analysis result {uuid!r} already exists"
+        insert(conn, "analysis_results", _result_columns(values), RESULT_COLUMNS, exists=exists)
         return _result_record(_result_row(conn, user, uuid, False))
 
 

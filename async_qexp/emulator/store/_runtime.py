@@ -247,11 +247,9 @@ def _job_record(row: dict[str, Any]) -> Row:
 
 def insert_job(conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:
     """See :meth:`RuntimeStore.insert_job`."""
-    try:
-        with transaction(conn):
-            insert(conn, "rt_jobs", _job_columns(values), JOB_COLUMNS)
-    except sqlite3.IntegrityError:
-        raise Conflict(f"job {values['id']} already exists") from None
+    with transaction(conn):
+        exists = f"job {values['id']} already exists"
+        insert(conn, "rt_jobs", _job_columns(values), JOB_COLUMNS, exists=exists)
 
 
 def get_job(conn: sqlite3.Connection, job_id: str, owner: str | None) -> Row:

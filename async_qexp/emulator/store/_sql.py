@@ -9,6 +9,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from .interface import Conflict
+
 __all__ = ["fetch_all", "fetch_one", "from_json", "insert", "json_text", "transaction", "update"]
 
 
@@ -57,15 +59,29 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def insert(
-    conn: sqlite3.Connection, table: str, values: Mapping[str, Any], columns: Sequence[str]
+    conn: sqlite3.Connection,
+    table: str,
+    values: Mapping[str, Any],
+    columns: Sequence[str],
+    *,
+    exists: str | None = None,
 ) -> None:
-    """Insert one row of the ``columns`` present in ``values`` (``IntegrityError`` if its key
-    exists)."""
+    """Insert one row of the ``columns`` present in ``values``.
+
+    Raises:
+        Conflict: (with the message ``exists``) when the row's key is taken; without
+            ``exists``, ``sqlite3.IntegrityError``.
+    """
     cols = [c for c in columns if c in values]
-    conn.execute(
-        f"INSERT INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
-        [values[c] for c in cols],
-    )
+    try:
+        conn.execute(
+            f"INSERT INTO {table} ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+            [values[c] for c in cols],
+        )
+    except sqlite3.IntegrityError:
+        if exists is None:
+            raise
+        raise Conflict(exists) from None
 
 
 def update(
