@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,6 +68,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers) if exc.headers else None
     return error_response(exc.status_code, None, headers=headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left while its body was read: nobody gets this answer; no error is logged."""
+    return Response(status_code=499)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -248,6 +253,7 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
             HTTPProblem: _problem,
             StoreError: _store_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _server_error,
         },
     )
