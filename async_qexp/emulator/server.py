@@ -1,4 +1,5 @@
-"""Running the emulator: :func:`serve` (in-process, on the caller's loop) and :class:`Emulator`."""
+"""Running the emulator on the caller's loop: :func:`serve` and the :class:`Emulator` handle
+(:mod:`.thread` runs the same server on a thread of its own)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ class _Server(uvicorn.Server):
 
 @attrs.define(eq=False)
 class Emulator:
-    """A running emulator (yielded by :func:`serve`)."""
+    """A running emulator (yielded by :func:`serve` and by :func:`~.thread.serve_in_thread`)."""
 
     url: str
     """Base/auth URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
