@@ -435,9 +435,8 @@ class _StatusLog(SQLiteStore):
 
 @pytest.mark.asyncio
 async def test_a_cancel_while_the_job_starts_is_not_overwritten() -> None:
-    store = _StatusLog(None)
+    store = await _StatusLog.open(None)
     store.statuses = []
-    await store._run_raw(store._connect)
     manager = RuntimeManager(EmulatorConfig(), store, FaultSettings())
     try:
         await manager.start()

@@ -25,6 +25,7 @@ __all__ = ["SQLiteStore"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+S = TypeVar("S", bound="SQLiteStore")
 
 
 class SQLiteStore(Store):
@@ -35,16 +36,17 @@ class SQLiteStore(Store):
     """
 
     def __init__(self, path: str | None) -> None:
-        """Prepare a store; :meth:`open` connects (on the database thread)."""
+        """A store of the database at ``path``, not open yet: use :meth:`open`."""
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._thread: DatabaseThread | None = None
         self._closed = False
-        self._thread = DatabaseThread("qexp-emulator-db", on_exit=self._close_connection)
 
     @classmethod
-    async def open(cls, path: str | None) -> SQLiteStore:
-        """Connect on a new database thread and create the tables that are missing."""
+    async def open(cls: type[S], path: str | None) -> S:
+        """Start the database thread, connect on it, and create the tables that are missing."""
         store = cls(path)
+        store._thread = DatabaseThread("qexp-emulator-db", on_exit=store._close_connection)
         try:
             await store._run_raw(store._connect)
         except BaseException:
@@ -55,7 +57,7 @@ class SQLiteStore(Store):
     @property
     def thread_id(self) -> int | None:
         """The identifier of the database thread (``threading.get_ident()`` there)."""
-        return self._thread.ident
+        return None if self._thread is None else self._thread.ident
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path or ":memory:", isolation_level=None)
@@ -78,15 +80,19 @@ class SQLiteStore(Store):
 
     async def aclose(self) -> None:
         """Wait for the operations submitted so far, close the connection, end the thread."""
-        if self._closed:
+        thread = self._thread
+        if self._closed or thread is None:
+            self._closed = True
             return
         self._closed = True
         try:
-            await self._thread.run(self._close_connection)
+            await thread.run(self._close_connection)
         finally:
-            self._thread.stop()  # quick: nothing is queued (it closes the connection if cancelled)
+            thread.stop()  # quick: nothing is queued (it closes the connection if cancelled)
 
     async def _run_raw(self, fn: Callable[[], T]) -> T:
+        if self._thread is None:
+            raise RuntimeError("the store is not open: use 'await SQLiteStore.open(path)'")
         return await self._thread.run(fn)
 
     async def _run(
