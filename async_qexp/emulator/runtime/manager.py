@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket
 from .._util import now_ts
 from ..config import EmulatorConfig
 from ..faults import FaultSettings
+from ..queries import Principal
 from ..store import Conflict, NotFound, Row, RuntimeStore
 from .live import JobRun
 from .programs import builtin_programs, load_program_dir
@@ -137,25 +138,27 @@ class RuntimeManager:
 
     # -- scheduling ----------------------------------------------------------------------
 
-    async def submit(self, values: dict[str, Any]) -> Row:
+    async def submit(self, values: dict[str, Any], *, user: Principal | None = None) -> Row:
         """Store a new job (status QUEUED) under a fresh id and queue it on its backend;
-        return its record."""
+        return its record. With ``user``, the program must be one they may see (see
+        :meth:`~async_qexp.emulator.store.RuntimeStore.insert_job`)."""
         while True:
             row = {**values, "id": "c" + secrets.token_hex(10), "created": now_ts()}
-            run = JobRun(row)
+            run = JobRun({"cost": 0, **row})  # (the program's cost is known once stored)
             # Live before it is stored: a stream opened as soon as the job exists finds it.
             self.live[run.job_id] = run
             try:
-                await self.store.insert_job(row)
+                stored = await self.store.insert_job(row, user=user)
             except Conflict:
                 del self.live[run.job_id]
                 continue
             except BaseException:
                 del self.live[run.job_id]
                 raise
+            run.program_id, run.cost = stored["program_id"], int(stored["cost"])
             if not run.done:  # (a cancel or delete may have come first)
                 self._enqueue(run)
-            return row
+            return stored
 
     def _enqueue(self, run: JobRun) -> None:
         self.live[run.job_id] = run

@@ -183,12 +183,9 @@ async def _own_job(request: Request) -> tuple[RuntimeManager, Row]:
 
 async def create_job(request: Request) -> Response:
     """``POST /jobs``: run a program."""
-    state, manager, user = _ctx(request)
+    _, manager, user = _ctx(request)
     values = parse.job_values(await read_json_object(request), user, manager.backends)
-    program = await state.store.get_program(user, values["program_id"])
-    values["program_id"] = program["id"]
-    values.setdefault("cost", program["cost"])
-    row = await manager.submit(values)
+    row = await manager.submit(values, user=user)
     return _ok({"id": row["id"], "created": row["created"], "backend": row["backend"]})
 
 
@@ -214,8 +211,9 @@ async def job_results(request: Request) -> Response:
 
 async def job_interim_results(request: Request) -> Response:
     """``GET /jobs/{id}/interim_results``: a JSON array of the interim messages so far."""
-    manager, row = await _own_job(request)
-    return _text(await manager.store.interim_results(row["id"]), "application/json")
+    state, _, user = _ctx(request)
+    text = await state.store.interim_results(request.path_params["job_id"], owner=user.id)
+    return _text(text, "application/json")
 
 
 async def job_logs(request: Request) -> Response:

@@ -245,11 +245,15 @@ def _job_record(row: dict[str, Any]) -> Row:
     return row
 
 
-def insert_job(conn: sqlite3.Connection, values: Mapping[str, Any]) -> None:
+def insert_job(conn: sqlite3.Connection, values: Mapping[str, Any], user: Principal | None) -> Row:
     """See :meth:`RuntimeStore.insert_job`."""
     with transaction(conn):
+        if user is not None:
+            program = _program_row(conn, user, values["program_id"], False)
+            values = {"cost": program["cost"], **values, "program_id": program["id"]}
         exists = f"job {values['id']} already exists"
         insert(conn, "rt_jobs", _job_columns(values), JOB_COLUMNS, exists=exists)
+        return get_job(conn, values["id"], None)
 
 
 def get_job(conn: sqlite3.Connection, job_id: str, owner: str | None) -> Row:
@@ -334,8 +338,10 @@ def messages(
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
-def interim_results(conn: sqlite3.Connection, job_id: str) -> str:
+def interim_results(conn: sqlite3.Connection, job_id: str, owner: str | None) -> str:
     """See :meth:`RuntimeStore.interim_results`."""
+    if owner is not None:
+        get_job(conn, job_id, owner)
     texts = [
         str(r[0])
         for r in conn.execute(

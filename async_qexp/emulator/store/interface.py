@@ -272,10 +272,14 @@ class RuntimeStore(Protocol):
         """Insert or refresh built-in programs; the names skipped because a user's program
         holds them."""
 
-    async def insert_job(self, values: Mapping[str, Any]) -> None:
-        """Insert a new job.
+    async def insert_job(self, values: Mapping[str, Any], *, user: Principal | None = None) -> Row:
+        """Insert a new job; return it as stored.
+
+        With ``user``, ``values["program_id"]`` must name a program the user may see; the job
+        takes that program's id and, unless ``values`` give one, its ``cost``.
 
         Raises:
+            NotFound: with ``user``, the program is unknown or private to another user.
             Conflict: the id exists.
         """
 
@@ -308,8 +312,12 @@ class RuntimeStore(Protocol):
     ) -> list[tuple[int, str]]:
         """``(seq, text)`` of a job's messages with ``seq > after``, in order."""
 
-    async def interim_results(self, job_id: str) -> str:
-        """The job's interim (not final) messages as one JSON array (the stored texts)."""
+    async def interim_results(self, job_id: str, *, owner: str | None = None) -> str:
+        """The job's interim (not final) messages as one JSON array (the stored texts).
+
+        Raises:
+            NotFound: with ``owner``, the job is unknown or another user's.
+        """
 
 
 class Store(ExperimentStore, RuntimeStore, Protocol):

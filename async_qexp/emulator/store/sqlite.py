@@ -246,9 +246,9 @@ class SQLiteStore(Store):
 
     # -- runtime jobs and messages -------------------------------------------------------------
 
-    async def insert_job(self, values: Mapping[str, Any]) -> None:
+    async def insert_job(self, values: Mapping[str, Any], *, user: Principal | None = None) -> Row:
         """See :meth:`RuntimeStore.insert_job`."""
-        await self._run(rt.insert_job, values)
+        return await self._run(rt.insert_job, values, user)
 
     async def get_job(self, job_id: str, *, owner: str | None = None) -> Row:
         """See :meth:`RuntimeStore.get_job`."""
@@ -282,9 +282,9 @@ class SQLiteStore(Store):
         """See :meth:`RuntimeStore.messages`."""
         return await self._run(rt.messages, job_id, after, limit)
 
-    async def interim_results(self, job_id: str) -> str:
+    async def interim_results(self, job_id: str, *, owner: str | None = None) -> str:
         """See :meth:`RuntimeStore.interim_results`."""
-        return await self._run(rt.interim_results, job_id)
+        return await self._run(rt.interim_results, job_id, owner)
 
 
 def _secret(conn: sqlite3.Connection, name: str) -> bytes:
