@@ -8,8 +8,8 @@ process, once for wall time and RSS and once under tracemalloc for the Python-he
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
 import os
 import tempfile
 import uuid
@@ -39,48 +39,45 @@ def _ts(moment: datetime) -> str:
 
 
 def seed(db: str, counts: dict[str, int]) -> None:
-    """Insert the experiments straight into the emulator's database file."""
-    from async_qexp.emulator.store import EXPERIMENT_COLUMNS, Store
+    """Insert the experiments straight into the emulator's database file (one transaction)."""
+    from async_qexp.emulator.store import SQLiteStore
 
     owner = "user-" + hashlib.sha256(TOKEN.encode()).hexdigest()[:16]
     now = _ts(datetime.now(timezone.utc))
     start = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    extra = json.dumps(
-        {"_source": {"class": "bench", "metadata_version": 1}, "physical_qubits": [0]}
-    )
-    store = Store(db)
-    try:
-        with store.transaction():
-            for exp_type, n in counts.items():
-                rows = []
-                for i in range(n):
-                    values = {
-                        "uuid": str(uuid.uuid4()),
-                        "type": exp_type,
-                        "device_name": "ibmq_lima",
-                        "extra": extra,
-                        "parent_experiment_uuid": None,
-                        "hub_id": "ibm-q",
-                        "group_id": "open",
-                        "project_id": "main",
-                        "visibility": "private",
-                        "tags": json.dumps(["bench"]),
-                        "jobs": "[]",
-                        "notes": "",
-                        "start_time": _ts(start + timedelta(seconds=i)),
-                        "end_time": None,
-                        "created_at": now,
-                        "updated_at": now,
-                        "owner": owner,
-                    }
-                    rows.append([values[c] for c in EXPERIMENT_COLUMNS])
-                store.conn.executemany(
-                    f"INSERT INTO experiments ({','.join(EXPERIMENT_COLUMNS)}) "
-                    f"VALUES ({','.join('?' * len(EXPERIMENT_COLUMNS))})",
-                    rows,
-                )
-    finally:
-        store.close()
+    extra = {"_source": {"class": "bench", "metadata_version": 1}, "physical_qubits": [0]}
+    rows = [
+        {
+            "uuid": str(uuid.uuid4()),
+            "type": exp_type,
+            "device_name": "ibmq_lima",
+            "extra": extra,
+            "parent_experiment_uuid": None,
+            "hub_id": "ibm-q",
+            "group_id": "open",
+            "project_id": "main",
+            "visibility": "private",
+            "tags": ["bench"],
+            "jobs": [],
+            "notes": "",
+            "start_time": _ts(start + timedelta(seconds=i)),
+            "end_time": None,
+            "created_at": now,
+            "updated_at": now,
+            "owner": owner,
+        }
+        for exp_type, n in counts.items()
+        for i in range(n)
+    ]
+
+    async def insert() -> None:
+        store = await SQLiteStore.open(db)
+        try:
+            await store.import_experiments(rows)
+        finally:
+            await store.aclose()
+
+    asyncio.run(insert())
 
 
 def run(quick: bool = False) -> dict[str, Any]:

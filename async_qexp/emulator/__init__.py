@@ -2,7 +2,8 @@
 
 An ASGI app (Starlette on uvicorn) with SQLite storage (a WAL file, or in-memory). Start it
 in-process with :func:`serve` (an async context manager yielding an :class:`Emulator`, which
-runs on the caller's event loop) or as a command::
+runs on the caller's event loop), with :func:`serve_in_thread` (the same server on a thread and
+event loop of its own; ``with`` or ``async with``), or as a command::
 
     python -m async_qexp.emulator --host 127.0.0.1 --port 8765 --db qexp.sqlite \
         [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
@@ -17,7 +18,8 @@ URL layout (one port):
 
 * authentication at ``/`` and ``/api``: ``GET /version``, ``POST /users/loginWithToken``,
   ``GET /users/me`` (service URLs built from the request's Host), ``GET /Network``;
-* the experiment service under ``/resultsdb`` (every endpoint of PROTOCOL §3, including
+* the experiment service under ``/resultsdb`` (every endpoint of
+  ``docs/protocol.md#experiment-service-endpoints``, including
   ``PUT /analysis_results/bulkupdate`` and the legacy multipart figure endpoints);
 * the runtime service under ``/runtime`` (programs, jobs run in worker processes, the
   result-stream websocket ``/runtime/stream/jobs/{id}``; see :mod:`.runtime`);
@@ -43,8 +45,9 @@ See :mod:`async_qexp.emulator.config` for the users and devices file formats.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .config import (
@@ -57,6 +60,7 @@ if TYPE_CHECKING:
     )
     from .faults import FaultRule, FaultSettings, RequestRecord
     from .server import Emulator, serve
+    from .thread import EmulatorThread, serve_in_thread
 
 _WHERE = {
     ".config": (
@@ -69,14 +73,14 @@ _WHERE = {
     ),
     ".faults": ("FaultRule", "FaultSettings", "RequestRecord"),
     ".server": ("Emulator", "serve"),
+    ".thread": ("EmulatorThread", "serve_in_thread"),
 }
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
-
 __all__ = [
     "DEFAULT_DEVICES",
     "DeviceSpec",
     "Emulator",
     "EmulatorConfig",
+    "EmulatorThread",
     "FaultRule",
     "FaultSettings",
     "RequestRecord",
@@ -84,19 +88,8 @@ __all__ = [
     "load_devices",
     "load_users",
     "serve",
+    "serve_in_thread",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a name on first use (PEP 562): a runtime job's worker process, which lives in
-    this package, must not load the server (Starlette, uvicorn) to start."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'async_qexp.emulator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

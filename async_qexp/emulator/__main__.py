@@ -8,7 +8,7 @@ import signal
 import sys
 
 from .config import EmulatorConfig
-from .faults import FaultSettings
+from .faults import FAULT_SETTINGS, FaultSettings
 from .server import serve
 
 
@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
     p = argparse.ArgumentParser(
         prog="python -m async_qexp.emulator",
-        description="Local emulator of the IBM Quantum experiment service.",
+        description="Local emulator of the IBM Quantum experiment and runtime services.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -32,9 +32,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--devices", default=None, help="devices JSON file")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--max-body-bytes", type=int, default=32 * 1024 * 1024)
-    p.add_argument("--error-rate-500", type=float, default=0.0)
-    p.add_argument("--error-rate-503", type=float, default=0.0)
-    p.add_argument("--error-rate-429", type=float, default=0.0)
+    for status in (500, 503, 429):
+        p.add_argument(f"--error-rate-{status}", type=float, default=0.0)
     p.add_argument("--retry-after", type=_number, default=1, help="seconds (may be fractional)")
     p.add_argument("--drop-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=None)
@@ -66,14 +65,7 @@ async def run(args: argparse.Namespace) -> None:
         max_body_bytes=args.max_body_bytes,
         host=args.host,
         port=args.port,
-        faults=FaultSettings(
-            error_rate_500=args.error_rate_500,
-            error_rate_503=args.error_rate_503,
-            error_rate_429=args.error_rate_429,
-            retry_after=args.retry_after,
-            drop_rate=args.drop_rate,
-            seed=args.seed,
-        ),
+        faults=FaultSettings(**{name: getattr(args, name) for name in FAULT_SETTINGS}),
         runtime=not args.no_runtime,
         runtime_backends=[b for b in args.runtime_backends.split(",") if b.strip()],
         runtime_concurrency=args.runtime_concurrency,

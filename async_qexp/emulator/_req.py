@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ._util import ApiError
+from ._util import HTTPProblem
 
 __all__ = ["MAX_JSON_DEPTH", "read_json", "read_json_object"]
 
@@ -32,7 +32,7 @@ def _check_value(value: Any, limit: int) -> None:
         else:
             continue
         if depth > limit:
-            raise ApiError(400, f"JSON body nested deeper than {limit} levels")
+            raise HTTPProblem(400, f"JSON body nested deeper than {limit} levels")
         stack.extend((child, depth + 1) for child in children)
 
 
@@ -40,18 +40,18 @@ def _check_str(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ApiError(400, "JSON body holds a lone surrogate (invalid Unicode)") from None
+        raise HTTPProblem(400, "JSON body holds a lone surrogate (invalid Unicode)") from None
 
 
 async def read_json(request: Request) -> Any:
     """The request body parsed as JSON (any Content-Type); 400 if empty or malformed."""
     raw = await request.body()
     if not raw.strip():
-        raise ApiError(400, "request body must be JSON")
+        raise HTTPProblem(400, "request body must be JSON")
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise ApiError(400, f"malformed JSON body: {exc}") from None
+        raise HTTPProblem(400, f"malformed JSON body: {exc}") from None
     _check_value(body, MAX_JSON_DEPTH)
     return body
 
@@ -60,5 +60,5 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object; 400 otherwise."""
     body = await read_json(request)
     if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object")
+        raise HTTPProblem(400, "request body must be a JSON object")
     return body

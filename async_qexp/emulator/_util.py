@@ -1,4 +1,4 @@
-"""Small helpers shared by the emulator modules: errors, JSON, timestamps."""
+"""Small helpers shared by the emulator modules: the HTTP problem, JSON, timestamps."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from typing import Any
 
 from starlette.responses import Response
 
+from async_qexp.models.timeutil import parse_iso
+
 __all__ = [
-    "ApiError",
+    "HTTPProblem",
     "dumps",
     "error_body",
     "error_response",
@@ -25,11 +27,13 @@ _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TRAILING_OFFSET_SPACE = re.compile(r" (\d\d:?\d\d)$")
 
 
-class ApiError(Exception):
-    """An error answered to the client as ``{"error": {"code", "message"}}``."""
+class HTTPProblem(Exception):
+    """A request the server refuses: answered with ``status`` and the JSON error body
+    ``{"error": {"code": <code, default status>, "message": <message, default reason phrase>}}``
+    (``docs/protocol.md#errors``)."""
 
     def __init__(
-        self, status: int, message: str | None = None, *, code: int | str | None = None
+        self, status: int, message: str | None = None, code: int | str | None = None
     ) -> None:
         super().__init__(message or reason(status))
         self.status = status
@@ -51,7 +55,7 @@ def dumps(obj: Any) -> bytes:
 
 
 def error_body(status: int, message: str | None = None, code: int | str | None = None) -> bytes:
-    """The JSON error body of the protocol (§1.5)."""
+    """The JSON error body of the protocol (``docs/protocol.md#errors``)."""
     return dumps(
         {"error": {"code": status if code is None else code, "message": message or reason(status)}}
     )
@@ -91,21 +95,18 @@ def normalize_timestamp(value: Any, field: str) -> str:
     """Parse an ISO-8601 date-time and return the normalised UTC form.
 
     Naive values are taken as UTC. A trailing ``" 00:00"`` (a ``+`` lost in a query
-    string) is repaired. Raises :class:`ApiError` (400) when unparseable.
+    string) is repaired. Raises :class:`HTTPProblem` (400) when unparseable.
     """
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, f"{field}: expected an ISO-8601 date-time string")
-    text = value.strip()
-    text = _TRAILING_OFFSET_SPACE.sub(r"+\1", text)
-    if text.endswith(("z", "Z")):
-        text = text[:-1] + "+00:00"
+        raise HTTPProblem(400, f"{field}: expected an ISO-8601 date-time string")
+    text = _TRAILING_OFFSET_SPACE.sub(r"+\1", value.strip())
     try:
-        dt = datetime.fromisoformat(text)
+        dt = parse_iso(text)
     except ValueError:
-        raise ApiError(400, f"{field}: invalid date-time {value!r}") from None
+        raise HTTPProblem(400, f"{field}: invalid date-time {value!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     try:
         return format_ts(dt)
     except (OverflowError, ValueError):
-        raise ApiError(400, f"{field}: date-time out of range {value!r}") from None
+        raise HTTPProblem(400, f"{field}: date-time out of range {value!r}") from None

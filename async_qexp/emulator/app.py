@@ -14,16 +14,17 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._util import ApiError, error_body, error_response
+from ._util import HTTPProblem, error_body, error_response
 from .auth import auth_routes
-from .experiments import blob_routes, resultsdb_routes
 from .faults import FaultDecision, RequestRecord
-from .state import EmulatorState
+from .resultsdb import blob_routes, resultsdb_routes
+from .state import EmulatorState, state_of
+from .store import Conflict, Forbidden, Invalid, NotFound, StoreError
 
 __all__ = ["SERVICE_PREFIXES", "build_app"]
 
@@ -45,9 +46,22 @@ _drop_filter = _DropFilter()
 logging.getLogger("uvicorn.error").addFilter(_drop_filter)
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+_STORE_STATUS: dict[type[StoreError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 400,
+}
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPProblem)
     return error_response(exc.status, exc.message, exc.code)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreError)
+    return error_response(_STORE_STATUS.get(type(exc), 500), exc.message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -56,14 +70,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, None, headers=headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left while its body was read: nobody gets this answer; no error is logged."""
+    return Response(status_code=499)
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, f"internal emulator error: {type(exc).__name__}")
 
 
 async def _not_implemented(request: Request) -> Response:
-    state: EmulatorState = request.app.state.emu
-    state.authenticate(request)
-    raise ApiError(404, "the runtime service is not implemented by this emulator yet")
+    state_of(request).authenticate(request)
+    raise HTTPProblem(404, "the runtime service is not implemented by this emulator yet")
 
 
 def _is_service(path: str) -> bool:
@@ -85,12 +103,27 @@ class OuterMiddleware:
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
-        status: list[int | None] = [None]
+        status: int | None = None
         fault: str | None = None
+        recorded = False
+
+        def record() -> None:
+            # Logged before the last body chunk goes out: a client that has the whole
+            # response finds its request in the log, even from another thread.
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                duration_ms = (time.perf_counter() - started) * 1000
+                state.request_log.append(
+                    RequestRecord(method, path, status, fault, duration_ms=duration_ms)
+                )
 
         async def send_recording(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()
             await send(message)
 
         try:
@@ -117,15 +150,7 @@ class OuterMiddleware:
             await self.app(scope, limited, swallow)
             await self._apply(decision, send_recording, send)
         finally:
-            state.request_log.append(
-                RequestRecord(
-                    method=method,
-                    path=path,
-                    status=status[0],
-                    fault=fault,
-                    duration_ms=(time.perf_counter() - started) * 1000,
-                )
-            )
+            record()  # (dropped, failed or aborted: no last chunk was sent)
 
     async def _apply(self, decision: FaultDecision, send: Send, raw_send: Send) -> None:
         if decision.drop:
@@ -157,7 +182,7 @@ def _limited_receive(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             total += len(message.get("body", b""))
             if total > limit:
-                raise ApiError(413, "request body too large")
+                raise HTTPProblem(413, "request body too large")
         return message
 
     return wrapped
@@ -225,8 +250,10 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
     app = Starlette(
         routes=routes,
         exception_handlers={
-            ApiError: _api_error,
+            HTTPProblem: _problem,
+            StoreError: _store_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _server_error,
         },
     )

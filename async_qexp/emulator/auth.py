@@ -1,4 +1,5 @@
-"""Authentication and discovery routes (PROTOCOL §2), served at ``/`` and ``/api``."""
+"""Authentication and discovery routes (``docs/protocol.md#login-and-service-discovery``),
+served at ``/`` and ``/api``."""
 
 from __future__ import annotations
 
@@ -9,15 +10,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ._req import read_json
-from ._util import ApiError, json_response, now_ts
-from .state import EmulatorState
+from ._util import HTTPProblem, json_response, now_ts
+from .state import state_of
 
 __all__ = ["auth_routes", "base_urls"]
-
-
-def _state(request: Request) -> EmulatorState:
-    state: EmulatorState = request.app.state.emu
-    return state
 
 
 def base_urls(conn: HTTPConnection) -> tuple[str, str]:
@@ -41,17 +37,17 @@ async def login(request: Request) -> Response:
     body = await read_json(request)
     token = body.get("apiToken") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
-        raise ApiError(401, "missing apiToken")
-    result = _state(request).login(token)
+        raise HTTPProblem(401, "missing apiToken")
+    result = state_of(request).login(token)
     if result is None:
-        raise ApiError(401, "invalid API token")
+        raise HTTPProblem(401, "invalid API token")
     access, user_id = result
     return json_response({"id": access, "ttl": 1209600, "created": now_ts(), "userId": user_id})
 
 
 async def me(request: Request) -> Response:
     """``GET /users/me``: the user id and the service URLs of this same server."""
-    user = _state(request).authenticate(request)
+    user = state_of(request).authenticate(request)
     http, ws = base_urls(request)
     body: dict[str, Any] = {
         "id": user.id,
@@ -66,8 +62,8 @@ async def me(request: Request) -> Response:
 
 
 async def network(request: Request) -> Response:
-    """``GET /Network``: the hub/group/project tree of the user (§2.5)."""
-    user = _state(request).authenticate(request)
+    """``GET /Network``: the hub/group/project tree of the user (``docs/protocol.md#hub-tree``)."""
+    user = state_of(request).authenticate(request)
     hubs: dict[str, dict[str, Any]] = {}
     for i, (h, g, p) in enumerate(user.hgps):
         hub = hubs.setdefault(h, {"name": h, "groups": {}})

@@ -6,11 +6,20 @@ import random
 import threading
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, overload
 
 import attrs
 
-__all__ = ["FaultDecision", "FaultRule", "FaultSettings", "RequestRecord", "StreamDropRule"]
+__all__ = [
+    "FAULT_SETTINGS",
+    "FaultDecision",
+    "FaultRule",
+    "FaultSettings",
+    "RequestLog",
+    "RequestRecord",
+    "StreamDropRule",
+]
 
 
 def _reseed(instance: FaultSettings, attribute: Any, value: int | None) -> int | None:
@@ -73,6 +82,17 @@ class FaultDecision:
     retry_after: float | int | None
 
 
+FAULT_SETTINGS = (
+    "error_rate_500",
+    "error_rate_503",
+    "error_rate_429",
+    "retry_after",
+    "drop_rate",
+    "seed",
+)
+"""The settings of a :class:`FaultSettings` (its rates, ``retry_after`` and ``seed``)."""
+
+
 @attrs.define(eq=False)
 class FaultSettings:
     """Fault-injection settings; the emulator's live instance is mutable at runtime.
@@ -104,14 +124,7 @@ class FaultSettings:
 
     def copy(self) -> FaultSettings:
         """A fresh controller with the same rates and seed and no scripted faults."""
-        return FaultSettings(
-            error_rate_500=self.error_rate_500,
-            error_rate_503=self.error_rate_503,
-            error_rate_429=self.error_rate_429,
-            retry_after=self.retry_after,
-            drop_rate=self.drop_rate,
-            seed=self.seed,
-        )
+        return FaultSettings(**{name: getattr(self, name) for name in FAULT_SETTINGS})
 
     def fail_next(
         self,
@@ -242,3 +255,51 @@ class RequestRecord:
     """``None``, ``"error"``, ``"drop"``, ``"error-after"`` or ``"drop-after"``."""
     duration_ms: float = 0.0
     time: float = attrs.field(factory=time.time)
+
+
+class RequestLog:
+    """The most recent :class:`RequestRecord` s, oldest first, bounded to ``capacity``.
+
+    Safe to read from any thread while the server appends to it (an emulator on its own
+    thread): iterating walks a snapshot taken under a lock.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        """An empty log keeping at most ``capacity`` records."""
+        self._records: deque[RequestRecord] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+
+    def append(self, record: RequestRecord) -> None:
+        """Add a record (dropping the oldest when full)."""
+        with self._lock:
+            self._records.append(record)
+
+    def clear(self) -> None:
+        """Forget every record."""
+        with self._lock:
+            self._records.clear()
+
+    def snapshot(self) -> list[RequestRecord]:
+        """The records now, oldest first."""
+        with self._lock:
+            return list(self._records)
+
+    def __iter__(self) -> Iterator[RequestRecord]:
+        return iter(self.snapshot())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> RequestRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RequestRecord]: ...
+    def __getitem__(self, index: int | slice) -> RequestRecord | list[RequestRecord]:
+        with self._lock:
+            if isinstance(index, slice):
+                return list(self._records)[index]
+            return self._records[index]
+
+    def __repr__(self) -> str:
+        return f"<RequestLog of {len(self)} records>"

@@ -1,13 +1,13 @@
-"""Running the emulator: :func:`serve` (in-process, on the caller's loop) and :class:`Emulator`."""
+"""Running the emulator on the caller's loop: :func:`serve` and the :class:`Emulator` handle
+(:mod:`.thread` runs the same server on a thread of its own)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
-from collections import deque
 from collections.abc import AsyncIterator, Generator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import uvicorn
@@ -15,9 +15,12 @@ from starlette.routing import BaseRoute
 
 from .app import build_app
 from .config import EmulatorConfig
-from .faults import FaultSettings, RequestRecord
+from .faults import FaultSettings, RequestLog
 from .state import EmulatorState
-from .store import Store
+from .store import SQLiteStore
+
+if TYPE_CHECKING:
+    from .runtime.manager import RuntimeManager
 
 __all__ = ["Emulator", "serve"]
 
@@ -55,7 +58,7 @@ class _Server(uvicorn.Server):
 
 @attrs.define(eq=False)
 class Emulator:
-    """A running emulator (yielded by :func:`serve`)."""
+    """A running emulator (yielded by :func:`serve` and by :func:`~.thread.serve_in_thread`)."""
 
     url: str
     """Base/auth URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
@@ -94,14 +97,14 @@ class Emulator:
         self._state.latency_ms = float(value)
 
     @property
-    def request_log(self) -> deque[RequestRecord]:
+    def request_log(self) -> RequestLog:
         """Recent requests (bounded), oldest first; ``status`` is ``None`` when dropped."""
         return self._state.request_log
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> RuntimeManager | None:
         """The runtime service's ``RuntimeManager`` (``None`` when runtime is not served)."""
-        return self._state.runtime
+        return cast("RuntimeManager | None", self._state.runtime)
 
     @property
     def state(self) -> EmulatorState:
@@ -143,57 +146,62 @@ async def serve(
     other ``runtime_routes`` are given; on exit its worker processes are killed first.
     """
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
-    store = Store(cfg.db)
-    try:
-        state = EmulatorState(cfg, store)
-        manager: Any = None
+    async with contextlib.AsyncExitStack() as stack:
+        store = await SQLiteStore.open(cfg.db)
+        stack.push_async_callback(store.aclose)
+        state = await EmulatorState.create(cfg, store)
+        manager: RuntimeManager | None = None
         if runtime_routes is None and cfg.runtime:
-            from .runtime import RuntimeManager
-            from .runtime import runtime_routes as default_runtime_routes
+            from .runtime.manager import RuntimeManager
+            from .runtime.routes import runtime_routes as default_runtime_routes
 
-            manager = RuntimeManager(state)
-            manager.start()
+            manager = RuntimeManager(cfg, store, state.faults)
+            stack.push_async_callback(manager.aclose)  # also when the server fails to start
             state.runtime = manager
+            await manager.start()
             runtime_routes = default_runtime_routes()
-        app = build_app(state, runtime_routes)
-        sock = _listen(cfg.host, cfg.port)
+        url = await stack.enter_async_context(_serving(build_app(state, runtime_routes), cfg))
+        if manager is not None:
+            # Kill the jobs (so their streams end) before the server waits for its connections.
+            stack.push_async_callback(manager.aclose)
+        yield Emulator(url, cfg, state)
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: Any, cfg: EmulatorConfig) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on the current loop; yield its base URL."""
+    sock = _listen(cfg.host, cfg.port)
+    try:
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        uv_config = uvicorn.Config(
+            app,
+            lifespan="off",
+            http=cfg.http_impl,
+            access_log=False,
+            log_level="warning",
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=60,
+            ws_per_message_deflate=False,  # runtime streams: ~1.5x the frames per second
+        )
+        server = _Server(uv_config)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="qexp-emulator")
         try:
-            host, port = sock.getsockname()[:2]
-            shown = f"[{host}]" if ":" in host else host
-            uv_config = uvicorn.Config(
-                app,
-                lifespan="off",
-                http=cfg.http_impl,
-                access_log=False,
-                log_level="warning",
-                proxy_headers=False,
-                server_header=False,
-                timeout_graceful_shutdown=5,
-                timeout_keep_alive=60,
-                ws_per_message_deflate=False,  # runtime streams: ~1.5x the frames per second
-            )
-            server = _Server(uv_config)
-            task = asyncio.create_task(server.serve(sockets=[sock]), name="qexp-emulator")
-            try:
-                while not server.started:
-                    if task.done():
-                        await task
-                        raise RuntimeError("the emulator server stopped during start-up")
-                    await asyncio.sleep(0.001)
-                yield Emulator(f"http://{shown}:{port}", cfg, state)
-            finally:
-                try:
-                    if manager is not None:
-                        await manager.aclose()
-                finally:
-                    server.should_exit = True
-                try:
+            while not server.started:
+                if task.done():
                     await task
-                except asyncio.CancelledError:
-                    if not task.done():
-                        task.cancel()
-                    raise
+                    raise RuntimeError("the emulator server stopped during start-up")
+                await asyncio.sleep(0.001)
+            yield f"http://{shown}:{port}"
         finally:
-            sock.close()
+            server.should_exit = True
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.done():
+                    task.cancel()
+                raise
     finally:
-        store.close()
+        sock.close()

@@ -6,18 +6,17 @@ import base64
 import hashlib
 import hmac
 import time
-from collections import deque
-from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import HTTPConnection
 
-from ._util import ApiError
+from ._util import HTTPProblem
 from .config import DEFAULT_HGP, EmulatorConfig, UserSpec
-from .faults import FaultSettings, RequestRecord
-from .store import Principal, Store
+from .faults import FaultSettings, RequestLog
+from .queries import Principal
+from .store import Store
 
-__all__ = ["EmulatorState"]
+__all__ = ["EmulatorState", "state_of"]
 
 
 def _split_hgp(hgp: str) -> tuple[str, str, str]:
@@ -33,16 +32,28 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class EmulatorState:
-    """Config, store, secrets, live faults and the request log of one emulator."""
+def state_of(conn: HTTPConnection) -> EmulatorState:
+    """The emulator state of the app serving a request or websocket."""
+    state: EmulatorState = conn.app.state.emu
+    return state
 
-    def __init__(self, config: EmulatorConfig, store: Store) -> None:
+
+class EmulatorState:
+    """Config, store, secrets, live faults and the request log of one emulator.
+
+    Create it with :meth:`create`, which reads the secrets from the store.
+    """
+
+    def __init__(
+        self, config: EmulatorConfig, store: Store, token_key: bytes, upload_key: bytes
+    ) -> None:
+        """Use :meth:`create`."""
         self.config = config
         self.store = store
         self.faults: FaultSettings = config.faults.copy()
-        self.request_log: deque[RequestRecord] = deque(maxlen=config.request_log_size)
-        self.token_key = store.secret("access-token")
-        self.upload_key = store.secret("signed-upload")
+        self.request_log = RequestLog(config.request_log_size)
+        self.token_key = token_key
+        self.upload_key = upload_key
         self.users_by_token: dict[str, UserSpec] | None = (
             None if config.users is None else {u.token: u for u in config.users}
         )
@@ -51,8 +62,16 @@ class EmulatorState:
         )
         self.devices = config.devices
         self.latency_ms: float = config.latency_ms
-        self.runtime: Any = None
-        """The runtime service's ``RuntimeManager`` while it is served, else ``None``."""
+        self.runtime: object | None = None
+        """The runtime service's ``RuntimeManager`` while it is served, else ``None`` (typed
+        loosely: the runtime package depends on this module, not the other way round)."""
+
+    @classmethod
+    async def create(cls, config: EmulatorConfig, store: Store) -> EmulatorState:
+        """The state of an emulator on ``store`` (its secrets are created on first use)."""
+        token_key = await store.secret("access-token")
+        upload_key = await store.secret("signed-upload")
+        return cls(config, store, token_key, upload_key)
 
     # -- users and tokens ----------------------------------------------------------------
 
@@ -94,10 +113,10 @@ class EmulatorState:
         """The caller's user, from ``X-Access-Token``; 401 otherwise."""
         token = conn.headers.get("x-access-token")
         if not token:
-            raise ApiError(401, "missing X-Access-Token header")
+            raise HTTPProblem(401, "missing X-Access-Token header")
         user = self.principal_for(token)
         if user is None:
-            raise ApiError(401, "invalid or unknown access token")
+            raise HTTPProblem(401, "invalid or unknown access token")
         return user
 
     # -- signed upload URLs --------------------------------------------------------------
@@ -124,9 +143,9 @@ class EmulatorState:
         except ValueError:
             deadline = float("nan")
         if not sig or deadline != deadline:
-            raise ApiError(403, "missing or malformed signature")
+            raise HTTPProblem(403, "missing or malformed signature")
         good = self._upload_sig(kind, exp_uuid, name, expires or "")
         if not hmac.compare_digest(good, sig):
-            raise ApiError(403, "invalid signature")
+            raise HTTPProblem(403, "invalid signature")
         if deadline < time.time():
-            raise ApiError(403, "signed URL expired")
+            raise HTTPProblem(403, "signed URL expired")

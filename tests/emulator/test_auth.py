@@ -1,4 +1,5 @@
-"""Authentication and discovery (PROTOCOL §2, §7 items 1-5)."""
+"""Authentication and discovery (``docs/protocol.md#login-and-service-discovery``; items 1-5 of
+``#what-the-emulator-must-do``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Figures and files: the signed-URL upload flow, greedy names, download, delete (§3.10)."""
+"""Figures and files: the signed-URL upload flow, greedy names, download, delete
+(``docs/protocol.md#figures``, ``#files``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Experiments, analysis results and devices: CRUD, errors, visibility (PROTOCOL §3, §7)."""
+"""Experiments, analysis results and devices: CRUD, errors, visibility
+(``docs/protocol.md#experiment-service-endpoints``, ``#what-the-emulator-must-do``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""List filters, operators, sorting with tie-breakers, and limit/marker paging (§3.5-§3.7)."""
+"""List filters, operators, sorting with tie-breakers, and limit/marker paging
+(``docs/protocol.md#list-filters``, ``#sorting``, ``#paging``)."""
 
 from __future__ import annotations
 

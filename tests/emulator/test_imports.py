@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,54 @@ def test_sources_import_only_models_of_the_client() -> None:
     assert bad == []
 
 
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(EMULATOR_DIR.parent.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _edges(path: Path, modules: set[str]) -> set[str]:
+    """The emulator modules ``path`` imports (``from . import x`` imports ``x``, not ``.``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom):
+            package = _package_of(path)
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                if sub in modules:
+                    found.add(sub)
+                elif module in modules:
+                    found.add(module)
+    return found
+
+
+def test_no_import_cycles_inside_the_emulator() -> None:
+    files = {_module_name(p): p for p in EMULATOR_DIR.rglob("*.py")}
+    graph = {name: _edges(path, set(files)) - {name} for name, path in files.items()}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, trail: list[str], done: set[str]) -> None:
+        if node in trail:
+            cycles.append([*trail[trail.index(node) :], node])
+            return
+        if node in done:
+            return
+        for nxt in sorted(graph[node]):
+            visit(nxt, [*trail, node], done)
+        done.add(node)
+
+    finished: set[str] = set()
+    for start in sorted(graph):
+        visit(start, [], finished)
+    assert cycles == []
+
+
 CHECK = """
 import json, pkgutil, importlib, sys
 import async_qexp.emulator as emu
@@ -131,3 +180,20 @@ async def test_a_job_worker_loads_only_the_envelopes(emu: async_qexp.emulator.Em
     assert "async_qexp.emulator.runtime.manager" not in loaded
     assert "async_qexp.emulator.server" not in loaded
     assert "async_qexp.models.codec" not in loaded
+
+
+SQL = re.compile(
+    r"\b(SELECT|INSERT\s+INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|WHERE|ORDER\s+BY|json_each|sqlite3)\b"
+    r"|\?\s*[,)]|=\s*\?"
+)
+
+
+def test_sql_lives_only_in_the_store() -> None:
+    offenders = [
+        f"{path.relative_to(EMULATOR_DIR)}:{number}: {line.strip()}"
+        for path in sorted(EMULATOR_DIR.rglob("*.py"))
+        if "store" not in path.relative_to(EMULATOR_DIR).parts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if SQL.search(line)
+    ]
+    assert offenders == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
@@ -230,3 +231,24 @@ async def test_invalid_unicode_and_nul(rdb: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     assert (await rdb.put(r.json()["url"], content=b"x")).status_code == 200
     assert (await rdb.get("/experiments/s3")).json()["plot_names"] == ["a\x00b\ufffd.svg"]
+
+
+@pytest.mark.asyncio
+async def test_a_client_leaving_mid_body_is_no_server_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with serve() as emu:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", emu.port)
+        writer.write(
+            b"POST /api/users/loginWithToken HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(100):
+            if len(emu.request_log):
+                break
+            await asyncio.sleep(0.01)
+        assert [(r.path, r.status) for r in emu.request_log] == [("/api/users/loginWithToken", 499)]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 
-from async_qexp.emulator import Emulator, serve
+from async_qexp.emulator import Emulator, EmulatorConfig, FaultSettings, serve
+from async_qexp.emulator.runtime.manager import RuntimeManager
+from async_qexp.emulator.store import SQLiteStore
 from tests.helpers import wait_until
 
 from .conftest import assert_error
@@ -229,6 +232,36 @@ async def test_delete_in_any_state() -> None:
 
 
 @pytest.mark.asyncio
+async def test_cancel_or_delete_right_after_submit_never_goes_back() -> None:
+    """A job cancelled while it leaves its queue stays CANCELLED (the store sees its changes in
+    order), deleted jobs stay gone, and nothing is left live or running."""
+    async with serve(runtime_concurrency=3) as emu:
+        client = await runtime_client(emu)
+        async with client:
+            pid = await upload(client, "sleepy", SLEEPER)
+            cancelled, deleted = [], []
+            for i in range(12):
+                job_id = await run_job(client, pid, {"seconds": 30})
+                if i % 3 == 2:
+                    assert (await client.delete(f"/jobs/{job_id}")).status_code == 200
+                    deleted.append(job_id)
+                else:
+                    assert (await client.post(f"/jobs/{job_id}/cancel")).status_code == 200
+                    cancelled.append(job_id)
+            for _ in range(5):
+                for job_id in cancelled:
+                    assert (await job(client, job_id))["status"] == "CANCELLED"
+                for job_id in deleted:
+                    assert_error(await client.get(f"/jobs/{job_id}"), 404)
+                await asyncio.sleep(0.05)
+            runtime = emu.runtime
+            assert runtime is not None
+            await wait_until(lambda: not runtime.live)
+            await wait_until(lambda: not any(alive(p) for p in runtime.worker_pids))
+            assert (await client.get("/jobs")).json()["count"] == len(cancelled)
+
+
+@pytest.mark.asyncio
 async def test_per_backend_queue_in_submission_order() -> None:
     async with serve(runtime_concurrency=2) as emu:
         client = await runtime_client(emu)
@@ -387,3 +420,49 @@ async def test_hostile_program_cannot_break_the_server(
     assert (await wait_status(client, await run_job(client, "hello-world")))["status"] == (
         "COMPLETED"
     )
+
+
+class _StatusLog(SQLiteStore):
+    """A store that remembers every status a job is given, in order."""
+
+    statuses: list[str]
+
+    async def update_job(self, job_id: str, changes: Mapping[str, Any]) -> None:
+        if "status" in changes:
+            self.statuses.append(changes["status"])
+        await super().update_job(job_id, changes)
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_while_the_job_starts_is_not_overwritten() -> None:
+    store = await _StatusLog.open(None)
+    store.statuses = []
+    manager = RuntimeManager(EmulatorConfig(), store, FaultSettings())
+    try:
+        await manager.start()
+        values = {
+            "owner": "u",
+            "program_id": "hello-world",
+            "backend": "emulator_simulator",
+            "hub": "h",
+            "group": "g",
+            "project": "p",
+            "params": "{}",
+            "cost": 60,
+            "status": "QUEUED",
+        }
+        row = await manager.submit(values)
+        run = manager.live[row["id"]]
+        for _ in range(100):  # until the supervisor took it and awaits the store
+            if run.started:
+                break
+            await asyncio.sleep(0)
+        assert run.started
+        assert await manager.cancel(row["id"])
+        await wait_until(lambda: not manager.live)
+        assert store.statuses == ["CANCELLED", "CANCELLED"]  # never RUNNING again
+        assert (await store.get_job(row["id"]))["status"] == "CANCELLED"
+        assert manager.worker_pids == []  # it never started a process
+    finally:
+        await manager.aclose()
+        await store.aclose()

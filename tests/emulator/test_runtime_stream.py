@@ -1,4 +1,5 @@
-"""The runtime result-stream websocket (PROTOCOL §6) with a raw websockets client."""
+"""The runtime result-stream websocket (``docs/protocol.md#result-stream``) with a raw
+websockets client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The emulator's runtime service (PROTOCOL §5 and §6), mounted at ``/runtime``.
+"""The emulator's runtime service, mounted at ``/runtime`` (``docs/protocol.md#runtime-rest-api``,
+``#runtime-jobs`` and ``#result-stream``).
 
 * Programs live in SQLite (``name`` unique → 409; ``data`` = the decoded source, returned only
   to the author). Built-ins (public, owner ``system``): ``hello-world``, ``sample-program``,
@@ -17,21 +18,22 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
-    from .manager import JobRun, RuntimeManager
+    from .live import JobRun
+    from .manager import RuntimeManager
     from .programs import ProgramFile, builtin_programs, load_program_dir, read_program
     from .routes import runtime_routes
 
 _WHERE = {
-    ".manager": ("JobRun", "RuntimeManager"),
+    ".live": ("JobRun",),
+    ".manager": ("RuntimeManager",),
     ".programs": ("ProgramFile", "builtin_programs", "load_program_dir", "read_program"),
     ".routes": ("runtime_routes",),
 }
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
-
 __all__ = [
     "JobRun",
     "ProgramFile",
@@ -43,16 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import a name on first use (PEP 562), so that the job worker (:mod:`.worker`, run as
-    ``python -m``) loads none of the server."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_MODULE_OF})
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

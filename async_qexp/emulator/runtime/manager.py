@@ -1,9 +1,10 @@
 """Job execution: one worker process per job, per-backend queues, message fan-out.
 
 Every job that is not final has a :class:`JobRun` in :attr:`RuntimeManager.live`: it holds the
-job's published messages in memory (for live subscribers) while they are also written to
-SQLite, one transaction per chunk read from the worker's pipe. A finished job's messages are
-read back from SQLite.
+job's published messages in memory (for live subscribers) once they are stored, one store
+operation per chunk read from the worker's pipe. A finished job's messages are read back from
+the store. Every database call is awaited on the store (off the event loop); the changes a
+job goes through are submitted in order, so the stored status never goes back.
 """
 
 from __future__ import annotations
@@ -17,18 +18,20 @@ import secrets
 import signal
 import sys
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from .._util import now_ts
+from ..config import EmulatorConfig
+from ..faults import FaultSettings
+from ..queries import Principal
+from ..store import Conflict, NotFound, Row, RuntimeStore
+from .live import JobRun
 from .programs import builtin_programs, load_program_dir
-from .store import RuntimeStore
+from .stream import send_job_messages
 
-if TYPE_CHECKING:
-    from ..state import EmulatorState
-
-__all__ = ["SYSTEM_OWNER", "JobRun", "RuntimeManager"]
+__all__ = ["SYSTEM_OWNER", "WORKER_MODULE", "RuntimeManager"]
 
 logger = logging.getLogger("async_qexp.emulator")
 
@@ -38,37 +41,6 @@ SYSTEM_OWNER = "system"
 WORKER_MODULE = "async_qexp.emulator.runtime.worker"
 """The module a job's process runs (``python -m``, with the server's interpreter)."""
 _READ_CHUNK = 256 * 1024
-
-
-class JobRun:
-    """The live part of a job that is not final yet."""
-
-    def __init__(self, row: dict[str, Any]) -> None:
-        self.job_id: str = row["id"]
-        self.owner: str = row["owner"]
-        self.program_id: str = row["program_id"]
-        self.backend: str = row["backend"]
-        self.cost: int = int(row["cost"])
-        self.params: str = row["params"]
-        self.log_level: str | None = row.get("log_level")
-        self.messages: list[str] = []
-        self.final_text: str | None = None
-        self.error_text: str | None = None
-        self.logs = bytearray()
-        self.logs_truncated = False
-        self.proc: asyncio.subprocess.Process | None = None
-        self.started = False
-        self.done = False
-        self.override: str | None = None
-        """``cancelled``, ``timeout``, ``deleted`` or ``shutdown``: why the process was killed."""
-        self.waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def notify(self) -> None:
-        """Wake every subscriber (new messages, or the job became final)."""
-        waiter = self.waiter
-        self.waiter = asyncio.get_running_loop().create_future()
-        if not waiter.done():
-            waiter.set_result(None)
 
 
 def _parse_frames(buf: bytearray) -> tuple[list[tuple[str, str]], int, str | None]:
@@ -95,20 +67,16 @@ def _parse_frames(buf: bytearray) -> tuple[list[tuple[str, str]], int, str | Non
     return items, pos, None
 
 
-def _end_code(drop_after: int | None, sent: int) -> int:
-    """1000, unless a drop fault is due (it also breaks a stream that just ended)."""
-    return 1011 if drop_after is not None and sent >= drop_after else 1000
-
-
 class RuntimeManager:
     """Programs and jobs of one emulator: scheduling, worker processes, message fan-out."""
 
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
-        self.config = state.config
-        self.db = RuntimeStore(state.store)
-        self.backends: tuple[str, ...] = tuple(self.config.runtime_backends)
-        self.concurrency = int(self.config.runtime_concurrency)
+    def __init__(self, config: EmulatorConfig, store: RuntimeStore, faults: FaultSettings) -> None:
+        """A manager of the jobs in ``store``; :meth:`start` it on the serving loop."""
+        self.config = config
+        self.store = store
+        self.faults = faults
+        self.backends: tuple[str, ...] = tuple(config.runtime_backends)
+        self.concurrency = int(config.runtime_concurrency)
         self.live: dict[str, JobRun] = {}
         self._queues: dict[str, deque[JobRun]] = {b: deque() for b in self.backends}
         self._running: dict[str, int] = dict.fromkeys(self.backends, 0)
@@ -119,33 +87,35 @@ class RuntimeManager:
 
     # -- start and stop ------------------------------------------------------------------
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Seed the built-in programs and deal with jobs a previous process left behind."""
         now = now_ts()
         programs = list(builtin_programs())
         for directory in self.config.runtime_program_dirs:
             programs.extend(load_program_dir(directory))
-        for meta in programs:
-            values = {
+        rows = [
+            {
                 "id": meta.name,
                 "name": meta.name,
                 "description": meta.description,
                 "cost": meta.max_execution_time,
-                "is_public": 1,
-                "spec": json.dumps(meta.spec),
+                "is_public": True,
+                "spec": meta.spec,
                 "data": meta.source,
                 "owner": SYSTEM_OWNER,
                 "version": meta.version,
                 "creation_date": now,
                 "update_date": now,
             }
-            if not self.db.upsert_system_program(values):
-                logger.warning("built-in program %r: a user's program has that name", meta.name)
-        for row in self.db.unfinished_jobs():
+            for meta in programs
+        ]
+        for name in await self.store.upsert_system_programs(rows):
+            logger.warning("built-in program %r: a user's program has that name", name)
+        for row in await self.store.unfinished_jobs():
             if row["status"] == "QUEUED" and row["backend"] in self._queues:
                 self._enqueue(JobRun(row))
             else:
-                self.db.update_job(
+                await self.store.update_job(
                     row["id"],
                     {
                         "status": "FAILED",
@@ -168,17 +138,27 @@ class RuntimeManager:
 
     # -- scheduling ----------------------------------------------------------------------
 
-    def new_job_id(self) -> str:
-        """A fresh job id."""
+    async def submit(self, values: dict[str, Any], *, user: Principal | None = None) -> Row:
+        """Store a new job (status QUEUED) under a fresh id and queue it on its backend;
+        return its record. With ``user``, the program must be one they may see (see
+        :meth:`~async_qexp.emulator.store.RuntimeStore.insert_job`)."""
         while True:
-            job_id = "c" + secrets.token_hex(10)
-            if self.db.get_job(job_id) is None:
-                return job_id
-
-    def submit(self, row: dict[str, Any]) -> None:
-        """Store a new job (status QUEUED) and queue it on its backend."""
-        self.db.insert_job(row)
-        self._enqueue(JobRun(row))
+            row = {**values, "id": "c" + secrets.token_hex(10), "created": now_ts()}
+            run = JobRun({"cost": 0, **row})  # (the program's cost is known once stored)
+            # Live before it is stored: a stream opened as soon as the job exists finds it.
+            self.live[run.job_id] = run
+            try:
+                stored = await self.store.insert_job(row, user=user)
+            except Conflict:
+                del self.live[run.job_id]
+                continue
+            except BaseException:
+                del self.live[run.job_id]
+                raise
+            run.program_id, run.cost = stored["program_id"], int(stored["cost"])
+            if not run.done:  # (a cancel or delete may have come first)
+                self._enqueue(run)
+            return stored
 
     def _enqueue(self, run: JobRun) -> None:
         self.live[run.job_id] = run
@@ -210,24 +190,27 @@ class RuntimeManager:
             await self._execute(run)
         except Exception as exc:  # pragma: no cover - a bug in the emulator
             logger.exception("runtime job %s: supervisor failed", run.job_id)
-            if not run.done:
-                self._finish(run, "FAILED", f"internal emulator error: {exc!r}")
+            await self._finish(run, "FAILED", f"internal emulator error: {exc!r}")
         finally:
-            if not run.done:
-                self._finish(run, "FAILED", "the job was interrupted")
+            await self._finish(run, "FAILED", "the job was interrupted")  # unless finished
             self._running[run.backend] -= 1
             self._pump(run.backend)
 
     async def _execute(self, run: JobRun) -> None:
         run.started = True
-        if run.override is not None:  # cancelled or deleted while leaving the queue
-            self._finish_killed(run)
+        try:
+            program = await self.store.get_program(None, run.program_id)
+        except NotFound:
+            program = None
+        # Cancelled or deleted while leaving the queue (checked after every await until the
+        # process exists; after that, killing the process ends the job).
+        if run.override is not None:
+            await self._finish_killed(run)
             return
-        program = self.db.get_program(run.program_id)
         if program is None:
-            self._finish(run, "FAILED", f"program {run.program_id} no longer exists")
+            await self._finish(run, "FAILED", f"program {run.program_id} no longer exists")
             return
-        self.db.update_job(run.job_id, {"status": "RUNNING", "started": now_ts()})
+        await self.store.update_job(run.job_id, {"status": "RUNNING", "started": now_ts()})
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -239,7 +222,7 @@ class RuntimeManager:
                 start_new_session=True,
             )
         except OSError as exc:
-            self._finish(run, "FAILED", f"could not start the program's process: {exc}")
+            await self._finish(run, "FAILED", f"could not start the program's process: {exc}")
             return
         run.proc = proc
         self.worker_pids.append(proc.pid)
@@ -265,7 +248,7 @@ class RuntimeManager:
             timer.cancel()
             self._kill_group(proc.pid)  # whatever the program left behind
             await io_task
-        self._finish_process(run, returncode)
+        await self._finish_process(run, returncode)
 
     async def _write_spec(self, proc: asyncio.subprocess.Process, data: bytes) -> None:
         stdin = proc.stdin
@@ -290,7 +273,7 @@ class RuntimeManager:
             if used:
                 del buf[:used]
             if items:
-                self._publish(run, items)
+                await self._publish(run, items)
             if error is not None:
                 if run.error_text is None:
                     run.error_text = f"the program broke its message channel: {error}"
@@ -313,7 +296,8 @@ class RuntimeManager:
             if len(chunk) > room and not run.logs_truncated:
                 run.logs_truncated = True
 
-    def _publish(self, run: JobRun, items: list[tuple[str, str]]) -> None:
+    async def _publish(self, run: JobRun, items: list[tuple[str, str]]) -> None:
+        """Store a chunk's messages, then hand them to the live subscribers."""
         messages: list[tuple[bool, str]] = []
         for kind, text in items:
             if kind == "E":
@@ -325,9 +309,8 @@ class RuntimeManager:
                 messages.append((final, text))
         if not messages or run.override == "deleted":
             return
-        first = len(run.messages)
+        await self.store.add_messages(run.job_id, len(run.messages), messages)
         run.messages.extend(text for _, text in messages)
-        self.db.add_messages(run.job_id, first, messages)
         run.notify()
 
     def _logs_text(self, run: JobRun) -> str:
@@ -336,54 +319,56 @@ class RuntimeManager:
             text += "\n[log truncated]\n"
         return text
 
-    def _finish_process(self, run: JobRun, returncode: int) -> None:
+    async def _finish_process(self, run: JobRun, returncode: int) -> None:
         if run.override is not None:
-            self._finish_killed(run)
+            await self._finish_killed(run)
         elif run.error_text is not None:
-            self._finish(run, "FAILED", run.error_text)
+            await self._finish(run, "FAILED", run.error_text)
         elif returncode == 0 and run.final_text is not None:
-            self._finish(run, "COMPLETED", run.final_text)
+            await self._finish(run, "COMPLETED", run.final_text)
         else:
             tail = self._logs_text(run)[-4000:]
-            self._finish(
+            await self._finish(
                 run,
                 "FAILED",
                 f"the program's process ended with status {returncode} without a result\n{tail}",
             )
 
-    def _finish_killed(self, run: JobRun) -> None:
+    async def _finish_killed(self, run: JobRun) -> None:
         reason = run.override
-        if reason == "cancelled":
-            self._finish(run, "CANCELLED", None)
+        if reason in ("cancelled", "deleted"):
+            await self._finish(run, "CANCELLED", None)
         elif reason == "timeout":
-            self._finish(
+            await self._finish(
                 run,
                 "CANCELLED - RAN TOO LONG",
                 f"RAN TOO LONG: the job ran longer than its maximum execution time "
                 f"({run.cost} s) and was stopped.",
             )
-        elif reason == "deleted":
-            self._finish(run, "CANCELLED", None)
         else:
-            self._finish(run, "FAILED", "the emulator shut down while the job was running")
+            await self._finish(run, "FAILED", "the emulator shut down while the job was running")
 
-    def _finish(self, run: JobRun, status: str, result: str | None) -> None:
-        if run.done:
+    async def _finish(self, run: JobRun, status: str, result: str | None) -> None:
+        """Store the job's final status (once), then let its subscribers know."""
+        if run.done or run.finishing:
             return
-        if run.override != "deleted":
-            self.db.update_job(
-                run.job_id,
-                {
-                    "status": status,
-                    "reason": "RAN TOO LONG" if status == "CANCELLED - RAN TOO LONG" else None,
-                    "ended": now_ts(),
-                    "result": result,
-                    "logs": self._logs_text(run),
-                },
-            )
-        run.done = True
-        self.live.pop(run.job_id, None)
-        run.notify()
+        run.finishing = True
+        try:
+            if run.override != "deleted":
+                await self.store.update_job(
+                    run.job_id,
+                    {
+                        "status": status,
+                        "reason": "RAN TOO LONG" if status == "CANCELLED - RAN TOO LONG" else None,
+                        "ended": now_ts(),
+                        "result": result,
+                        "logs": self._logs_text(run),
+                    },
+                )
+        finally:
+            run.done = True
+            self.live.pop(run.job_id, None)
+            run.notify()
 
     # -- killing -------------------------------------------------------------------------
 
@@ -403,89 +388,45 @@ class RuntimeManager:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
 
-    def cancel(self, job_id: str) -> bool:
+    def _unqueue(self, run: JobRun) -> bool:
+        """Take a job that has not started out of its queue; ``False`` if it has started."""
+        if run.started:
+            return False
+        with contextlib.suppress(ValueError):
+            self._queues[run.backend].remove(run)
+        return True
+
+    async def cancel(self, job_id: str) -> bool:
         """Cancel a job that is not final; ``False`` if it is final (or unknown)."""
         run = self.live.get(job_id)
-        if run is None or run.done:
+        if run is None or run.done or run.finishing:
             return False
         run.override = "cancelled"
-        if not run.started:
-            with contextlib.suppress(ValueError):
-                self._queues[run.backend].remove(run)
-            self._finish(run, "CANCELLED", None)
+        if self._unqueue(run):
+            await self._finish(run, "CANCELLED", None)
             return True
-        self.db.update_job(job_id, {"status": "CANCELLED", "reason": None})
+        await self.store.update_job(job_id, {"status": "CANCELLED", "reason": None})
         self._kill(run)
         return True
 
-    def delete(self, job_id: str) -> None:
+    async def delete(self, job_id: str) -> None:
         """Delete a job in any state (a running process is killed)."""
         run = self.live.get(job_id)
         if run is not None:
             run.override = "deleted"
-            if not run.started:
-                with contextlib.suppress(ValueError):
-                    self._queues[run.backend].remove(run)
-                self._finish(run, "CANCELLED", None)
+            if self._unqueue(run):
+                await self._finish(run, "CANCELLED", None)
             else:
                 self._kill(run)
-        self.db.delete_job(job_id)
+        await self.store.delete_job(job_id)
 
     def live_logs(self, job_id: str) -> str | None:
         """The log so far of a job that is not final."""
         run = self.live.get(job_id)
         return None if run is None else self._logs_text(run)
 
-    # -- streaming -----------------------------------------------------------------------
-
     async def stream(self, ws: WebSocket, job_id: str) -> None:
-        """Send ACK, every stored message, live ones, then close 1000 once the job is final."""
-        drop_after = self.state.faults.take_stream_drop(job_id)
-        receiver: asyncio.Future[Any] = asyncio.ensure_future(ws.receive())
-        sent = 0
-        try:
-            await ws.send_text("ACK")
-            run = self.live.get(job_id)
-            if run is None:
-                after = -1
-                while True:
-                    page = self.db.messages(job_id, after, 5000)
-                    if not page:
-                        break
-                    for _, text in page:
-                        if drop_after is not None and sent >= drop_after:
-                            await ws.close(1011)
-                            return
-                        await ws.send_text(text)
-                        sent += 1
-                    after = page[-1][0]
-                await ws.close(_end_code(drop_after, sent))
-                return
-            while True:
-                messages = run.messages
-                while sent < len(messages):
-                    if drop_after is not None and sent >= drop_after:
-                        await ws.close(1011)
-                        return
-                    await ws.send_text(messages[sent])
-                    sent += 1
-                if run.done:
-                    if sent >= len(run.messages):
-                        await ws.close(_end_code(drop_after, sent))
-                        return
-                    continue
-                waiter = run.waiter
-                await asyncio.wait([waiter, receiver], return_when=asyncio.FIRST_COMPLETED)
-                if receiver.done():
-                    message = receiver.result()
-                    if message.get("type") == "websocket.disconnect":
-                        return
-                    receiver = asyncio.ensure_future(ws.receive())
-        except (OSError, RuntimeError, WebSocketDisconnect):
-            return  # the client went away
-        finally:
-            if not receiver.done():
-                receiver.cancel()
-            await asyncio.wait([receiver])
-            if not receiver.cancelled():
-                receiver.exception()  # retrieved: a disconnect error is expected here
+        """Send ACK, every stored message, live ones, then close 1000 once the job is final
+        (see :func:`.stream.send_job_messages`)."""
+        drop_after = self.faults.take_stream_drop(job_id)
+        await send_job_messages(ws, job_id, self.live.get, self.store, drop_after)

@@ -1,0 +1,97 @@
+"""The result stream of one job over a websocket (``docs/protocol.md#result-stream``).
+
+``ACK``, then every message the job published, from the first (a late or reconnecting
+subscriber gets them all again), then the live ones; close 1000 once the job is final and
+everything was sent. A scripted stream fault closes 1011 after a number of data frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..store import RuntimeStore
+from .live import JobRun
+
+__all__ = ["send_job_messages"]
+
+_PAGE = 5000
+"""Messages of a finished job read from the store at once."""
+
+
+class _Sender:
+    """Sends data frames, counting them, until a scripted drop is due."""
+
+    def __init__(self, ws: WebSocket, drop_after: int | None) -> None:
+        self.ws = ws
+        self.drop_after = drop_after
+        self.sent = 0
+
+    def _due(self) -> bool:
+        return self.drop_after is not None and self.sent >= self.drop_after
+
+    async def send(self, texts: Iterable[str]) -> bool:
+        """Send ``texts`` in order; ``False`` (the stream closed 1011) if a drop came due."""
+        for text in texts:
+            if self._due():
+                await self.ws.close(1011)
+                return False
+            await self.ws.send_text(text)
+            self.sent += 1
+        return True
+
+    async def end(self) -> None:
+        """Close 1000, unless a drop is due (it also breaks a stream that just ended)."""
+        await self.ws.close(1011 if self._due() else 1000)
+
+
+async def send_job_messages(
+    ws: WebSocket,
+    job_id: str,
+    live_run: Callable[[str], JobRun | None],
+    store: RuntimeStore,
+    drop_after: int | None,
+) -> None:
+    """Stream a job to an accepted websocket until the job is final or the client leaves.
+
+    ``live_run`` gives the job's :class:`~.live.JobRun` while it is not final; a final job's
+    messages come from ``store``.
+    """
+    receiver: asyncio.Future[Any] = asyncio.ensure_future(ws.receive())
+    sender = _Sender(ws, drop_after)
+    try:
+        await ws.send_text("ACK")
+        run = live_run(job_id)
+        if run is None:
+            after = -1
+            while page := await store.messages(job_id, after, _PAGE):
+                if not await sender.send(text for _, text in page):
+                    return
+                after = page[-1][0]
+            await sender.end()
+            return
+        while True:
+            while sender.sent < len(run.messages):  # it may grow while frames are sent
+                if not await sender.send(run.messages[sender.sent :]):
+                    return
+            if run.done:
+                await sender.end()
+                return
+            waiter = run.waiter
+            await asyncio.wait([waiter, receiver], return_when=asyncio.FIRST_COMPLETED)
+            if receiver.done():
+                message = receiver.result()
+                if message.get("type") == "websocket.disconnect":
+                    return
+                receiver = asyncio.ensure_future(ws.receive())
+    except (OSError, RuntimeError, WebSocketDisconnect):
+        return  # the client went away
+    finally:
+        if not receiver.done():
+            receiver.cancel()
+        await asyncio.wait([receiver])
+        if not receiver.cancelled():
+            receiver.exception()  # retrieved: a disconnect error is expected here

@@ -1,0 +1,351 @@
+"""The runtime service's tables in SQLite: programs, jobs and the jobs' published messages.
+
+They live in the same database as the experiment service's. Each public function is one store
+operation, run on the database thread (see :mod:`._experiments`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..queries import JobQuery, Principal, ProgramQuery
+from ._sql import fetch_all, fetch_one, from_json, insert, json_text, transaction, update
+from .interface import FINAL_STATUSES, Conflict, Forbidden, NotFound, Row
+
+__all__ = [
+    "SCHEMA",
+    "add_messages",
+    "create_program",
+    "delete_job",
+    "delete_program",
+    "get_job",
+    "get_program",
+    "insert_job",
+    "interim_results",
+    "list_jobs",
+    "list_programs",
+    "messages",
+    "unfinished_jobs",
+    "update_job",
+    "update_program",
+    "upsert_system_programs",
+]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rt_programs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    cost INTEGER NOT NULL,
+    is_public INTEGER NOT NULL DEFAULT 0,
+    spec TEXT NOT NULL DEFAULT '{}',
+    data TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    version TEXT,
+    creation_date TEXT NOT NULL,
+    update_date TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rt_jobs (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    program_id TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    hub TEXT NOT NULL DEFAULT '',
+    grp TEXT NOT NULL DEFAULT '',
+    project TEXT NOT NULL DEFAULT '',
+    params TEXT NOT NULL DEFAULT '{}',
+    runtime TEXT,
+    log_level TEXT,
+    cost INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    created TEXT NOT NULL,
+    started TEXT,
+    ended TEXT,
+    result TEXT,
+    logs TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS rt_jobs_by_owner ON rt_jobs (owner, n DESC);
+CREATE TABLE IF NOT EXISTS rt_messages (
+    job_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    final INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+"""
+
+PROGRAM_COLUMNS = (
+    "id",
+    "name",
+    "description",
+    "cost",
+    "is_public",
+    "spec",
+    "data",
+    "owner",
+    "version",
+    "creation_date",
+    "update_date",
+)
+JOB_COLUMNS = (
+    "id",
+    "owner",
+    "program_id",
+    "backend",
+    "hub",
+    "grp",
+    "project",
+    "params",
+    "runtime",
+    "log_level",
+    "cost",
+    "status",
+    "reason",
+    "created",
+    "started",
+    "ended",
+    "result",
+    "logs",
+)
+_FINAL_MARKS = ",".join("?" * len(FINAL_STATUSES))
+
+
+# -- programs ----------------------------------------------------------------------------------
+
+
+def _program_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    if "is_public" in out:
+        out["is_public"] = int(bool(out["is_public"]))
+    if "spec" in out:
+        out["spec"] = json_text(out["spec"])
+    return out
+
+
+def _program_record(row: dict[str, Any]) -> Row:
+    row["is_public"] = bool(row["is_public"])
+    row["spec"] = from_json(row["spec"], {})
+    return row
+
+
+def _program_row(
+    conn: sqlite3.Connection, user: Principal | None, program_id: str, write: bool
+) -> dict[str, Any]:
+    row = fetch_one(conn, "SELECT * FROM rt_programs WHERE id = ?", (program_id,))
+    if user is None and row is not None:
+        return row
+    if row is None or not (row["is_public"] or (user is not None and row["owner"] == user.id)):
+        raise NotFound(f"program {program_id} not found")
+    if write and user is not None and row["owner"] != user.id:
+        raise Forbidden(f"only the author of program {program_id} may change it")
+    return row
+
+
+def _name_taken(conn: sqlite3.Connection, name: str, other_than: str | None = None) -> bool:
+    row = conn.execute("SELECT id FROM rt_programs WHERE name = ?", (name,)).fetchone()
+    return row is not None and row[0] != other_than
+
+
+def get_program(
+    conn: sqlite3.Connection, user: Principal | None, program_id: str, write: bool
+) -> Row:
+    """See :meth:`RuntimeStore.get_program`."""
+    return _program_record(_program_row(conn, user, program_id, write))
+
+
+def list_programs(conn: sqlite3.Connection, query: ProgramQuery) -> tuple[list[Row], int]:
+    """See :meth:`RuntimeStore.list_programs`."""
+    where = "is_public = 1 OR owner = ?"
+    count = conn.execute(
+        f"SELECT COUNT(*) FROM rt_programs WHERE {where}", (query.user_id,)
+    ).fetchone()[0]
+    rows = fetch_all(
+        conn,
+        f"SELECT * FROM rt_programs WHERE {where} ORDER BY rowid LIMIT ? OFFSET ?",
+        (query.user_id, query.limit, query.offset),
+    )
+    return [_program_record(r) for r in rows], int(count)
+
+
+def create_program(conn: sqlite3.Connection, values: Mapping[str, Any], fallback_id: str) -> Row:
+    """See :meth:`RuntimeStore.create_program`."""
+    with transaction(conn):
+        if _name_taken(conn, values["name"]):
+            raise Conflict(f"a program named {values['name']!r} already exists")
+        program_id = values["id"]
+        if conn.execute("SELECT 1 FROM rt_programs WHERE id = ?", (program_id,)).fetchone():
+            program_id = fallback_id
+        columns = {**_program_columns(values), "id": program_id}
+        insert(conn, "rt_programs", columns, PROGRAM_COLUMNS)
+        return _program_record(_program_row(conn, None, program_id, False))
+
+
+def update_program(
+    conn: sqlite3.Connection,
+    user: Principal,
+    program_id: str,
+    changes: Mapping[str, Any],
+    spec_update: Mapping[str, Any] | None,
+) -> Row:
+    """See :meth:`RuntimeStore.update_program`."""
+    with transaction(conn):
+        row = _program_row(conn, user, program_id, True)
+        values = dict(changes)
+        if "name" in values and _name_taken(conn, values["name"], other_than=row["id"]):
+            raise Conflict(f"a program named {values['name']!r} already exists")
+        if spec_update is not None:
+            values["spec"] = {**from_json(row["spec"], {}), **spec_update}
+        update(conn, "rt_programs", ("id", row["id"]), _program_columns(values), PROGRAM_COLUMNS)
+        return _program_record(_program_row(conn, None, row["id"], False))
+
+
+def delete_program(conn: sqlite3.Connection, user: Principal, program_id: str) -> None:
+    """See :meth:`RuntimeStore.delete_program`."""
+    with transaction(conn):
+        row = _program_row(conn, user, program_id, True)
+        conn.execute("DELETE FROM rt_programs WHERE id = ?", (row["id"],))
+
+
+def upsert_system_programs(
+    conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """See :meth:`RuntimeStore.upsert_system_programs`."""
+    skipped: list[str] = []
+    with transaction(conn):
+        for values in rows:
+            holders = conn.execute(
+                "SELECT owner FROM rt_programs WHERE name = ? OR id = ?",
+                (values["name"], values["id"]),
+            ).fetchall()
+            if any(owner != values["owner"] for (owner,) in holders):
+                skipped.append(values["name"])
+                continue
+            conn.execute("DELETE FROM rt_programs WHERE id = ?", (values["id"],))
+            insert(conn, "rt_programs", _program_columns(values), PROGRAM_COLUMNS)
+    return skipped
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+def _job_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    if "group" in out:
+        out["grp"] = out.pop("group")
+    return out
+
+
+def _job_record(row: dict[str, Any]) -> Row:
+    del row["n"]
+    row["group"] = row.pop("grp")
+    return row
+
+
+def insert_job(conn: sqlite3.Connection, values: Mapping[str, Any], user: Principal | None) -> Row:
+    """See :meth:`RuntimeStore.insert_job`."""
+    with transaction(conn):
+        if user is not None:
+            program = _program_row(conn, user, values["program_id"], False)
+            values = {"cost": program["cost"], **values, "program_id": program["id"]}
+        exists = f"job {values['id']} already exists"
+        insert(conn, "rt_jobs", _job_columns(values), JOB_COLUMNS, exists=exists)
+        return get_job(conn, values["id"], None)
+
+
+def get_job(conn: sqlite3.Connection, job_id: str, owner: str | None) -> Row:
+    """See :meth:`RuntimeStore.get_job`."""
+    row = fetch_one(conn, "SELECT * FROM rt_jobs WHERE id = ?", (job_id,))
+    if row is None or (owner is not None and row["owner"] != owner):
+        raise NotFound(f"job {job_id} not found")
+    return _job_record(row)
+
+
+def update_job(conn: sqlite3.Connection, job_id: str, changes: Mapping[str, Any]) -> None:
+    """See :meth:`RuntimeStore.update_job`."""
+    with transaction(conn):
+        update(conn, "rt_jobs", ("id", job_id), _job_columns(changes), JOB_COLUMNS)
+
+
+def delete_job(conn: sqlite3.Connection, job_id: str) -> None:
+    """See :meth:`RuntimeStore.delete_job`."""
+    with transaction(conn):
+        conn.execute("DELETE FROM rt_jobs WHERE id = ?", (job_id,))
+        conn.execute("DELETE FROM rt_messages WHERE job_id = ?", (job_id,))
+
+
+def list_jobs(conn: sqlite3.Connection, query: JobQuery) -> tuple[list[Row], int]:
+    """See :meth:`RuntimeStore.list_jobs`."""
+    conds = ["owner = ?"]
+    args: list[Any] = [query.owner]
+    if query.pending is not None:
+        conds.append(f"status {'NOT IN' if query.pending else 'IN'} ({_FINAL_MARKS})")
+        args.extend(FINAL_STATUSES)
+    if query.program_id:
+        conds.append("program_id = ?")
+        args.append(query.program_id)
+    if query.hgp:
+        conds.append("hub = ? AND grp = ? AND project = ?")
+        args.extend(query.hgp)
+    where = " AND ".join(conds)
+    count = conn.execute(f"SELECT COUNT(*) FROM rt_jobs WHERE {where}", args).fetchone()[0]
+    order = "ASC" if query.ascending else "DESC"
+    rows = fetch_all(
+        conn,
+        f"SELECT * FROM rt_jobs WHERE {where} ORDER BY n {order} LIMIT ? OFFSET ?",
+        [*args, query.limit, query.offset],
+    )
+    return [_job_record(r) for r in rows], int(count)
+
+
+def unfinished_jobs(conn: sqlite3.Connection) -> list[Row]:
+    """See :meth:`RuntimeStore.unfinished_jobs`."""
+    rows = fetch_all(
+        conn,
+        f"SELECT * FROM rt_jobs WHERE status NOT IN ({_FINAL_MARKS}) ORDER BY n",
+        FINAL_STATUSES,
+    )
+    return [_job_record(r) for r in rows]
+
+
+# -- messages ----------------------------------------------------------------------------------
+
+
+def add_messages(
+    conn: sqlite3.Connection, job_id: str, first_seq: int, items: Sequence[tuple[bool, str]]
+) -> None:
+    """See :meth:`RuntimeStore.add_messages`."""
+    rows = [(job_id, first_seq + i, int(final), text) for i, (final, text) in enumerate(items)]
+    if rows:
+        with transaction(conn):
+            conn.executemany(
+                "INSERT OR REPLACE INTO rt_messages (job_id, seq, final, data) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+
+def messages(
+    conn: sqlite3.Connection, job_id: str, after: int, limit: int
+) -> list[tuple[int, str]]:
+    """See :meth:`RuntimeStore.messages`."""
+    rows = conn.execute(
+        "SELECT seq, data FROM rt_messages WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (job_id, after, limit),
+    ).fetchall()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def interim_results(conn: sqlite3.Connection, job_id: str, owner: str | None) -> str:
+    """See :meth:`RuntimeStore.interim_results`."""
+    if owner is not None:
+        get_job(conn, job_id, owner)
+    texts = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT data FROM rt_messages WHERE job_id = ? AND final = 0 ORDER BY seq", (job_id,)
+        )
+    ]
+    return "[" + ",".join(texts) + "]"
