@@ -316,7 +316,8 @@ class Provider:
             async with async_qexp.Provider.local() as provider:
                 print(await provider.experiment.backends())
 
-        The emulator lives as long as the block. Needs the ``emulator`` extra
+        The emulator lives as long as the block, on a thread and event loop of its own, so
+        its work never stalls the caller's loop. Needs the ``emulator`` extra
         (``pip install 'async_qexp[emulator]'``).
 
         Args:
@@ -325,13 +326,16 @@ class Provider:
             options: passed on to :class:`Provider` (timeout, retry, transport, ...).
         """
         try:
-            from .emulator import serve
+            from .emulator import serve_in_thread
         except ImportError as exc:  # pragma: no cover - depends on the installation
             raise ImportError(
                 "the embedded emulator needs the 'emulator' extra: "
                 "pip install 'async_qexp[emulator]'"
             ) from exc
-        async with serve(emulator) as running, cls(token, running.url, **options) as provider:
+        async with (
+            serve_in_thread(emulator) as running,
+            cls(token, running.url, **options) as provider,
+        ):
             provider.emulator = running
             yield provider
 
