@@ -24,6 +24,7 @@ from ._config import (
 )
 from ._config import preferences_path as default_preferences_path
 from ._http import HttpSession, Secret, TransportName, check_transport
+from ._service import ServiceContext
 from ._tasks import TaskOwner
 from ._version import __version__
 from .errors import ClosedError, QexpError
@@ -181,22 +182,17 @@ class Provider:
             await self._shutdown()
             raise
         self._account = account
+        context = ServiceContext(session, self._tasks, self._hgp)
         if account.resultsdb_url:
             self._experiment = ExperimentService(
-                session,
+                context,
                 account.resultsdb_url,
-                hgp=self._hgp,
-                tasks=self._tasks,
                 preferences_path=self._preferences_path,
                 preferences=preferences,
             )
         if account.runtime_url:
             self._runtime = RuntimeService(
-                session,
-                account.runtime_url,
-                hgp=self._hgp,
-                tasks=self._tasks,
-                stream_policy=self._stream_policy,
+                context, account.runtime_url, stream_policy=self._stream_policy
             )
         return self
 

@@ -115,8 +115,23 @@ def _count(minimum: int) -> Any:
     return check
 
 
+class _Backoff:
+    """The backoff of a policy with ``backoff_initial``, ``backoff_max`` and ``jitter``."""
+
+    __slots__ = ()
+    backoff_initial: float
+    backoff_max: float
+    jitter: float
+
+    def backoff(self, attempt: int) -> float:
+        """The pause before retry (or reconnect) number ``attempt`` (1 for the first)."""
+        return backoff_delay(
+            attempt, initial=self.backoff_initial, maximum=self.backoff_max, jitter=self.jitter
+        )
+
+
 @attrs.frozen(kw_only=True)
-class RetryPolicy:
+class RetryPolicy(_Backoff):
     """When and how long to retry a failed request.
 
     Attributes:
@@ -144,15 +159,9 @@ class RetryPolicy:
         """A policy that never retries."""
         return cls(max_attempts=1)
 
-    def backoff(self, retry_number: int) -> float:
-        """The pause before retry number ``retry_number`` (1 for the first retry)."""
-        return backoff_delay(
-            retry_number, initial=self.backoff_initial, maximum=self.backoff_max, jitter=self.jitter
-        )
-
 
 @attrs.frozen(kw_only=True)
-class StreamPolicy:
+class StreamPolicy(_Backoff):
     """How a runtime result stream keeps its connection.
 
     Attributes:
@@ -175,12 +184,6 @@ class StreamPolicy:
     ping_timeout: float = attrs.field(default=10.0, validator=_non_negative)
     open_timeout: float = attrs.field(default=10.0, validator=_non_negative)
     poll_interval: float = attrs.field(default=1.0, validator=_non_negative)
-
-    def backoff(self, retry: int) -> float:
-        """The pause before reconnect number ``retry`` (1 for the first)."""
-        return backoff_delay(
-            retry, initial=self.backoff_initial, maximum=self.backoff_max, jitter=self.jitter
-        )
 
 
 # -- preferences --------------------------------------------------------------------------------

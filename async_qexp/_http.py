@@ -341,12 +341,30 @@ class HttpSession:
         headers: dict[str, str],
         timeout: httpx.Timeout | float | None,
     ) -> httpx.Response:
-        """One attempt; a GET or HEAD follows up to 5 redirects, re-deciding the token each hop."""
+        """One attempt; a GET or HEAD follows up to 5 redirects, re-deciding the token each hop.
+
+        Requests go straight to the shared client's transport: ``AsyncClient.send`` would add a
+        cookie jar, auth and redirect flows and a second URL merge on every request (about a
+        quarter of the client's CPU per request under load, ``bench/README.md``), and this
+        library uses none of them. The client still owns the pool, the transport and the
+        default headers and timeout.
+        """
+        client = self.client
+        limit = client.timeout if timeout is None else httpx.Timeout(timeout)
+        extensions = {"timeout": limit.as_dict()}
         for _ in range(_MAX_REDIRECTS + 1):
-            hop_headers = dict(headers)
+            hop_headers = {**client.headers, **headers}
             if self._token is not None and self.sends_token_to(url):
                 hop_headers["X-Access-Token"] = self._token.get()
-            response = await self._exchange(method, url, params, body, hop_headers, timeout)
+            request = httpx.Request(
+                method,
+                _parsed_url(url),
+                params=params,  # type: ignore[arg-type]
+                content=body,
+                headers=hop_headers,
+                extensions=extensions,
+            )
+            response = await self._exchange(request)
             location = response.headers.get("Location")
             if not (300 <= response.status_code < 400 and location and method in ("GET", "HEAD")):
                 if 300 <= response.status_code < 400:
@@ -361,34 +379,8 @@ class HttpSession:
             url=loggable(url),
         )
 
-    async def _exchange(
-        self,
-        method: str,
-        url: str,
-        params: QueryParams,
-        body: bytes | str | None,
-        headers: dict[str, str],
-        timeout: httpx.Timeout | float | None,
-    ) -> httpx.Response:
-        """One HTTP exchange on the shared client's transport, the body read in full.
-
-        ``AsyncClient.send`` would add a cookie jar, auth and redirect flows and a second
-        URL merge on every request — about a quarter of the client's CPU per request under
-        load (``bench/README.md``) — and this library uses none of them: redirects, retries
-        and credentials are handled above. The client still owns the pool, the transport and
-        the default headers and timeout.
-        """
-        client = self.client
-        request = httpx.Request(
-            method,
-            _parsed_url(url),
-            params=params,  # type: ignore[arg-type]
-            content=body,
-            headers={**client.headers, **headers},
-            extensions={
-                "timeout": (client.timeout if timeout is None else httpx.Timeout(timeout)).as_dict()
-            },
-        )
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """One HTTP exchange on the transport, the body read in full."""
         response = await self.transport.handle_async_request(request)
         response.request = request  # httpx's own transport leaves this to the client
         try:

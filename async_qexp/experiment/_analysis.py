@@ -19,7 +19,7 @@ from typing import Any
 
 from .._tasks import TaskOwner
 from ._jobs import call
-from .status import AnalysisCallback, AnalysisStatus, first_by_precedence
+from .status import AnalysisCallback, AnalysisStatus, first_by_precedence, targets
 
 __all__ = ["AnalysisQueue", "running_callback_of"]
 
@@ -153,11 +153,8 @@ class AnalysisQueue:
         Returns:
             ``True`` if no targeted callback was running.
         """
-        wanted = set(ids or [])
         ok = True
-        for cid in reversed(list(self.records)):
-            if wanted and cid not in wanted:
-                continue
+        for cid in targets(self.records, ids):
             record = self.records[cid]
             if record.status is AnalysisStatus.RUNNING:
                 logger.warning("Unable to cancel running analysis callback [Analysis ID: %s]", cid)

@@ -22,7 +22,7 @@ import anyio
 from .._tasks import TaskOwner
 from ..errors import QexpError
 from ..models import JobStatus
-from .status import first_by_precedence
+from .status import first_by_precedence, targets
 
 __all__ = ["JobTracker", "call", "job_backend", "job_id_of"]
 
@@ -272,11 +272,8 @@ class JobTracker:
         Returns:
             ``True`` if every targeted job was cancelled.
         """
-        wanted = set(ids or [])
         ok = True
-        for job_id in reversed(list(self.jobs)):
-            if wanted and job_id not in wanted:
-                continue
+        for job_id in targets(self.jobs, ids):
             job = self.jobs[job_id]
             task = self._tasks.get(job_id)
             if job is None or (task is not None and task.done()):

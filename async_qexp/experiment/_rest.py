@@ -14,12 +14,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .._auth import HubGroupProject
-from .._http import HttpSession, loggable, parse_json, quote_path
+from .._http import loggable, parse_json, quote_path
 from .._paging import Page, Pager
-from .._tasks import TaskOwner
+from .._service import Service
 from ..errors import ApiError, EntryExists, EntryNotFound
-from ..models import Experiment, Params, from_wire
+from ..models import AnalysisResult, Experiment, ExperimentFilters, ResultFilters, from_wire
 from ..models._checks import require_int, require_str
 
 __all__ = ["JSONDecoderType", "JSONEncoderType", "ServiceBase"]
@@ -29,6 +28,12 @@ logger = logging.getLogger("async_qexp")
 JSONEncoderType = type[json.JSONEncoder] | None
 JSONDecoderType = type[json.JSONDecoder] | None
 T = TypeVar("T")
+
+_LISTINGS: dict[type[Any], tuple[str, Any]] = {
+    Experiment: ("experiments", ExperimentFilters),
+    AnalysisResult: ("analysis_results", ResultFilters),
+}
+"""The path (also the key of the listed items) and the filter class of each listing."""
 
 
 def check_limit(limit: Any, name: str = "limit") -> None:
@@ -58,36 +63,8 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-class ServiceBase:
-    """The state and plumbing shared by every call of the experiment service."""
-
-    def __init__(
-        self,
-        session: HttpSession,
-        base_url: str,
-        *,
-        tasks: TaskOwner,
-        hgp: HubGroupProject | None = None,
-    ) -> None:
-        self._session = session
-        self._base = base_url.rstrip("/")
-        self._tasks = tasks
-        self._hgp = hgp
-
-    @property
-    def base_url(self) -> str:
-        """The resultsDB base URL this service talks to."""
-        return self._base
-
-    @property
-    def hgp(self) -> HubGroupProject | None:
-        """The hub/group/project new experiments are stored in."""
-        return self._hgp
-
-    @property
-    def tasks(self) -> TaskOwner:
-        """The owner of the background tasks started for this service (the provider's)."""
-        return self._tasks
+class ServiceBase(Service):
+    """The plumbing shared by every call of the experiment service."""
 
     def _url(self, path: str) -> str:
         return self._base + path
@@ -162,18 +139,21 @@ class ServiceBase:
             return False
         return True
 
-    def _pager(
-        self,
-        path: str,
-        cls: type[T],
-        params: Params,
-        json_decoder: JSONDecoderType,
-        *,
-        limit: int | None,
-        page_size: int | None,
-    ) -> Pager[T]:
-        url = self._url(path)
-        key = "experiments" if cls is Experiment else "analysis_results"
+    def _listing(self, cls: type[T], arguments: Mapping[str, Any]) -> Pager[T]:
+        """The pager of a list call, from the call's own arguments (its ``locals()``).
+
+        ``limit``, ``page_size``, ``json_decoder`` and the unknown ``filters`` are read
+        there; the rest are the filters of ``cls`` (:class:`~async_qexp.models.ExperimentFilters`
+        or :class:`~async_qexp.models.ResultFilters`), checked before anything is sent.
+        """
+        limit, page_size = arguments["limit"], arguments["page_size"]
+        check_limit(limit)
+        check_limit(page_size, "page_size")
+        key, filters = _LISTINGS[cls]
+        ignore_unknown(arguments["filters"], key)
+        params = filters.of(arguments).to_params()
+        json_decoder = arguments["json_decoder"]
+        url = self._at(key)
         self._session.check_open()
 
         async def fetch(marker: str | None, size: int | None) -> Page[T]:

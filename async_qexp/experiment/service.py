@@ -17,19 +17,16 @@ from typing import Any
 
 import anyio
 
-from .._auth import HubGroupProject
 from .._config import save_preferences
-from .._http import HttpSession, parse_json
+from .._http import parse_json
 from .._paging import Pager
-from .._tasks import TaskOwner
+from .._service import ServiceContext
 from ..errors import ApiError
 from ..models import (
     AnalysisResult,
     Device,
     Experiment,
-    ExperimentFilters,
     ExperimentShareLevel,
-    ResultFilters,
     ResultQuality,
     create_body,
     from_wire,
@@ -41,7 +38,6 @@ from ._blobs import FigureAndFileCalls
 from ._rest import (
     JSONDecoderType,
     JSONEncoderType,
-    check_limit,
     ignore_unknown,
     new_id,
     plain_json,
@@ -65,20 +61,15 @@ class ExperimentService(FigureAndFileCalls):
 
     def __init__(
         self,
-        session: HttpSession,
+        context: ServiceContext,
         base_url: str,
         *,
-        tasks: TaskOwner,
-        hgp: HubGroupProject | None = None,
         preferences_path: Path | None = None,
         preferences: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(session, base_url, tasks=tasks, hgp=hgp)
+        super().__init__(context, base_url)
         self._preferences_path = preferences_path
         self._preferences: dict[str, Any] = dict(preferences or {})
-
-    def __repr__(self) -> str:
-        return f"<ExperimentService {self._base} hgp={self._hgp}>"
 
     # -- devices -------------------------------------------------------------------------
 
@@ -302,18 +293,7 @@ class ExperimentService(FigureAndFileCalls):
             TypeError: for an argument of the wrong type, at once (before any request).
             ValueError: for a bad value or combination, at once.
         """
-        check_limit(limit)
-        check_limit(page_size, "page_size")
-        ignore_unknown(filters, "experiments")
-        query = ExperimentFilters.of(locals())
-        return self._pager(
-            "/experiments",
-            Experiment,
-            query.to_params(),
-            json_decoder,
-            limit=limit,
-            page_size=page_size,
-        )
+        return self._listing(Experiment, locals())
 
     iter_experiments = functools.partialmethod(experiments, limit=None)
     """:meth:`experiments` with ``limit=None``: iterate every match."""
@@ -502,18 +482,7 @@ class ExperimentService(FigureAndFileCalls):
             TypeError: for an argument of the wrong type, at once (before any request).
             ValueError: for a bad value, at once.
         """
-        check_limit(limit)
-        check_limit(page_size, "page_size")
-        ignore_unknown(filters, "analysis_results")
-        query = ResultFilters.of(locals())
-        return self._pager(
-            "/analysis_results",
-            AnalysisResult,
-            query.to_params(),
-            json_decoder,
-            limit=limit,
-            page_size=page_size,
-        )
+        return self._listing(AnalysisResult, locals())
 
     iter_analysis_results = functools.partialmethod(analysis_results, limit=None)
     """:meth:`analysis_results` with ``limit=None``: iterate every match."""

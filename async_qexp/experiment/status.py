@@ -9,7 +9,13 @@ from typing import TypeVar
 
 import attrs
 
-__all__ = ["AnalysisCallback", "AnalysisStatus", "ExperimentStatus", "first_by_precedence"]
+__all__ = [
+    "AnalysisCallback",
+    "AnalysisStatus",
+    "ExperimentStatus",
+    "first_by_precedence",
+    "targets",
+]
 
 
 class ExperimentStatus(enum.Enum):
@@ -47,6 +53,12 @@ class AnalysisCallback:
 
 
 E = TypeVar("E", bound=enum.Enum)
+
+
+def targets(ids: Iterable[str], wanted: Iterable[str] | None) -> list[str]:
+    """The ids a cancel applies to, newest first: those ``wanted``, or all of them."""
+    chosen = set(wanted or [])
+    return [i for i in reversed(list(ids)) if not chosen or i in chosen]
 
 
 def first_by_precedence(statuses: Iterable[E], order: Iterable[E], default: E) -> E:

@@ -13,11 +13,9 @@ from typing import Any
 
 import anyio
 
-from .._auth import HubGroupProject
 from .._config import StreamPolicy
-from .._http import HttpSession
 from .._paging import Pager
-from .._tasks import TaskOwner
+from .._service import Service, ServiceContext
 from ..models._checks import require_bool, require_ident, require_int
 from ..models.envelopes import dumps_runtime
 from ..models.runtime import (
@@ -58,7 +56,7 @@ def _listing_window(limit: Any, skip: Any) -> None:
     require_int(skip, "skip", minimum=0)
 
 
-class RuntimeService:
+class RuntimeService(Service):
     """The runtime service of one provider: ``provider.runtime``.
 
     Every method is a coroutine, except :meth:`jobs` (it returns a :class:`Pager` at once)
@@ -67,48 +65,30 @@ class RuntimeService:
     stream and callback task.
 
     Args:
-        session: the provider's HTTP session.
+        context: the provider's session, task owner and hub/group/project (jobs run there).
         base_url: the runtime URL.
-        tasks: the owner of every task of the service (the provider's).
-        hgp: the hub, group and project jobs are run in.
         stream_policy: how result streams keep their connection.
     """
 
     def __init__(
         self,
-        session: HttpSession,
+        context: ServiceContext,
         base_url: str,
         *,
-        tasks: TaskOwner,
-        hgp: HubGroupProject | None = None,
         stream_policy: StreamPolicy | None = None,
     ) -> None:
-        self._jobs_api = JobsApi(session, base_url)
-        self._programs_api = ProgramsApi(session, base_url)
-        self._tasks = tasks
-        self._hgp = hgp
+        super().__init__(context, base_url)
+        self._jobs_api = JobsApi(context.session, self.base_url)
+        self._programs_api = ProgramsApi(context.session, self.base_url)
         self.stream_policy = stream_policy or StreamPolicy()
         """How result streams keep their connection (:class:`StreamPolicy`); a change applies
         to the streams opened afterwards."""
         self._programs: dict[str, RuntimeProgram] | None = None
 
-    def __repr__(self) -> str:
-        return f"<RuntimeService {self.base_url} hgp={self._hgp}>"
-
-    @property
-    def base_url(self) -> str:
-        """The runtime base URL this service talks to."""
-        return self._jobs_api.base_url
-
     @property
     def jobs_api(self) -> JobsApi:
         """The REST calls of jobs, shared by every :class:`RuntimeJob` of this service."""
         return self._jobs_api
-
-    @property
-    def tasks(self) -> TaskOwner:
-        """The owner of the service's tasks (result streams, callbacks, page prefetches)."""
-        return self._tasks
 
     # -- programs ------------------------------------------------------------------------
 
