@@ -1,13 +1,16 @@
 """ExperimentData: the async container for jobs, analysis, results, figures and artifacts.
 
 It follows the reference ``ExperimentData`` rule by rule (``docs/behaviour.md``), with tasks
-instead of threads, as a thin facade over three collaborators:
+instead of threads. What it holds (record, data, results, figures, artifacts, children) is its
+base, :class:`~async_qexp.experiment._contents.ExperimentContents`; what it does is a thin
+facade over three collaborators:
 
 * :class:`~async_qexp.experiment._jobs.JobTracker` waits for the jobs (one task each) and hands
   their data over in submission order;
 * :class:`~async_qexp.experiment._analysis.AnalysisQueue` runs the analysis callbacks in order;
-* :class:`~async_qexp.experiment._sync.Synchroniser` saves: a pure plan of what the service
-  lacks, carried out concurrently under one bound, and the serial auto-saver.
+* :class:`~async_qexp.experiment._save.Saver` saves: a pure plan of what the service lacks
+  (:func:`~async_qexp.experiment._sync.plan`), carried out concurrently under one bound, and
+  the serial auto-saver.
 
 Every task runs in the container's :class:`~async_qexp._tasks.TaskOwner`, a child of the
 provider's: leaving ``async with ExperimentData(...)`` (or ``await exp.aclose()``), or closing
