@@ -12,8 +12,8 @@ from typing import Any
 import anyio
 
 from .._http import parse_json
-from ..errors import ApiError
-from ..models import FileInfo, decode_envelopes, encode_envelopes
+from ..errors import ApiError, EntryExists, EntryNotFound
+from ..models import Experiment, FileInfo, decode_envelopes, encode_envelopes
 from ..models._checks import require_ident
 from ._rest import (
     JSONDecoderType,
@@ -60,6 +60,12 @@ class FigureAndFileCalls(ServiceBase):
         )
         return response.status_code
 
+    async def _figure_names(self, experiment_id: str) -> list[str]:
+        """The names of an experiment's figures, as its record lists them."""
+        response = await self._session.request("GET", self._at("experiments", experiment_id))
+        record = self._record(Experiment, self._loads(response, None), None, response)
+        return record.figure_names
+
     async def create_figure(
         self,
         experiment_id: str,
@@ -67,23 +73,27 @@ class FigureAndFileCalls(ServiceBase):
         figure_name: str | None = None,
         sync_upload: bool = True,
     ) -> tuple[str, int]:
-        """Store a figure (SVG bytes, or the path of a file) and return ``(name, size)``.
+        """Store a new figure (SVG bytes, or the path of a file) and return ``(name, size)``.
 
         Without ``figure_name`` the file path, or ``figure_<now>.svg``, names it; ``.svg`` is
-        appended when missing. Storing under an existing name replaces that figure.
-        ``sync_upload`` is accepted for compatibility: uploads always complete before return.
+        appended when missing. ``sync_upload`` is accepted for compatibility: uploads always
+        complete before return. (The upload protocol itself replaces a figure of the same
+        name, so the experiment's figure names are read first: one request more than
+        :meth:`upload_figure`, which replaces without asking.)
 
         Raises:
+            EntryExists: if the experiment has a figure of that name.
             EntryNotFound: if the experiment does not exist.
         """
         require_ident(experiment_id, "experiment_id")
         name, data = await self._figure_bytes(figure, figure_name)
-        status = await self._signed_upload("plots", experiment_id, name, data)
-        if status != 200:
-            raise ApiError(
-                f"figure upload answered {status} instead of 200", status=status, url=self._base
+        if name in await self._figure_names(experiment_id):
+            raise EntryExists(
+                f"figure {name!r} of experiment {experiment_id} already exists",
+                status=409,
+                url=self._at("experiments", experiment_id, "plots", name),
             )
-        return name, len(data)
+        return await self.upload_figure(experiment_id, data, name)
 
     async def update_figure(
         self,
@@ -92,9 +102,41 @@ class FigureAndFileCalls(ServiceBase):
         figure_name: str,
         sync_upload: bool = True,
     ) -> tuple[str, int]:
-        """Replace a figure's content and return ``(name, size)``."""
+        """Replace an existing figure's content and return ``(name, size)``.
+
+        Raises:
+            EntryNotFound: if the experiment, or a figure of that name, does not exist.
+        """
+        require_ident(experiment_id, "experiment_id")
         require_name(figure_name, "figure_name")
-        return await self.create_figure(experiment_id, figure, figure_name, sync_upload)
+        name, data = await self._figure_bytes(figure, figure_name)
+        if name not in await self._figure_names(experiment_id):
+            raise EntryNotFound(
+                f"figure {name!r} of experiment {experiment_id} does not exist",
+                status=404,
+                url=self._at("experiments", experiment_id, "plots", name),
+            )
+        return await self.upload_figure(experiment_id, data, name)
+
+    async def upload_figure(
+        self, experiment_id: str, data: bytes, figure_name: str
+    ) -> tuple[str, int]:
+        """Store SVG bytes under a figure name, replacing a figure of that name; returns
+        ``(name, size)``. (What ``ExperimentData.save()`` uses: it knows what it replaces.)
+
+        Raises:
+            EntryNotFound: if the experiment does not exist.
+        """
+        require_ident(experiment_id, "experiment_id")
+        require_name(figure_name, "figure_name")
+        if not isinstance(data, bytes):
+            raise TypeError(f"figure data must be bytes, not {type(data).__name__}")
+        status = await self._signed_upload("plots", experiment_id, figure_name, data)
+        if status != 200:
+            raise ApiError(
+                f"figure upload answered {status} instead of 200", status=status, url=self._base
+            )
+        return figure_name, len(data)
 
     async def figure(
         self,

@@ -204,7 +204,7 @@ class FigureSource:
         if entry is None:
             return None  # stored already, never downloaded: nothing to send
         data = await figure_to_bytes(entry)
-        await self._service.create_figure(self._record.experiment_id, data, name)
+        await self._service.upload_figure(self._record.experiment_id, data, name)
         return version
 
     async def delete(self, name: str) -> None:

@@ -618,6 +618,8 @@ class ExperimentData(ExperimentContents):
                 raise TypeError(f"max_workers must be an int, not {type(max_workers).__name__}")
             if max_workers < 1:
                 raise ValueError(f"max_workers must be at least 1, not {max_workers}")
+        if save_children and self._service is not None:
+            self._lend_service(self._service)
         await self.flush()
         report = await self._saver.save(
             suppress_errors=suppress_errors,
@@ -630,6 +632,15 @@ class ExperimentData(ExperimentContents):
         if self.verbose and report.total_sent:
             logger.info("saved experiment %s (%d requests)", self.experiment_id, report.total_sent)
         return report
+
+    def _lend_service(self, service: ExperimentService) -> None:
+        """Give children without a service this one: the parent lists them, so they must be
+        stored beside it (or loading the parent would fail)."""
+        for child in self._children.values():
+            if isinstance(child, ExperimentData):
+                if child._service is None:
+                    child._attach_service(service)
+                child._lend_service(service)
 
     async def save_metadata(self) -> None:
         """Save only the experiment record (here and in every child)."""

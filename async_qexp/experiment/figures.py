@@ -126,6 +126,14 @@ def free_name(name: str, taken: set[str] | dict[str, Any]) -> str:
             return candidate
 
 
+def _read_now(figure: Any) -> Any:
+    """A figure given as a file path is read when it is added, as the reference does (so
+    the file may change or go away afterwards); other figures are kept as they are."""
+    if isinstance(figure, os.PathLike) or (isinstance(figure, str) and not is_svg_text(figure)):
+        return Path(figure).read_bytes()
+    return figure
+
+
 def _figure_name(figure: Any, given: Any, default_name: Callable[[], str]) -> str:
     if given is not None:
         if not isinstance(given, str) or not given:
@@ -183,10 +191,11 @@ class FigureStore:
         A figure is named by its entry in ``names``, else by its own file path or
         :class:`FigureData` name, else by ``default_name()``; ``.svg`` is appended when
         missing, and a taken name gets a ``-N`` suffix unless ``overwrite``. Figures that are
-        not :class:`FigureData` get ``metadata``.
+        not :class:`FigureData` get ``metadata``. A file is read now.
 
         Raises:
             TypeError: for a name that is not a non-empty string.
+            OSError: for a file that cannot be read.
         """
         added = []
         for figure, given in zip(figures, names, strict=True):
@@ -198,7 +207,7 @@ class FigureStore:
             if isinstance(figure, FigureData):
                 entry = figure.copy(name)
             else:
-                entry = FigureData(figure, name, copy.deepcopy(metadata))
+                entry = FigureData(_read_now(figure), name, copy.deepcopy(metadata))
             self.put(name, entry)
             added.append(name)
         return added

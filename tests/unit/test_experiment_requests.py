@@ -24,6 +24,7 @@ from async_qexp import (
     ApiError,
     AuthError,
     Device,
+    EntryExists,
     EntryNotFound,
     Experiment,
     ExperimentShareLevel,
@@ -970,9 +971,13 @@ BLOB = "https://blob.example.test/_blob/put/7d6e?sig=abc"
 
 
 def signed_upload(
-    router: respx.MockRouter, url: str = BLOB, status: int = 200
+    router: respx.MockRouter, url: str = BLOB, status: int = 200, figures: list[str] | None = None
 ) -> tuple[respx.Route, respx.Route]:
-    """Mock the signed-URL flow: the URL request on resultsDB, and the PUT to ``url``."""
+    """Mock the figure flow: the experiment's record (listing ``figures``), the URL request on
+    resultsDB, and the PUT to ``url``."""
+    router.get(f"{RDB}/experiments/e1").mock(
+        return_value=ok({**EXPERIMENT_WIRE, "plot_names": figures or []})
+    )
     ask = rdb(router, "GET", ok({"url": url}))
     put = router.put(url__startswith=url.split("?")[0]).mock(return_value=httpx.Response(status))
     return ask, put
@@ -982,12 +987,14 @@ def signed_upload(
 async def test_create_figure_two_step_signed_url_flow(
     connected: Connected, name: str, encoded: str
 ) -> None:
-    """§3.10.1: GET ``…/plots/upload/{name}`` → ``{"url"}``, then PUT the raw bytes there."""
+    """GET the record (no figure of that name), GET ``…/plots/upload/{name}`` → ``{"url"}``,
+    then PUT the raw bytes there (``docs/protocol.md#figures``)."""
     provider, router = connected
     ask, put = signed_upload(router)
     svg = b"<svg>\x00\xff</svg>"
     result = await provider.experiment.create_figure("e1", svg, figure_name=name)
     assert result == (name, len(svg))
+    assert_request(service_calls(router)[0], "GET", "/experiments/e1")
     assert_request(last(ask), "GET", f"/experiments/e1/plots/upload/{encoded}")
     upload = last(put)
     assert upload.method == "PUT"
@@ -995,7 +1002,7 @@ async def test_create_figure_two_step_signed_url_flow(
     assert upload.content == svg
     assert upload.headers["Content-Type"] == "application/json"
     assert upload.headers["X-Qx-Client-Application"] == CLIENT_APP
-    assert len(service_calls(router)) == 2
+    assert len(service_calls(router)) == 3
 
 
 async def test_create_figure_appends_svg_to_the_name(connected: Connected) -> None:
@@ -1059,14 +1066,49 @@ async def test_create_figure_unknown_experiment_raises_entry_not_found(
     with pytest.raises(EntryNotFound):
         await provider.experiment.create_figure("e1", b"<svg/>", "f.svg")
     assert len(service_calls(router)) == 1
+    with pytest.raises(EntryNotFound):
+        await provider.experiment.upload_figure("e1", b"<svg/>", "f.svg")
 
 
 async def test_update_figure_uses_the_same_flow(connected: Connected) -> None:
     provider, router = connected
-    ask, put = signed_upload(router)
+    ask, put = signed_upload(router, figures=["f.svg"])
     assert await provider.experiment.update_figure("e1", b"<svg2/>", "f") == ("f.svg", 7)
     assert_request(last(ask), "GET", "/experiments/e1/plots/upload/f.svg")
     assert last(put).content == b"<svg2/>"
+
+
+async def test_create_figure_of_an_existing_name_is_refused_as_the_reference_does(
+    connected: Connected,
+) -> None:
+    """Issue 10: ours overwrote; the reference raises ``EntryExists`` (and sends nothing)."""
+    provider, router = connected
+    ask, put = signed_upload(router, figures=["f.svg"])
+    with pytest.raises(EntryExists, match=r"f\.svg"):
+        await provider.experiment.create_figure("e1", b"<svg/>", "f")
+    assert ask.call_count == 0
+    assert put.call_count == 0
+
+
+async def test_update_figure_of_a_missing_name_is_refused_as_the_reference_does(
+    connected: Connected,
+) -> None:
+    """Issue 10: ours created it; the reference raises ``EntryNotFound``."""
+    provider, router = connected
+    ask, put = signed_upload(router, figures=["other.svg"])
+    with pytest.raises(EntryNotFound, match=r"f\.svg"):
+        await provider.experiment.update_figure("e1", b"<svg/>", "f")
+    assert ask.call_count == 0
+    assert put.call_count == 0
+
+
+async def test_upload_figure_replaces_without_asking(connected: Connected) -> None:
+    """What ``ExperimentData.save()`` uses: two requests, whatever is stored."""
+    provider, router = connected
+    ask, _put = signed_upload(router, figures=["f.svg"])
+    assert await provider.experiment.upload_figure("e1", b"<svg/>", "f.svg") == ("f.svg", 6)
+    assert [r.method for r in service_calls(router)] == ["GET", "PUT"]
+    assert_request(last(ask), "GET", "/experiments/e1/plots/upload/f.svg")
 
 
 async def test_figure_returns_the_bytes(connected: Connected) -> None:
@@ -1238,6 +1280,7 @@ async def test_signed_url_on_the_resultsdb_host_gets_the_access_token(
     provider, router = connected
     url = f"https://{RDB_HOST}/_blob/put/7d6e?sig=abc"
     router.route(method="PUT", host=RDB_HOST).mock(return_value=httpx.Response(200))
+    router.get(f"{RDB}/experiments/e1").mock(return_value=ok(EXPERIMENT_WIRE))
     rdb(router, "GET", ok({"url": url}))
     await provider.experiment.create_figure("e1", b"<svg/>", "f.svg")
     upload = service_calls(router)[-1]
@@ -1336,5 +1379,5 @@ async def test_upload_url_missing_is_an_api_error(connected: Connected) -> None:
     provider, router = connected
     rdb(router, "GET", ok({"no": "url"}))
     with pytest.raises(ApiError, match="upload URL"):
-        await provider.experiment.create_figure("e1", b"<svg/>", "f.svg")
+        await provider.experiment.upload_figure("e1", b"<svg/>", "f.svg")
     assert len(service_calls(router)) == 1

@@ -134,7 +134,7 @@ async def test_api_error_on_a_signed_url_holds_no_signature(
         )
         secret_router.put(host="blob.example.test").respond(403, text="denied")
         with pytest.raises(AuthError) as info:
-            await provider.experiment.create_figure("e1", b"<svg/>", "f.svg")
+            await provider.experiment.upload_figure("e1", b"<svg/>", "f.svg")
     assert leaks(str(info.value)) == []
     assert info.value.url == "https://blob.example.test/put"
 
@@ -151,7 +151,7 @@ async def test_dropped_upload_to_a_signed_url_holds_no_signature(
             side_effect=httpx.RemoteProtocolError("dropped")
         )
         with pytest.raises(RequestError) as info:
-            await provider.experiment.create_figure("e1", b"<svg/>", "f.svg")
+            await provider.experiment.upload_figure("e1", b"<svg/>", "f.svg")
     found = leaks(str(info.value)) + [s for r in caplog.records for s in leaks(record_text(r))]
     assert found == []
 
