@@ -57,12 +57,17 @@ if TYPE_CHECKING:
     from .models import (
         AnalysisResult,
         Device,
+        DeviceComponent,
         Experiment,
         ExperimentShareLevel,
         FileInfo,
         JobStatus,
+        Qubit,
+        Resonator,
         ResultQuality,
         RuntimeProgram,
+        UnknownComponent,
+        to_component,
     )
     from .runtime import (
         ResultDecoder,
@@ -111,12 +116,17 @@ _WHERE = {
     ".models": (
         "AnalysisResult",
         "Device",
+        "DeviceComponent",
         "Experiment",
         "ExperimentShareLevel",
         "FileInfo",
         "JobStatus",
+        "Qubit",
+        "Resonator",
         "ResultQuality",
         "RuntimeProgram",
+        "UnknownComponent",
+        "to_component",
     ),
     ".runtime": (
         "ResultDecoder",
@@ -140,6 +150,7 @@ __all__ = [
     "AuthError",
     "ClosedError",
     "Device",
+    "DeviceComponent",
     "EntryExists",
     "EntryNotFound",
     "Experiment",
@@ -157,9 +168,11 @@ __all__ = [
     "Pager",
     "Provider",
     "QexpError",
+    "Qubit",
     "RateLimited",
     "RequestError",
     "RequestTimeout",
+    "Resonator",
     "ResultDecoder",
     "ResultQuality",
     "ResultStream",
@@ -177,7 +190,9 @@ __all__ = [
     "SaveReport",
     "StreamPolicy",
     "StreamingError",
+    "UnknownComponent",
     "__version__",
+    "to_component",
 ]
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import anyio
+
+from async_qexp import JobStatus
 
 _CLIENT_CODE = ("/async_qexp/", "/aiohttp/", "/httpx/", "/httpcore/", "/httpx_aiohttp/")
 
@@ -26,3 +29,45 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
     with anyio.fail_after(timeout):
         while not condition():  # noqa: ASYNC110 - polling state owned by another task
             await asyncio.sleep(0.005)
+
+
+class ScriptedJob:
+    """A job whose result arrives when the test says so."""
+
+    def __init__(
+        self,
+        job_id: str,
+        data: Any = None,
+        *,
+        fail: bool = False,
+        status_on_fail: JobStatus = JobStatus.ERROR,
+    ) -> None:
+        self.job_id = job_id
+        self.backend = "ibmq_lima"
+        self.data = data if data is not None else [{"job": job_id}]
+        self.fail = fail
+        self.status_on_fail = status_on_fail
+        self.release = asyncio.Event()
+        self.cancelled = False
+        self._status = JobStatus.RUNNING
+
+    async def result(self) -> Any:
+        await self.release.wait()
+        if self.cancelled:
+            raise RuntimeError("cancelled")
+        if self.fail:
+            self._status = self.status_on_fail
+            raise RuntimeError(f"job {self.job_id} failed")
+        self._status = JobStatus.DONE
+        return self.data
+
+    async def status(self) -> JobStatus:
+        return self._status
+
+    async def error_message(self) -> str:
+        return f"the job {self.job_id} broke"
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+        self._status = JobStatus.CANCELLED
+        self.release.set()

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
+import attrs
+
 from .._auth import HubGroupProject
 from .._version import __version__
 from ..models import Experiment, ExperimentShareLevel, encode_envelopes
@@ -126,6 +128,12 @@ class ExperimentContents:
         self._figures = FigureStore()
         self._artifacts = ArtifactStore()
         self._children: dict[str, ExperimentContents] = {}
+
+    def _fill_record(self, record: Experiment) -> None:
+        """Take every field of ``record`` (copied into this container's own record object,
+        which its saver shares)."""
+        for field in attrs.fields(Experiment):
+            setattr(self._record, field.name, copy_module.deepcopy(getattr(record, field.name)))
 
     # -- what the container is told ------------------------------------------------------------
 

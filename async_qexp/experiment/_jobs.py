@@ -22,6 +22,7 @@ import anyio
 from .._tasks import TaskOwner
 from ..errors import QexpError
 from ..models import JobStatus
+from ._state import JobsState
 from .status import first_by_precedence, targets
 
 __all__ = ["JobTracker", "call", "job_backend", "job_id_of"]
@@ -162,6 +163,23 @@ class JobTracker:
         """Record job ids whose objects are not known (a loaded experiment's)."""
         for job_id in job_ids:
             self.jobs.setdefault(job_id, None)
+
+    def snapshot(self) -> JobsState:
+        """What is known of the jobs without their objects (a job still running is kept as
+        its id, its status unknown)."""
+        return JobsState(
+            ids=list(self.jobs),
+            completion_times=dict(self.completion_times),
+            final=dict(self._final),
+            errors=dict(self._errors),
+        )
+
+    def restore(self, state: JobsState) -> None:
+        """Refill an empty tracker from :meth:`snapshot` (the ids known without objects)."""
+        self.known(state.ids)
+        self.completion_times.update(state.completion_times)
+        self._final.update(state.final)
+        self._errors.update(state.errors)
 
     # -- adding and waiting ----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy as copy_module
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,6 +47,7 @@ from ._contents import ExperimentContents
 from ._jobs import JobTracker, job_backend, job_id_of
 from ._load import fetch_artifacts, fetch_jobs, fetch_record, fetch_results
 from ._save import ResultSource, Saver
+from ._state import STATE_VERSION, ContainerState, state_from_json, state_to_json
 from ._sync import Bound, ExperimentDataError, ExperimentDataSaveFailed, SaveReport
 from .figures import FigureData, figure_to_bytes
 from .service import ExperimentService
@@ -87,6 +89,18 @@ class ServiceSource(Protocol):
         """The runtime service (used to re-attach the jobs of a loaded experiment)."""
 
 
+def _provider_of(backend: Any) -> ServiceSource | None:
+    """The provider of a backend object, when it is one with an experiment service."""
+    provider = getattr(backend, "provider", None)
+    if callable(provider) and not hasattr(provider, "experiment"):
+        provider = provider()  # qiskit's BackendV1.provider() is a method
+    try:
+        service = getattr(provider, "experiment", None)
+    except QexpError:
+        return None
+    return provider if isinstance(service, ExperimentService) else None
+
+
 class ExperimentData(ExperimentContents):
     """A container for one experiment: raw data, jobs, analysis, results, figures, artifacts.
 
@@ -109,10 +123,20 @@ class ExperimentData(ExperimentContents):
         job_ids: ids of jobs submitted for the experiment.
         child_data: child containers.
         verbose: log where the experiment was saved.
+        db_data: a prepared experiment record (:class:`~async_qexp.Experiment`); its fields
+            override the other fields of the stored experiment.
         start_datetime: when the experiment started (default: now).
         experiment_type, experiment_id, tags, metadata, share_level, notes, hub, group,
         project: fields of the stored experiment.
         kwargs: any other value, kept on the container and readable as an attribute.
+
+    The service comes from ``service``, else ``provider``, else the provider of ``backend``
+    (see :meth:`get_service_from_backend`).
+
+    A container pickles, and round-trips through JSON with :meth:`to_json` /
+    :meth:`from_json`: data, results, figures, artifacts, metadata, tags, children, job ids and
+    what the service already holds are kept; the service, the tasks and the lock are not (set
+    ``exp.service`` again to save).
 
     Raises:
         TypeError, ValueError: for a field of the wrong type or a bad value.
@@ -128,6 +152,7 @@ class ExperimentData(ExperimentContents):
         job_ids: Sequence[str] | None = None,
         child_data: Sequence[ExperimentData] | None = None,
         verbose: bool = True,
+        db_data: Experiment | None = None,
         start_datetime: datetime | None = None,
         *,
         experiment_type: str | None = None,
@@ -141,6 +166,8 @@ class ExperimentData(ExperimentContents):
         project: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if db_data is not None and not isinstance(db_data, Experiment):
+            raise TypeError(f"db_data must be an Experiment record, not {type(db_data).__name__}")
         self._experiment = experiment
         if experiment is not None:
             backend = backend if backend is not None else getattr(experiment, "backend", None)
@@ -162,6 +189,8 @@ class ExperimentData(ExperimentContents):
             project=project,
             start_datetime=start_datetime,
         )
+        if db_data is not None:
+            self._fill_record(db_data)
         self.verbose = verbose
         self._extra = dict(kwargs)
         self._service: ExperimentService | None = None
@@ -189,8 +218,34 @@ class ExperimentData(ExperimentContents):
             self._bind_loop()  # made outside a loop: bound on first use from async code
         if service is not None or provider is not None:
             self._attach_service(service if service is not None else provider)
+        elif backend is not None and not isinstance(backend, str):
+            found = _provider_of(backend)
+            if found is not None:
+                self._attach_service(found)
         for child in child_data or []:
             self.add_child_data(child)
+
+    # -- where the service comes from -----------------------------------------------------
+
+    @staticmethod
+    def get_service_from_backend(backend: Any) -> ExperimentService | None:
+        """The experiment service of a backend's provider (``backend.provider``, an attribute
+        or a method), or ``None`` when it has none."""
+        provider = _provider_of(backend)
+        return None if provider is None else provider.experiment
+
+    @staticmethod
+    def get_service_from_provider(provider: Any) -> ExperimentService | None:
+        """The experiment service of a provider (its ``experiment``), or ``None`` (with a
+        warning) when it has none: an account of another client is not logged in again."""
+        try:
+            service = getattr(provider, "experiment", None)
+        except QexpError:
+            service = None
+        if isinstance(service, ExperimentService):
+            return service
+        logger.warning("%s has no async_qexp experiment service", type(provider).__name__)
+        return None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -264,6 +319,13 @@ class ExperimentData(ExperimentContents):
     def experiment(self) -> Any:
         """The experiment object that produced the data, if any."""
         return self._experiment
+
+    @property
+    def db_data(self) -> Experiment:
+        """The experiment record: every field the service stores. It is the container's own
+        record: a change made through it is saved by the next :meth:`save` (auto-save does
+        not see it)."""
+        return self._record
 
     @property
     def running_time(self) -> datetime | None:
@@ -687,8 +749,7 @@ class ExperimentData(ExperimentContents):
         service = self._service
         assert service is not None
         loaded, files = await fetch_record(service, experiment_id)
-        for field in attrs.fields(Experiment):  # the record is shared with the saver: fill it
-            setattr(self._record, field.name, getattr(loaded, field.name))
+        self._fill_record(loaded)
         self._owner.name = f"ExperimentData {experiment_id}"
         self._backend = loaded.backend_name
         self._jobs.known(loaded.job_ids)
@@ -777,6 +838,137 @@ class ExperimentData(ExperimentContents):
             if isinstance(child, ExperimentData):
                 new.add_child_data(await child.copy(copy_results=True))
         return new
+
+    # -- pickle and JSON ---------------------------------------------------------------------
+
+    def _capture(self, *, for_json: bool) -> ContainerState:
+        """This container's portable state (see :mod:`~async_qexp.experiment._state`)."""
+        if self._jobs.pending() or self._analysis.pending():
+            message = (
+                f"experiment {self.experiment_id} has jobs or analysis callbacks still running"
+            )
+            if for_json:
+                raise ExperimentDataError(
+                    f"{message}: wait for them (block_for_results) or cancel them first"
+                )
+            logger.warning("%s: they are left out of the copy", message)
+        if for_json and self._experiment is not None:
+            logger.info("the experiment object is not written to JSON")
+        with self._lock:
+            return ContainerState(
+                record=copy_module.deepcopy(self._record),
+                data=list(self._data),
+                results=[attrs.evolve(row) for row in self._results],
+                figures=self._figures.snapshot(),
+                artifacts=self._artifacts.values(),
+                children=[
+                    child._capture(for_json=for_json)
+                    for child in self._children.values()
+                    if isinstance(child, ExperimentData)
+                ],
+                jobs=self._jobs.snapshot(),
+                callbacks=[
+                    attrs.evolve(r, status=AnalysisStatus.CANCELLED)
+                    if r.status in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING)
+                    else attrs.evolve(r)
+                    for r in self._analysis.records.values()
+                ],
+                confirmed=dict(self._saver.sync.confirmed),
+                extra=dict(self._extra),
+                verbose=self.verbose,
+                auto_save=self._auto_save,
+                experiment=None if for_json else self._experiment,
+                backend=None if for_json else self._backend,
+            )
+
+    def _restore(self, state: ContainerState) -> None:
+        """Become the container ``state`` describes (on an object made without ``__init__``)."""
+        if state.version != STATE_VERSION:
+            raise ValueError(f"cannot restore an ExperimentData of state version {state.version}")
+        record = state.record
+        ExperimentData.__init__(
+            self,
+            experiment=state.experiment,
+            backend=state.backend if state.backend is not None else record.backend_name or None,
+            verbose=state.verbose,
+            db_data=record,
+            **state.extra,
+        )
+        with self._lock:
+            self._data.extend(state.data)
+            for row in state.results:
+                self._results.add(row)
+            self._figures.restore(state.figures)
+            self._artifacts.add(
+                state.artifacts,
+                overwrite=True,
+                experiment_id=record.experiment_id,
+                experiment_type=record.experiment_type,
+            )
+        for child_state in state.children:
+            child = ExperimentData.__new__(type(self))
+            child._restore(child_state)
+            self.add_child_data(child)
+        self._jobs.restore(state.jobs)
+        self._analysis.records.update({c.callback_id: c for c in state.callbacks})
+        self._saver.sync.confirmed.update(state.confirmed)
+        self._auto_save = state.auto_save
+
+    def __getstate__(self) -> ContainerState:
+        """What pickle keeps (jobs and callbacks still running are left out, with a warning)."""
+        return self._capture(for_json=False)
+
+    def __setstate__(self, state: ContainerState) -> None:
+        """Restore from :meth:`__getstate__`: no service, no tasks (set ``service`` to save)."""
+        self._restore(state)
+
+    def __json_encode__(self) -> dict[str, Any]:
+        """The container as a tree of JSON values (what :meth:`to_json` writes).
+
+        Raises:
+            ExperimentDataError: while jobs or analysis callbacks are still running.
+            TypeError, ValueError: for raw data or an extra attribute with no JSON form.
+        """
+        return state_to_json(self._capture(for_json=True))
+
+    @classmethod
+    def __json_decode__(cls, value: dict[str, Any]) -> ExperimentData:
+        """A container from :meth:`__json_encode__`'s tree.
+
+        Raises:
+            TypeError, ValueError: for a value that is not such a tree.
+        """
+        container = cls.__new__(cls)
+        container._restore(state_from_json(value))
+        return container
+
+    def to_json(self) -> str:
+        """The container as JSON text: data, results, figures, artifacts, metadata, tags,
+        children, job ids, and what the service already holds (so a restored container's next
+        save sends only what changed). The service, experiment and backend objects are left
+        out (the backend's name is kept).
+
+        Raises:
+            ExperimentDataError: while jobs or analysis callbacks are still running.
+            TypeError, ValueError: for raw data or an extra attribute with no JSON form.
+        """
+        return json.dumps(self.__json_encode__(), separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(
+        cls, text: str | bytes, service: ExperimentService | ServiceSource | None = None
+    ) -> ExperimentData:
+        """A container from :meth:`to_json`'s text, with ``service`` (and its children too).
+
+        Raises:
+            TypeError, ValueError: for text that is not such JSON.
+        """
+        if not isinstance(text, str | bytes):
+            raise TypeError(f"text must be str or bytes, not {type(text).__name__}")
+        container = cls.__json_decode__(json.loads(text))
+        if service is not None:
+            container.service = service
+        return container
 
     # -- lifecycle -------------------------------------------------------------------------------
 

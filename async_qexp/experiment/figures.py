@@ -230,6 +230,25 @@ class FigureStore:
         """The version of every figure, by name (0 for those not downloaded)."""
         return dict(self._versions)
 
+    def snapshot(self) -> list[tuple[str, FigureData | None, int]]:
+        """``(name, figure, version)`` of every figure, each figure as SVG bytes (matplotlib
+        figures rendered, files read): what pickle and JSON keep of the store."""
+        return [
+            (
+                name,
+                None if entry is None else attrs.evolve(entry, figure=_to_bytes_sync(entry)),
+                self._versions[name],
+            )
+            for name, entry in self._entries.items()
+        ]
+
+    def restore(self, figures: Sequence[tuple[str, FigureData | None, int]]) -> None:
+        """Refill an empty store from :meth:`snapshot`, versions included."""
+        for name, entry, version in figures:
+            self._entries[name] = entry
+            self._versions[name] = version
+            self._counter = max(self._counter, version)
+
     def resolve(self, key: str | int) -> str:
         """A figure's name from its name (``.svg`` optional) or its position.
 

@@ -22,7 +22,7 @@ import math
 import re
 import uuid
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -53,7 +53,7 @@ _GROUPS = {
     "minimal": ("name", "components", "value", "quality"),
 }
 _UUID = re.compile(r"^\w{8}-\w{4}-\w{4}-\w{4}-\w{12}$")
-_PRIVATE = ("_wire", "_digest", "_listener")
+_PRIVATE = ("_wire", "_digest")
 
 
 def quality_text(value: Any) -> str | None:
@@ -85,9 +85,6 @@ def _changed(row: AnalysisResultData, attribute: attrs.Attribute[Any], value: An
     """After a field of a row is set (converted and checked): forget its encoding."""
     if attribute.name not in _PRIVATE:
         object.__setattr__(row, "_wire", None)
-        listener = row._listener
-        if listener is not None:
-            listener(row)
     return value
 
 
@@ -136,9 +133,6 @@ class AnalysisResultData:
     )
     _wire: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
     _digest: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
-    _listener: Callable[[AnalysisResultData], None] | None = attrs.field(
-        default=None, init=False, eq=False, repr=False
-    )
 
     @property
     def short_id(self) -> str:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         wire_name,
         wire_names,
     )
+    from .components import DeviceComponent, Qubit, Resonator, UnknownComponent, to_component
     from .envelopes import (
         MAX_NESTING,
         RuntimeDecoder,
@@ -55,6 +56,7 @@ _WHERE = {
         "wire_name",
         "wire_names",
     ),
+    ".components": ("DeviceComponent", "Qubit", "Resonator", "UnknownComponent", "to_component"),
     ".envelopes": (
         "MAX_NESTING",
         "RuntimeDecoder",
@@ -83,6 +85,7 @@ __all__ = [
     "MAX_NESTING",
     "AnalysisResult",
     "Device",
+    "DeviceComponent",
     "Experiment",
     "ExperimentFilters",
     "ExperimentShareLevel",
@@ -90,11 +93,14 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "Params",
+    "Qubit",
+    "Resonator",
     "ResultFilters",
     "ResultQuality",
     "RuntimeDecoder",
     "RuntimeEncoder",
     "RuntimeProgram",
+    "UnknownComponent",
     "converter",
     "create_body",
     "decode_envelope",
@@ -106,6 +112,7 @@ __all__ = [
     "loads_runtime",
     "parse_datetime",
     "parse_iso",
+    "to_component",
     "to_wire",
     "updatable",
     "update_body",

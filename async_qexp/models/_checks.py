@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from .components import to_component
+
 __all__ = [
     "as_list",
     "boolean",
@@ -152,7 +154,8 @@ def _is_component(value: Any) -> bool:
 
 
 def component_list(value: Any) -> list[str]:
-    """Device components as a list of strings; a single component is wrapped in a list.
+    """Device components as a list of parsed components (``str`` subclasses, see
+    :mod:`async_qexp.models.components`); a single component is wrapped in a list.
 
     Raises:
         TypeError: for anything that is not a component or a list or tuple of them.
@@ -165,7 +168,7 @@ def component_list(value: Any) -> list[str]:
                 raise TypeError(
                     f"a device component is a string such as 'Q0', not {_kind(item)} ({item!r})"
                 )
-        return [str(item) for item in value]
+        return [to_component(str(item)) for item in value]
     if _is_component(value):
-        return [str(value)]
+        return [to_component(str(value))]
     raise TypeError(f"device_components must be a list of components, not {_kind(value)}")

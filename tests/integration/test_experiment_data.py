@@ -30,54 +30,12 @@ from async_qexp import (
 )
 from async_qexp.emulator import Emulator
 
-from ..helpers import client_tasks, wait_until
+from ..helpers import ScriptedJob, client_tasks, wait_until
 from .conftest import FAST_RETRY
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(30)]
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="4" height="4"/></svg>'
-
-
-class ScriptedJob:
-    """A job whose result arrives when the test says so."""
-
-    def __init__(
-        self,
-        job_id: str,
-        data: Any = None,
-        *,
-        fail: bool = False,
-        status_on_fail: JobStatus = JobStatus.ERROR,
-    ) -> None:
-        self.job_id = job_id
-        self.backend = "ibmq_lima"
-        self.data = data if data is not None else [{"job": job_id}]
-        self.fail = fail
-        self.status_on_fail = status_on_fail
-        self.release = asyncio.Event()
-        self.cancelled = False
-        self._status = JobStatus.RUNNING
-
-    async def result(self) -> Any:
-        await self.release.wait()
-        if self.cancelled:
-            raise RuntimeError("cancelled")
-        if self.fail:
-            self._status = self.status_on_fail
-            raise RuntimeError(f"job {self.job_id} failed")
-        self._status = JobStatus.DONE
-        return self.data
-
-    async def status(self) -> JobStatus:
-        return self._status
-
-    async def error_message(self) -> str:
-        return f"the job {self.job_id} broke"
-
-    async def cancel(self) -> None:
-        self.cancelled = True
-        self._status = JobStatus.CANCELLED
-        self.release.set()
 
 
 @pytest_asyncio.fixture
