@@ -24,8 +24,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def optional_deps(session: nox.Session) -> None:
-    """The code paths that light up when numpy, pandas, matplotlib or PyYAML are installed."""
-    session.install("-e", ".[test]", "numpy", "pandas", "matplotlib", "pyyaml")
+    """The code paths that light up when numpy, pandas, matplotlib, PyYAML or Qiskit (the
+    ``qiskit`` extra) are installed; the ``tests`` session covers their absence."""
+    session.install("-e", ".[test,qiskit]", "numpy", "pandas", "matplotlib", "pyyaml")
     session.run(
         "python",
         "-m",
@@ -34,6 +35,8 @@ def optional_deps(session: nox.Session) -> None:
         "-q",
         "tests/unit",
         "tests/integration/test_experiment_data.py",
+        "tests/integration/test_serialisation.py",
+        "tests/integration/test_qiskit.py",
         "tests/integration/test_examples.py",
         *session.posargs,
     )

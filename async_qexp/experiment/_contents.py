@@ -25,6 +25,7 @@ from .._auth import HubGroupProject
 from .._version import __version__
 from ..models import Experiment, ExperimentShareLevel, encode_envelopes
 from ._jobs import backend_name
+from ._qiskit import is_qiskit_result, qiskit_items
 from ._sync import ExperimentDataError
 from .artifacts import ArtifactData, ArtifactStore
 from .figures import FigureStore
@@ -259,15 +260,34 @@ class ExperimentContents:
 
     # -- raw data ------------------------------------------------------------------------------
 
-    def add_data(self, data: dict[str, Any] | Sequence[dict[str, Any]]) -> None:
-        """Add raw data: a dict or a list of dicts.
+    def add_data(self, data: Any) -> None:
+        """Add raw data: a dict (Qiskit's ``Counts`` is one), or, with Qiskit, a backend
+        ``Result``, a ``PrimitiveResult`` or a pub result; or a list of these.
+
+        A Qiskit result adds one item per circuit or pub, as the reference container does
+        (``docs/behaviour.md#jobs-and-raw-data``); a backend result's job id is added to the
+        experiment's job ids.
 
         Raises:
-            TypeError: for anything else.
+            TypeError: for anything else (nothing is added).
+            ValueError: for a parameterised sampler pub that does not ask for averaging.
         """
-        items = [data] if isinstance(data, dict) else data
-        if not isinstance(items, list | tuple) or not all(isinstance(d, dict) for d in items):
-            raise TypeError(f"Invalid data type {type(data).__name__}: expected dicts")
+        given = data if isinstance(data, list | tuple) else [data]
+        items: list[dict[str, Any]] = []
+        job_ids: list[str] = []
+        for datum in given:
+            if isinstance(datum, dict):
+                items.append(datum)
+            elif is_qiskit_result(datum):
+                converted = qiskit_items(datum, None)
+                items += converted
+                job_ids += [i["job_id"] for i in converted if i.get("job_id")]
+            else:
+                raise TypeError(
+                    f"Invalid data type {type(datum).__name__}: expected a dict or a Qiskit result"
+                )
+        for job_id in dict.fromkeys(job_ids):
+            self._note_job_id(job_id)
         if self._busy():
             logger.warning(
                 "Not all analysis has finished running. Adding new data may create "
@@ -275,6 +295,12 @@ class ExperimentContents:
             )
         with self._lock:
             self._data.extend(items)
+
+    def _note_job_id(self, job_id: str) -> None:
+        """Record the id of a job whose data was added directly."""
+        with self._lock:
+            if job_id not in self._record.job_ids:
+                self._record.job_ids.append(job_id)
 
     def data(self, index: int | slice | str | None = None) -> Any:
         """The raw data: all of it, one item, a slice, or every item of one job id."""

@@ -22,6 +22,7 @@ import anyio
 from .._tasks import TaskOwner
 from ..errors import QexpError
 from ..models import JobStatus
+from ._qiskit import is_qiskit_result, qiskit_items
 from ._state import JobsState
 from .status import first_by_precedence, targets
 
@@ -102,8 +103,10 @@ async def job_status(job: Any) -> JobStatus | None:
         return None
 
 
-def _job_data(result: Any, job_id: str) -> Data:
+def _job_data(result: Any, job_id: str, job: Any) -> Data:
     """The data a job's result contributes: one dict per circuit/pub, tagged with the job id."""
+    if is_qiskit_result(result):
+        return qiskit_items(result, job_id, job)
     if isinstance(result, dict):
         items: list[Any] = [result]
     elif isinstance(result, list | tuple):
@@ -220,7 +223,7 @@ class JobTracker:
     async def _wait(self, job_id: str, job: Any, touch: bool) -> bool:
         try:
             result = await call(job.result)
-            data = _job_data(result, job_id)
+            data = _job_data(result, job_id, job)
         except asyncio.CancelledError:
             self._resolve(job_id, [])
             raise

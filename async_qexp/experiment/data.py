@@ -391,6 +391,10 @@ class ExperimentData(ExperimentContents):
         with self._lock:
             self._data.extend(data)
 
+    def _note_job_id(self, job_id: str) -> None:
+        super()._note_job_id(job_id)
+        self._jobs.known([job_id])
+
     def _job_finished(self, job_id: str, when: datetime, touch: bool) -> None:
         if touch:  # not for the jobs of a loaded experiment: its end time is stored
             self._record.end_datetime = when

@@ -154,6 +154,12 @@ def _encode(value: Any, depth: int) -> Any:
             return _envelope("ndarray", _binary(_numpy_bytes(np, value), compress=True))
         if isinstance(value, np.generic):
             return _encode(value.item(), depth)
+    if "qiskit" in sys.modules:
+        from ._qiskit import qiskit_envelope
+
+        envelope = qiskit_envelope(value, _binary)
+        if envelope is not None:
+            return _encode(envelope, depth)
     raise TypeError(f"cannot encode a value of type {type(value).__name__} as JSON")
 
 
@@ -176,10 +182,15 @@ class RuntimeEncoder(json.JSONEncoder):
             if isinstance(obj, np.ndarray):
                 if obj.dtype == object:
                     return _envelope("ndarray", obj.tolist())
-                packed = base64.standard_b64encode(zlib.compress(_numpy_bytes(np, obj)))
-                return _envelope("ndarray", packed.decode("ascii"))
+                return _envelope("ndarray", _runtime_binary(_numpy_bytes(np, obj), True))
             if isinstance(obj, np.generic):
                 return obj.item()
+        if "qiskit" in sys.modules:
+            from ._qiskit import qiskit_envelope
+
+            envelope = qiskit_envelope(obj, _runtime_binary, quantum_info=False)
+            if envelope is not None:
+                return envelope
         if hasattr(obj, "to_json"):
             return _envelope("to_json", obj.to_json())
         if hasattr(obj, "settings"):
@@ -190,6 +201,11 @@ class RuntimeEncoder(json.JSONEncoder):
                 "__value__": obj.settings,
             }
         return super().default(obj)
+
+
+def _runtime_binary(data: bytes, compress: bool) -> str:
+    """A binary payload in the runtime dialect: base64 text (of zlib-compressed bytes)."""
+    return base64.standard_b64encode(zlib.compress(data) if compress else data).decode("ascii")
 
 
 def dumps_runtime(value: Any) -> str:
@@ -261,9 +277,15 @@ def decode_envelope(obj: dict[str, Any]) -> Any:
     if not isinstance(tag, str) or "__value__" not in obj:
         return obj
     payload = obj["__value__"]
+    if tag == "settings" and str(obj.get("__module__", "")).startswith("qiskit.quantum_info"):
+        try:
+            rebuild = _DECODERS["qiskit.quantum_info"]
+            return rebuild({"class": obj["__class__"], "settings": _restore_int_keys(payload)})
+        except (LookupError, TypeError, ValueError):
+            pass  # without Qiskit (or for a class it does not rebuild): the settings, as below
     try:
         decoded = _DECODERS[tag](payload)
-    except (KeyError, TypeError, ValueError, IndexError, zlib.error):
+    except (LookupError, TypeError, ValueError, zlib.error):
         return obj
     return obj if decoded is _UNDECODED else decoded
 
@@ -334,3 +356,18 @@ _DECODERS: dict[str, Any] = {
     "to_json": lambda payload: payload,
     "settings": _restore_int_keys,
 }
+
+
+def _qiskit_decoder(tag: str) -> Any:
+    def decode(payload: Any) -> Any:
+        from ._qiskit import qiskit_value
+
+        return qiskit_value(tag, payload, _bytes_of)
+
+    return decode
+
+
+_DECODERS.update(
+    (tag, _qiskit_decoder(tag))
+    for tag in ("QuantumCircuit", "Instruction", "ParameterExpression", "qiskit.quantum_info")
+)
