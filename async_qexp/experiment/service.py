@@ -25,11 +25,13 @@ from ..errors import ApiError
 from ..models import (
     AnalysisResult,
     Device,
+    DeviceComponent,
     Experiment,
     ExperimentShareLevel,
     ResultQuality,
     create_body,
     from_wire,
+    to_component,
     update_body,
     wire_name,
 )
@@ -87,8 +89,9 @@ class ExperimentService(FigureAndFileCalls):
 
     async def device_components(
         self, backend_name: str | None = None
-    ) -> list[str] | dict[str, list[str]]:
-        """The device components (``Q0``, ``R1``, ...).
+    ) -> list[DeviceComponent] | dict[str, list[DeviceComponent]]:
+        """The device components (``Qubit(0)``, ``Resonator(1)``, ...: strings such as ``"Q0"``,
+        parsed).
 
         Returns:
             the components of ``backend_name`` when it is given, otherwise a mapping from every
@@ -98,11 +101,12 @@ class ExperimentService(FigureAndFileCalls):
             require_str(backend_name, "backend_name")
         params = [("device_name", backend_name)] if backend_name else None
         body = await self._session.get_json(self._url("/device_components"), params=params)
-        grouped: dict[str, list[str]] = {}
+        grouped: dict[str, list[DeviceComponent]] = {}
         listed = body.get("device_components") if isinstance(body, dict) else None
         for component in listed if isinstance(listed, list) else []:
             if isinstance(component, dict) and "device_name" in component and "type" in component:
-                grouped.setdefault(str(component["device_name"]), []).append(str(component["type"]))
+                parsed = to_component(str(component["type"]))
+                grouped.setdefault(str(component["device_name"]), []).append(parsed)
         if backend_name:
             return grouped.get(backend_name, [])
         return grouped

@@ -12,10 +12,12 @@ import pytest
 
 from async_qexp import (
     ClosedError,
+    DeviceComponent,
     EntryExists,
     EntryNotFound,
     ExperimentShareLevel,
     Provider,
+    Qubit,
     ResultQuality,
 )
 from async_qexp.emulator import Emulator
@@ -41,6 +43,8 @@ async def test_backends_and_device_components(provider: Provider) -> None:
     assert {"ibmq_lima", "ibmq_athens"} <= names
     lima = await service.device_components("ibmq_lima")
     assert "Q0" in lima
+    assert Qubit(0) in lima
+    assert all(isinstance(c, DeviceComponent) for c in lima), "parsed components"
     everything = await service.device_components()
     assert isinstance(everything, dict)
     assert everything["ibmq_lima"] == lima
