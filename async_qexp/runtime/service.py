@@ -19,6 +19,8 @@ from .._service import Service, ServiceContext
 from ..models._checks import require_bool, require_ident, require_int
 from ..models.envelopes import dumps_runtime
 from ..models.runtime import (
+    ProgramParameter,
+    ProgramResult,
     RuntimeOptions,
     RuntimeProgram,
     program_source,
@@ -31,7 +33,13 @@ from .decoder import ResultDecoder, check_decoder
 from .job import RuntimeJob
 from .stream import MessageCallback
 
-__all__ = ["RuntimeOptions", "RuntimeProgram", "RuntimeService"]
+__all__ = [
+    "ProgramParameter",
+    "ProgramResult",
+    "RuntimeOptions",
+    "RuntimeProgram",
+    "RuntimeService",
+]
 
 
 def _read_source(data: str | bytes) -> str:
@@ -147,21 +155,36 @@ class RuntimeService(Service):
         name: str | None = None,
         max_execution_time: int | None = None,
         description: str | None = None,
-        version: float | None = None,
+        version: float | str | None = None,
         backend_requirements: Mapping[str, Any] | None = None,
-        parameters: Mapping[str, Any] | Sequence[Any] | None = None,
-        return_values: Mapping[str, Any] | Sequence[Any] | None = None,
-        interim_results: Mapping[str, Any] | Sequence[Any] | None = None,
-        is_public: bool = False,
+        parameters: Mapping[str, Any]
+        | Sequence[ProgramParameter | Mapping[str, Any]]
+        | None = None,
+        return_values: Mapping[str, Any]
+        | Sequence[ProgramResult | Mapping[str, Any]]
+        | None = None,
+        interim_results: Mapping[str, Any]
+        | Sequence[ProgramResult | Mapping[str, Any]]
+        | None = None,
+        is_public: bool | None = None,
     ) -> str:
         """Upload a program and return its id.
 
         ``data`` is the source (text containing ``def main(``, or bytes) or the path of a file;
-        ``metadata`` a dict or the path of a JSON file. Explicit arguments win over metadata.
+        ``metadata`` a dict or the path of a JSON file, in the form of either reference client
+        (the spec parts at its top level, or in a ``spec`` dict with ``is_public``). Explicit
+        arguments win over metadata.
+
+        ``parameters``, ``return_values`` and ``interim_results`` are each a JSON schema, or a
+        list of :class:`ProgramParameter` (``ProgramResult``) items, the reference client's
+        items, or dicts with their keys (``name``, ``description``, ``type``, ``required``);
+        a list is sent as the JSON schema it stands for, and :meth:`RuntimeProgram.parameter_items`
+        reads it back.
 
         Raises:
             TypeError: for an argument of the wrong type.
-            ValueError: if name, max_execution_time or description is missing.
+            ValueError: if name, max_execution_time or description is missing, for an unknown
+                metadata key, or a list item without a name or with unknown keys.
             RuntimeDuplicateProgramError: if a program of that name exists.
             AuthError: if you may not upload programs.
         """
@@ -180,10 +203,11 @@ class RuntimeService(Service):
             "parameters": parameters,
             "return_values": return_values,
             "interim_results": interim_results,
+            "is_public": is_public,
         }
         meta.update({k: v for k, v in given.items() if v is not None})
-        program_upload(meta, "", is_public=is_public)  # check everything before reading data
-        body = program_upload(meta, await _source(data), is_public=is_public)
+        program_upload(meta, "")  # check everything before reading data
+        body = program_upload(meta, await _source(data))
         program_id = await self._programs_api.create(body)
         self._programs = None
         return program_id

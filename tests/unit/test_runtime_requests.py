@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -32,6 +33,8 @@ from async_qexp import (
     RuntimeProgramNotFound,
 )
 from async_qexp.runtime import (
+    ProgramParameter,
+    ProgramResult,
     ResultDecoder,
     RuntimeDecoder,
     RuntimeJob,
@@ -63,6 +66,7 @@ RUNTIME_HOST = "runtime.example.test"
 RUNTIME_PATH = "/runtime"
 HUB, GROUP, PROJECT = "ibm-q", "open", "main"  # the default hgp of _support.NETWORK
 
+UPLOAD_META = {"name": "n", "max_execution_time": 60, "description": "d"}
 SOURCE = "import sys\n\ndef main(backend, user_messenger, **kwargs):\n    return 'héllo'\n"
 
 
@@ -419,6 +423,124 @@ async def test_upload_program_metadata_dict_and_public(connected: Connected) -> 
         "is_public": True,
         "spec": {"interim_results": {"type": "object"}},
     }
+
+
+async def test_upload_program_sends_lists_as_json_schemas(connected: Connected) -> None:
+    """upload_program(parameters=[...]) as the reference types it: the items, or dicts."""
+    provider, router = connected
+    router.post(f"{RUNTIME}/programs").respond(json={"id": "p"})
+    await provider.runtime.upload_program(
+        SOURCE,
+        name="listed",
+        max_execution_time=60,
+        description="lists",
+        version=1.0,
+        parameters=[
+            ProgramParameter("iterations", "How many.", "integer", True),
+            {"name": "label", "type": "str"},
+        ],
+        return_values=[ProgramResult("-", "A string.", "string")],
+        interim_results=[{"name": "counts", "description": "Histogram.", "type": "dict"}],
+    )
+    [request] = service_calls(router)
+    assert_rt(
+        request,
+        "POST",
+        "/programs",
+        json_body={
+            "name": "listed",
+            "data": b64(SOURCE),
+            "cost": 60,
+            "description": "lists",
+            "is_public": False,
+            "version": "1.0",
+            "spec": {
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "iterations": {"description": "How many.", "type": "integer"},
+                        "label": {"type": "str"},
+                    },
+                    "required": ["iterations"],
+                },
+                "return_values": {
+                    "type": "object",
+                    "properties": {"-": {"description": "A string.", "type": "string"}},
+                },
+                "interim_results": {
+                    "type": "object",
+                    "properties": {"counts": {"description": "Histogram.", "type": "dict"}},
+                },
+            },
+        },
+    )
+
+
+async def test_upload_program_refuses_a_malformed_item_before_any_request(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    router.post(f"{RUNTIME}/programs").respond(json={"id": "p"})
+    with pytest.raises(ValueError, match=r"parameters\[1\]: a name is required"):
+        await provider.runtime.upload_program(
+            SOURCE, **UPLOAD_META, parameters=[{"name": "a"}, {"type": "int"}]
+        )
+    with pytest.raises(ValueError, match="unknown program metadata 'max_exec_time'"):
+        await provider.runtime.upload_program(SOURCE, metadata={**UPLOAD_META, "max_exec_time": 5})
+    assert service_calls(router) == []
+
+
+async def test_upload_program_reads_later_metadata_files_with_spec_and_is_public(
+    connected: Connected, tmp_path: Any
+) -> None:
+    provider, router = connected
+    router.post(f"{RUNTIME}/programs").respond(json={"id": "p"})
+    spec = {
+        "backend_requirements": {"min_num_qubits": 5},
+        "parameters": {"type": "object", "properties": {"iterations": {"type": "integer"}}},
+        "return_values": {"type": "string"},
+    }
+    meta_file = tmp_path / "meta.json"
+    meta_file.write_text(json.dumps({**UPLOAD_META, "is_public": True, "spec": spec}))
+    await provider.runtime.upload_program(SOURCE, metadata=str(meta_file))
+    await provider.runtime.upload_program(SOURCE, metadata=str(meta_file), is_public=False)
+    first, second = service_calls(router)
+    assert body(first)["spec"] == spec
+    assert body(first)["is_public"] is True
+    assert body(second)["is_public"] is False  # the argument wins
+
+
+async def test_programs_survive_a_program_with_a_malformed_spec(
+    connected: Connected, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One program stored with a spec no client wrote must not break programs() for the
+    whole account: it is read as far as it goes, and what was not is logged."""
+    provider, router = connected
+    listed = [{"name": "x", "description": "d", "type": "int", "required": True}]
+    records = [
+        program_record(1, spec={"parameters": listed}),
+        program_record(2, spec={"parameters": [{"type": "no name"}], "return_values": 7}),
+        program_record(3, cost="long", spec="{not json"),
+        program_record(4, spec={"interim_results": {"type": "object"}}),
+    ]
+    router.get(f"{RUNTIME}/programs").respond(json={"programs": records, "count": 4})
+    router.get(f"{RUNTIME}/programs/prog-2").respond(json=records[1])
+    with caplog.at_level(logging.WARNING, logger="async_qexp"):
+        programs = await provider.runtime.programs()
+        single = await provider.runtime.program("prog-2", refresh=True)
+    assert [p.program_id for p in programs] == ["prog-1", "prog-2", "prog-3", "prog-4"]
+    assert programs[0].parameter_items() == [ProgramParameter("x", "d", "int", True)]
+    assert programs[1].parameters == {}
+    assert programs[1].return_values == {}
+    assert programs[2].max_execution_time == 0
+    assert programs[3].interim_results == {"type": "object"}
+    assert single.program_id == "prog-2"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(w.startswith("program prog-2: spec.parameters[0]") for w in warnings)
+    assert any(w.startswith("program prog-2: spec.return_values") for w in warnings)
+    assert any(w.startswith("program prog-3: cost") for w in warnings)
+    assert any(w.startswith("program prog-3: spec: not JSON") for w in warnings)
+    assert not any("prog-1" in w or "prog-4" in w for w in warnings)
 
 
 @pytest.mark.parametrize(
