@@ -207,6 +207,9 @@ class JobsApi(RuntimeApi):
 
         Never replayed after a failure that may have reached the server (a replay would run
         the program twice).
+
+        Raises:
+            RuntimeProgramNotFound: if the program does not exist (404, as R reads it).
         """
         response = await self.request(
             "POST",
@@ -214,6 +217,7 @@ class JobsApi(RuntimeApi):
             content=body_text,
             headers={"Content-Type": "application/json"},
             replay_safe=False,
+            not_found=RuntimeProgramNotFound,
         )
         return self.read(response, created_job, "answer to a job creation")
 

@@ -299,7 +299,8 @@ class RuntimeService(Service):
             TypeError: for an argument of the wrong type, or inputs that cannot be sent as
                 JSON (before any request).
             ValueError: for invalid options or ids (before any request).
-            EntryNotFound: for an unknown program or backend.
+            RuntimeProgramNotFound: for an unknown program (an ``EntryNotFound`` too).
+            ApiError: for a backend the service refuses (``400`` in the emulator).
         """
         runtime_options = RuntimeOptions.of(options)
         if callback is not None and not callable(callback):

@@ -13,7 +13,10 @@ import pytest
 import pytest_asyncio
 
 from async_qexp import (
+    ApiError,
     AuthError,
+    EntryExists,
+    EntryNotFound,
     JobStatus,
     ProgramParameter,
     ProgramResult,
@@ -24,6 +27,7 @@ from async_qexp import (
     RuntimeJobFailureError,
     RuntimeJobNotFound,
     RuntimeProgramNotFound,
+    RuntimeServiceError,
     StreamPolicy,
 )
 from async_qexp.emulator import Emulator, serve
@@ -374,15 +378,28 @@ async def test_max_execution_time_is_an_error(provider: Provider) -> None:
 
 
 async def test_unknown_program_or_backend(provider: Provider) -> None:
-    from async_qexp import EntryNotFound
-
     rt = provider.runtime
-    with pytest.raises(EntryNotFound):
+    with pytest.raises(RuntimeProgramNotFound) as program_error:
         await rt.run("no-such-program", BACKEND, {})
-    with pytest.raises(EntryNotFound):
+    assert isinstance(program_error.value, EntryNotFound)
+    assert isinstance(program_error.value, RuntimeServiceError)
+    with pytest.raises(ApiError) as backend_error:
         await rt.run("hello-world", {"backend_name": "no_such_backend"}, {})
-    with pytest.raises(RuntimeJobNotFound):
+    assert backend_error.value.status == 400
+    assert not isinstance(backend_error.value, EntryNotFound)
+    assert "no_such_backend" in str(backend_error.value)
+    with pytest.raises(RuntimeJobNotFound) as job_error:
         await rt.job("no-such-job")
+    assert isinstance(job_error.value, RuntimeServiceError)
+    with pytest.raises(RuntimeDuplicateProgramError) as duplicate:
+        await rt.upload_program(
+            "def main(backend, user_messenger):\n    return 1\n",
+            name="hello-world",
+            max_execution_time=5,
+            description="taken",
+        )
+    assert isinstance(duplicate.value, EntryExists)
+    assert isinstance(duplicate.value, RuntimeServiceError)
 
 
 async def test_complex_numbers_round_trip(provider: Provider) -> None:

@@ -31,6 +31,7 @@ from async_qexp import (
     RuntimeDuplicateProgramError,
     RuntimeJobNotFound,
     RuntimeProgramNotFound,
+    RuntimeServiceError,
 )
 from async_qexp.runtime import (
     ProgramParameter,
@@ -981,6 +982,79 @@ async def test_job_not_found(connected: Connected) -> None:
     with pytest.raises(RuntimeJobNotFound) as info:
         await provider.runtime.job("gone")
     assert isinstance(info.value, EntryNotFound)
+
+
+def _a_job(provider: Provider) -> RuntimeJob:
+    return RuntimeJob(provider.runtime, "job-1", program_id="p", backend="b")
+
+
+NOT_FOUND_CALLS = [
+    pytest.param(lambda p: p.runtime.program("p1"), RuntimeProgramNotFound, id="program"),
+    pytest.param(
+        lambda p: p.runtime.update_program("p1", description="d"),
+        RuntimeProgramNotFound,
+        id="update-metadata",
+    ),
+    pytest.param(
+        lambda p: p.runtime.update_program("p1", data=SOURCE), RuntimeProgramNotFound, id="data"
+    ),
+    pytest.param(
+        lambda p: p.runtime.set_program_visibility("p1", True),
+        RuntimeProgramNotFound,
+        id="visibility",
+    ),
+    pytest.param(lambda p: p.runtime.delete_program("p1"), RuntimeProgramNotFound, id="delete"),
+    pytest.param(
+        lambda p: p.runtime.run("p1", {"backend_name": "b"}, {}), RuntimeProgramNotFound, id="run"
+    ),
+    pytest.param(lambda p: p.runtime.job("job-1"), RuntimeJobNotFound, id="job"),
+    pytest.param(lambda p: p.runtime.delete_job("job-1"), RuntimeJobNotFound, id="delete-job"),
+    pytest.param(lambda p: _a_job(p).status(), RuntimeJobNotFound, id="status"),
+    pytest.param(lambda p: _a_job(p).result(), RuntimeJobNotFound, id="result"),
+    pytest.param(lambda p: _a_job(p).error_message(), RuntimeJobNotFound, id="error-message"),
+    pytest.param(lambda p: _a_job(p).wait_for_final_state(), RuntimeJobNotFound, id="wait-final"),
+    pytest.param(lambda p: _a_job(p).interim_results(), RuntimeJobNotFound, id="interim"),
+    pytest.param(lambda p: _a_job(p).cancel(), RuntimeJobNotFound, id="cancel"),
+]
+
+
+@pytest.mark.parametrize(("call", "error"), NOT_FOUND_CALLS)
+async def test_every_runtime_404_is_its_specific_error_and_both_bases(
+    connected: Connected, call: Any, error: type[Exception]
+) -> None:
+    """docs/protocol.md#runtime-errors: a 404 is the reference's specific error, which is an
+    EntryNotFound and a RuntimeServiceError (as QiskitRuntimeError), so both excepts work."""
+    provider, router = connected
+    router.route(host=RUNTIME_HOST).respond(404, json={"error": {"message": "not here"}})
+    with pytest.raises(error) as info:
+        await call(provider)
+    assert isinstance(info.value, EntryNotFound)
+    assert isinstance(info.value, RuntimeServiceError)
+    assert info.value.status == 404
+    assert "not here" in str(info.value)
+
+
+async def test_a_404_for_the_result_of_a_finished_job_is_runtime_job_not_found(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    router.get(f"{RUNTIME}/jobs/job-1").respond(json=job_record("job-1", "COMPLETED"))
+    router.get(f"{RUNTIME}/jobs/job-1/results").respond(404, json={"error": {"message": "gone"}})
+    with pytest.raises(RuntimeJobNotFound):
+        await _a_job(provider).result()
+    # ... while a job's logs read a 404 as no output.
+    router.get(f"{RUNTIME}/jobs/job-1/logs").respond(404)
+    assert await _a_job(provider).logs() == ""
+
+
+async def test_runtime_errors_share_the_runtime_base_and_keep_their_http_bases() -> None:
+    for cls in (RuntimeJobNotFound, RuntimeProgramNotFound):
+        assert issubclass(cls, EntryNotFound)
+        assert issubclass(cls, RuntimeServiceError)
+    assert issubclass(RuntimeDuplicateProgramError, EntryExists)
+    assert issubclass(RuntimeDuplicateProgramError, RuntimeServiceError)
+    error = RuntimeDuplicateProgramError("taken", status=409, method="POST", url="u")
+    assert (error.status, error.message, str(error)) == (409, "taken", "409 for POST u: taken")
 
 
 def job_records(n: int) -> list[dict[str, Any]]:
