@@ -32,6 +32,7 @@ from async_qexp import (
 )
 from async_qexp.emulator import Emulator, serve
 from async_qexp.errors import JobTimeoutError
+from async_qexp.runtime import ResultDecoder
 from tests.emulator.runtime_helpers import runtime_client, upload
 from tests.helpers import wait_until
 
@@ -293,6 +294,23 @@ async def test_run_status_result_interim_logs(provider: Provider) -> None:
     assert again.creation_date == job.creation_date
     with pytest.raises(RuntimeInvalidStateError):
         await job.cancel()  # already final -> 409
+
+
+async def test_result_takes_the_reference_wait(provider: Provider) -> None:
+    """result(timeout=None, wait=..., decoder=None), positionally as in the reference."""
+    rt = provider.runtime
+
+    class Shouting(ResultDecoder):
+        @classmethod
+        def decode(cls, data: str) -> Any:
+            return str(super().decode(data)).upper()
+
+    job = await rt.run("hello-world", BACKEND, {"iterations": 1})
+    assert await job.result(10, 0.02) == "Hello, World!"
+    assert await job.result(10, 0.02, Shouting) == "HELLO, WORLD!"
+    assert await job.result(timeout=10, wait=0.5, decoder=Shouting) == "HELLO, WORLD!"
+    with pytest.raises(ValueError, match="wait"):
+        await job.result(10, 0)
 
 
 async def test_jobs_listing_filters_delete_logout(provider: Provider) -> None:
