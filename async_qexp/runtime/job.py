@@ -55,12 +55,15 @@ class RuntimeJob:
         inputs: the program inputs.
         creation_date: when the job was created, if known.
         result_decoder: the :class:`ResultDecoder` class for its result and messages.
+        image: the runtime image it was run with (``""``: the default, or not known).
 
     Attributes:
         job_id: the job's id.
         program_id: the program it runs.
         backend: the backend name.
         inputs: the program inputs.
+        image: the runtime image ``name:tag`` given to ``run()``; ``""`` for the default
+            image, and for a job rebuilt from its record (the reference's ``image``).
 
     Raises:
         TypeError: for an argument of the wrong type.
@@ -77,9 +80,11 @@ class RuntimeJob:
         inputs: Mapping[str, Any] | None = None,
         creation_date: datetime | None = None,
         result_decoder: type[ResultDecoder] = ResultDecoder,
+        image: str = "",
     ) -> None:
         if inputs is not None and not isinstance(inputs, Mapping):
             raise TypeError(f"inputs must be a dict, not {type(inputs).__name__}")
+        self.image = require_str(image, "image")
         self._runtime = runtime
         self._api = runtime.jobs_api
         self.job_id = require_ident(job_id, "job_id")

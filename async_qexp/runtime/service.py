@@ -324,6 +324,7 @@ class RuntimeService(Service):
             inputs=inputs,
             creation_date=created,
             result_decoder=decoder,
+            image=runtime_options.image or "",
         )
         if callback is not None:
             job.stream_results(callback)

@@ -764,6 +764,19 @@ async def test_run_with_runtime_options_image_and_log_level(connected: Connected
     assert job.creation_date == datetime(2022, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
 
 
+async def test_a_job_knows_the_image_it_was_run_with(connected: Connected) -> None:
+    """The reference's RuntimeJob.image: the image given to run(), "" for the default."""
+    provider, router = connected
+    router.post(f"{RUNTIME}/jobs").respond(json={"id": "job-2"})
+    router.get(f"{RUNTIME}/jobs/job-2").respond(json=job_record("job-2"))
+    options = {"backend_name": "ibmq_lima", "image": "qiskit/runtime-image:v1.0"}
+    assert (await provider.runtime.run("prog-2", options, {})).image == "qiskit/runtime-image:v1.0"
+    assert (await provider.runtime.run("prog-2", {"backend_name": "b"}, {})).image == ""
+    assert (await provider.runtime.job("job-2")).image == ""  # as the reference rebuilds it
+    with pytest.raises(TypeError, match="image"):
+        RuntimeJob(provider.runtime, "j", program_id="p", backend="b", image=None)  # type: ignore[arg-type]
+
+
 async def test_run_with_an_options_dict_with_every_key(connected: Connected) -> None:
     provider, router = connected
     router.post(f"{RUNTIME}/jobs").respond(json={"id": "job-3"})
