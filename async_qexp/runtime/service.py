@@ -91,7 +91,8 @@ class RuntimeService(Service):
         self.stream_policy = stream_policy or StreamPolicy()
         """How result streams keep their connection (:class:`StreamPolicy`); a change applies
         to the streams opened afterwards."""
-        self._programs: dict[str, RuntimeProgram] | None = None
+        self._programs: dict[str, RuntimeProgram] | None = None  # the listing
+        self._fetched: dict[str, RuntimeProgram] = {}  # read one by one (with their source)
 
     @property
     def jobs_api(self) -> JobsApi:
@@ -116,6 +117,7 @@ class RuntimeService(Service):
         require_bool(refresh, "refresh")
         _listing_window(limit, skip)
         if self._programs is None or refresh:
+            self._fetched.clear()
             pager = Pager(
                 offset_pages(self._programs_api.page), owner=self._tasks, page_size=PAGE_SIZE
             )
@@ -126,6 +128,9 @@ class RuntimeService(Service):
     async def program(self, program_id: str, refresh: bool = False) -> RuntimeProgram:
         """One program's metadata (and source, if you are its author).
 
+        Read with ``GET /programs/{id}`` once (a listing lacks the source), then cached like the
+        listing; ``refresh=True`` asks again.
+
         Raises:
             TypeError: for a program id that is not a string.
             ValueError: for a program id that cannot be an id.
@@ -133,14 +138,18 @@ class RuntimeService(Service):
         """
         require_ident(program_id, "program_id")
         require_bool(refresh, "refresh")
-        if not refresh and self._programs and program_id in self._programs:
-            cached = self._programs[program_id]
-            if cached.data:
-                return cached
+        if not refresh and program_id in self._fetched:
+            return self._fetched[program_id]
         program = await self._programs_api.get(program_id)
+        self._fetched[program_id] = program
         if self._programs is not None:
             self._programs[program.program_id] = program
         return program
+
+    def _forget_programs(self) -> None:
+        """Drop every cached program (after a change the server made)."""
+        self._programs = None
+        self._fetched.clear()
 
     async def pprint_programs(self, refresh: bool = False) -> None:
         """Print every available program's metadata."""
@@ -209,7 +218,7 @@ class RuntimeService(Service):
         program_upload(meta, "")  # check everything before reading data
         body = program_upload(meta, await _source(data))
         program_id = await self._programs_api.create(body)
-        self._programs = None
+        self._forget_programs()
         return program_id
 
     async def update_program(
@@ -243,12 +252,14 @@ class RuntimeService(Service):
         patch = program_update(meta)
         if data is None and not patch:
             raise ValueError("nothing to update: give data and/or metadata")
-        if data is not None:
-            source = await _source(data)
-            await self._programs_api.replace_data(program_id, program_source(source))
-        if patch:
-            await self._programs_api.update(program_id, patch)
-        self._programs = None
+        source = None if data is None else await _source(data)
+        try:
+            if source is not None:
+                await self._programs_api.replace_data(program_id, program_source(source))
+            if patch:
+                await self._programs_api.update(program_id, patch)
+        finally:  # the source may have changed even if the metadata did not
+            self._forget_programs()
 
     async def set_program_visibility(self, program_id: str, public: bool) -> None:
         """Make a program public or private (yours only).
@@ -260,7 +271,7 @@ class RuntimeService(Service):
         require_ident(program_id, "program_id")
         require_bool(public, "public")
         await self._programs_api.set_visibility(program_id, public)
-        self._programs = None
+        self._forget_programs()
 
     async def delete_program(self, program_id: str) -> None:
         """Delete a program.
@@ -271,6 +282,7 @@ class RuntimeService(Service):
         """
         require_ident(program_id, "program_id")
         await self._programs_api.delete(program_id)
+        self._fetched.pop(program_id, None)
         if self._programs is not None:
             self._programs.pop(program_id, None)
 

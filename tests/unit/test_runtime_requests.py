@@ -264,6 +264,37 @@ async def test_program_fetches_caches_and_refreshes(connected: Connected) -> Non
     assert_rt(route.calls[1].request, "GET", "/programs/prog-1")
 
 
+async def test_program_is_cached_once_read_as_the_reference_caches_it(
+    connected: Connected,
+) -> None:
+    """program(id, refresh=False) returns the cached value: a program read on its own is not
+    asked for again (it was, every time, for a program without source: another user's)."""
+    provider, router = connected
+    theirs = router.get(f"{RUNTIME}/programs/prog-1").respond(json=program_record(1))
+    mine = router.get(f"{RUNTIME}/programs/prog-2").respond(json=program_record(2, data=SOURCE))
+    router.patch(f"{RUNTIME}/programs/prog-1").respond(json={})
+    router.put(f"{RUNTIME}/programs/prog-1/data").respond(500)
+    rt = provider.runtime
+    first = await rt.program("prog-1")
+    assert await rt.program("prog-1") is first  # no listing needed, no second request
+    assert (await rt.program("prog-2")).data == SOURCE
+    await rt.program("prog-2")
+    assert (theirs.call_count, mine.call_count) == (1, 1)
+    await rt.program("prog-1", refresh=True)
+    assert theirs.call_count == 2
+    await rt.update_program("prog-1", description="changed")  # a change forgets the cache
+    await rt.program("prog-1")
+    assert theirs.call_count == 3
+    with pytest.raises(ApiError):  # even a change that failed half-way
+        await rt.update_program("prog-1", data=SOURCE, description="again")
+    await rt.program("prog-1")
+    assert theirs.call_count == 4
+    router.get(f"{RUNTIME}/programs").respond(json={"programs": [program_record(1)], "count": 1})
+    await rt.programs(refresh=True)  # a refreshed listing refreshes the programs read alone
+    await rt.program("prog-1")
+    assert theirs.call_count == 5
+
+
 async def test_program_not_found(connected: Connected) -> None:
     provider, router = connected
     router.get(f"{RUNTIME}/programs/nope").respond(
