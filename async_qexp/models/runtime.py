@@ -554,14 +554,27 @@ def program_upload(metadata: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def program_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The body of ``PATCH /programs/{id}``: the given ones of ``name``, ``description``,
-    ``max_execution_time`` and ``spec`` (empty values are not sent). The spec's parts are
-    written as for an upload (:func:`program_upload`).
+    ``max_execution_time`` and the spec (empty values are not sent). The spec's parts may be
+    given as for an upload (:func:`program_upload`): in ``spec`` or at the top level, as JSON
+    schemas or lists of items.
 
     Raises:
         TypeError: for a value of the wrong type.
-        ValueError: for a maximum execution time below 1, or a spec part that an upload
-            refuses.
+        ValueError: for a maximum execution time below 1, a spec part that an upload refuses,
+            an unknown key, or ``version`` or ``is_public`` (which an update cannot change).
     """
+    unknown = [key for key in metadata if key not in METADATA_KEYS]
+    if unknown:
+        raise ValueError(
+            f"unknown program metadata {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(METADATA_KEYS)})"
+        )
+    fixed = [key for key in ("version", "is_public") if metadata.get(key) is not None]
+    if fixed:
+        raise ValueError(
+            f"an update cannot change {' or '.join(fixed)} "
+            "(set_program_visibility() makes a program public or private)"
+        )
     patch: dict[str, Any] = {}
     if metadata.get("name"):
         patch["name"] = require_str(metadata["name"], "name")
@@ -569,11 +582,7 @@ def program_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
         patch["description"] = require_str(metadata["description"], "description")
     if metadata.get("max_execution_time"):
         patch["cost"] = require_int(metadata["max_execution_time"], "max_execution_time", minimum=1)
-    spec = metadata.get("spec")
-    if spec is not None:
-        if not isinstance(spec, Mapping):
-            raise TypeError(f"spec must be a dict, not {type(spec).__name__}")
-        written = spec_for_upload(spec)
-        if written:
-            patch["spec"] = written
+    spec = spec_for_upload(_spec_parts(metadata))
+    if spec:
+        patch["spec"] = spec
     return patch

@@ -18,6 +18,7 @@ from .._paging import Pager
 from .._service import Service, ServiceContext
 from ..models._checks import require_bool, require_ident, require_int
 from ..models.envelopes import dumps_runtime
+from ..models.program_spec import SPEC_PARTS
 from ..models.runtime import (
     ProgramParameter,
     ProgramResult,
@@ -233,9 +234,14 @@ class RuntimeService(Service):
     ) -> None:
         """Update a program's source and/or metadata.
 
+        ``metadata`` and ``spec`` take what :meth:`upload_program` takes for them: the spec
+        parts in ``spec`` or at the top level of ``metadata``, each a JSON schema or a list of
+        items. Explicit arguments win over metadata.
+
         Raises:
             TypeError: for an argument of the wrong type.
-            ValueError: if nothing to update is given.
+            ValueError: if nothing to update is given, for an unknown metadata key, or for
+                ``version`` or ``is_public`` (an update cannot change them).
             RuntimeProgramNotFound: if the program does not exist.
         """
         require_ident(program_id, "program_id")
@@ -248,6 +254,9 @@ class RuntimeService(Service):
             "max_execution_time": max_execution_time,
             "spec": spec,
         }
+        if spec is not None:  # the given spec replaces the metadata's, parts included
+            for part in SPEC_PARTS:
+                meta.pop(part, None)
         meta.update({k: v for k, v in given.items() if v is not None})
         patch = program_update(meta)
         if data is None and not patch:

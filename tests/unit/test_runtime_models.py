@@ -256,6 +256,27 @@ def test_program_update_body() -> None:
         program_update({"spec": "a schema"})
     with pytest.raises(ValueError, match="unknown spec parts 'a'"):
         program_update({"spec": {"a": 1}})
+
+
+def test_program_update_takes_metadata_as_an_upload_does() -> None:
+    """The spec parts at the top level (as upload metadata has them) were silently ignored."""
+    listed = [ProgramParameter("x", "d", "int", True)]
+    assert program_update(
+        {"parameters": listed, "spec": {"return_values": {"type": "string"}}}
+    ) == {
+        "spec": {
+            "return_values": {"type": "string"},
+            "parameters": {
+                "type": "object",
+                "properties": {"x": {"description": "d", "type": "int"}},
+                "required": ["x"],
+            },
+        }
+    }
+    with pytest.raises(ValueError, match="unknown program metadata 'params'"):
+        program_update({"params": listed})
+    with pytest.raises(ValueError, match="cannot change version or is_public"):
+        program_update({"version": "2", "is_public": True})
     with pytest.raises(TypeError, match="max_execution_time"):
         program_update({"max_execution_time": "5"})
 

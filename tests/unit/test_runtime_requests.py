@@ -656,6 +656,30 @@ async def test_update_program_data_and_metadata(connected: Connected) -> None:
     assert put.call_count == patch.call_count == 1
 
 
+async def test_update_program_takes_spec_lists_and_explicit_spec_wins(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    route = router.patch(f"{RUNTIME}/programs/prog-1").respond(json={})
+    meta = {"description": "d", "parameters": [{"name": "a", "type": "int"}]}
+    await provider.runtime.update_program("prog-1", metadata=meta)
+    await provider.runtime.update_program(
+        "prog-1", metadata=meta, spec={"interim_results": [ProgramResult("i", "", "int")]}
+    )
+    first, second = (body(call.request) for call in route.calls)
+    assert first == {
+        "description": "d",
+        "spec": {"parameters": {"type": "object", "properties": {"a": {"type": "int"}}}},
+    }
+    assert second == {
+        "description": "d",
+        "spec": {"interim_results": {"type": "object", "properties": {"i": {"type": "int"}}}},
+    }
+    with pytest.raises(ValueError, match="is_public"):
+        await provider.runtime.update_program("prog-1", metadata={"is_public": True})
+    assert route.call_count == 2
+
+
 async def test_update_program_only_data_or_only_metadata(connected: Connected) -> None:
     provider, router = connected
     router.put(f"{RUNTIME}/programs/prog-1/data").respond(200)
