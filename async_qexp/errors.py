@@ -18,10 +18,13 @@ Everything the library raises on purpose derives from :class:`QexpError`, except
   when ``save(suppress_errors=False)`` could not save everything (in
   :mod:`async_qexp.experiment`, beside the save report they carry).
 
-Runtime errors keep the reference names: :class:`RuntimeJobNotFound` and
+Runtime errors keep the reference names, and every one of them is a
+:class:`RuntimeServiceError` (the reference's ``QiskitRuntimeError``). Those that answer an HTTP
+status are also the matching :class:`ApiError`: :class:`RuntimeJobNotFound` and
 :class:`RuntimeProgramNotFound` are :class:`EntryNotFound`, :class:`RuntimeDuplicateProgramError`
-is :class:`EntryExists`; :class:`RuntimeJobFailureError`, :class:`RuntimeInvalidStateError`,
-:class:`JobTimeoutError` and :class:`StreamingError` derive from :class:`RuntimeServiceError`.
+is :class:`EntryExists`, so ``except RuntimeServiceError`` and ``except EntryNotFound`` both
+catch a missing job. :class:`RuntimeJobFailureError`, :class:`RuntimeInvalidStateError`,
+:class:`JobTimeoutError` and :class:`StreamingError` are runtime errors only.
 """
 
 from __future__ import annotations
@@ -155,19 +158,26 @@ class ClosedError(QexpError):
 
 
 class RuntimeServiceError(QexpError):
-    """Base class of the runtime-specific errors that are not HTTP errors."""
+    """Base class of every runtime error, as the reference's ``QiskitRuntimeError`` is.
+
+    Other HTTP failures of runtime calls (a 500, a refused token) are the plain
+    :class:`ApiError` subclasses; ``except QexpError`` catches everything.
+    """
 
 
-class RuntimeJobNotFound(EntryNotFound):
-    """The runtime job does not exist (HTTP 404)."""
+class RuntimeJobNotFound(EntryNotFound, RuntimeServiceError):
+    """The runtime job does not exist (HTTP 404): an :class:`EntryNotFound` and a
+    :class:`RuntimeServiceError`."""
 
 
-class RuntimeProgramNotFound(EntryNotFound):
-    """The runtime program does not exist (HTTP 404)."""
+class RuntimeProgramNotFound(EntryNotFound, RuntimeServiceError):
+    """The runtime program does not exist (HTTP 404, also from ``run()``): an
+    :class:`EntryNotFound` and a :class:`RuntimeServiceError`."""
 
 
-class RuntimeDuplicateProgramError(EntryExists):
-    """A program with the same name already exists (HTTP 409)."""
+class RuntimeDuplicateProgramError(EntryExists, RuntimeServiceError):
+    """A program with the same name already exists (HTTP 409): an :class:`EntryExists` and a
+    :class:`RuntimeServiceError`."""
 
 
 class RuntimeJobFailureError(RuntimeServiceError):

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
         FileInfo,
         ResultQuality,
     )
-    from .runtime import JobRecord, JobStatus, RuntimeProgram
+    from .runtime import JobRecord, JobStatus, ProgramParameter, ProgramResult, RuntimeProgram
     from .timeutil import format_datetime, parse_datetime, parse_iso
 
 _WHERE = {
@@ -76,7 +76,7 @@ _WHERE = {
         "FileInfo",
         "ResultQuality",
     ),
-    ".runtime": ("JobRecord", "JobStatus", "RuntimeProgram"),
+    ".runtime": ("JobRecord", "JobStatus", "ProgramParameter", "ProgramResult", "RuntimeProgram"),
     ".timeutil": ("format_datetime", "parse_datetime", "parse_iso"),
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
@@ -93,6 +93,8 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "Params",
+    "ProgramParameter",
+    "ProgramResult",
     "Qubit",
     "Resonator",
     "ResultFilters",

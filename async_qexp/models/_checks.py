@@ -26,6 +26,7 @@ __all__ = [
     "require_bool",
     "require_ident",
     "require_int",
+    "require_seconds",
     "require_str",
     "str_list",
     "text",
@@ -72,6 +73,19 @@ def require_int(value: Any, name: str, *, minimum: int | None = None) -> int:
         raise TypeError(f"{name} must be an int, not {_kind(value)}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {value!r}")
+    return value
+
+
+def require_seconds(value: Any, name: str, *, optional: bool = False, zero: bool = False) -> Any:
+    """``value`` if it is a finite number of seconds (an int or float, not a bool) above 0, or
+    at least 0 with ``zero``; ``None`` passes with ``optional``."""
+    if value is None and optional:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {_kind(value)}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = "at least 0" if zero else "above 0"
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, not {value!r}")
     return value
 
 

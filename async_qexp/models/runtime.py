@@ -4,7 +4,9 @@ Every runtime response is read here and every run request is written here, so a 
 the runtime wire appears in this module only (``docs/protocol.md#runtime-rest-api``,
 ``docs/protocol.md#runtime-jobs``). A malformed response (``{}`` for a job, a listing without
 its items) raises ``ValueError``; the runtime client turns that into an
-:class:`~async_qexp.errors.ApiError` naming the request. Arguments of a run request are checked
+:class:`~async_qexp.errors.ApiError` naming the request. A program record is the exception: it
+holds what users stored, so it is read as far as it goes and what could not be read is reported
+(:mod:`async_qexp.models.program_spec`). Arguments of a run request are checked
 when the request is made: a wrong type is a ``TypeError``, a bad value a ``ValueError``.
 """
 
@@ -14,7 +16,7 @@ import base64
 import enum
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -22,11 +24,22 @@ import attrs
 
 from ._checks import require_bool, require_ident, require_int, require_str
 from .envelopes import loads_runtime
+from .program_spec import (
+    SPEC_PARTS,
+    ProgramParameter,
+    ProgramResult,
+    parameter_items,
+    read_spec,
+    result_items,
+    spec_for_upload,
+)
 from .timeutil import parse_datetime
 
 __all__ = [
     "JobRecord",
     "JobStatus",
+    "ProgramParameter",
+    "ProgramResult",
     "RuntimeOptions",
     "RuntimeProgram",
     "created_id",
@@ -165,14 +178,30 @@ class JobRecord:
         )
 
 
-def _spec_part(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = spec.get(key)
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
 @attrs.frozen(kw_only=True)
 class RuntimeProgram:
-    """A runtime program's metadata (and its source, for its author)."""
+    """A runtime program's metadata (and its source, for its author).
+
+    ``parameters``, ``return_values`` and ``interim_results`` are JSON schemas
+    (``docs/protocol.md#programs``); a program uploaded with lists of items has them as the
+    schema of an object with one property per item, and :meth:`parameter_items`,
+    :meth:`return_value_items` and :meth:`interim_result_items` give the items back.
+
+    Attributes:
+        program_id: the program's id.
+        name: its name.
+        description: what it does.
+        max_execution_time: the seconds a run may take (``cost`` on the wire).
+        is_public: whether every user may run it.
+        creation_date: when it was uploaded (the server's UTC text).
+        update_date: when it last changed (the server's UTC text).
+        version: its version, if the server says.
+        backend_requirements: what a backend needs to run it.
+        parameters: the JSON schema of its inputs.
+        return_values: the JSON schema of its final result.
+        interim_results: the JSON schema of the messages it publishes.
+        data: its source, for its author only (``""`` otherwise).
+    """
 
     program_id: str
     name: str
@@ -181,6 +210,7 @@ class RuntimeProgram:
     is_public: bool = False
     creation_date: str = ""
     update_date: str = ""
+    version: str | None = None
     backend_requirements: dict[str, Any] = attrs.field(factory=dict)
     parameters: dict[str, Any] = attrs.field(factory=dict)
     return_values: dict[str, Any] = attrs.field(factory=dict)
@@ -188,22 +218,31 @@ class RuntimeProgram:
     data: str = ""
 
     @classmethod
-    def from_wire(cls, record: Any) -> RuntimeProgram:
-        """Read a program record.
+    def from_wire(cls, record: Any, problems: list[str] | None = None) -> RuntimeProgram:
+        """Read a program record, leniently: a field or spec part that cannot be read is left
+        at its default and described in ``problems`` (when given), so one malformed program
+        does not make the listing of every other one fail.
 
         Raises:
-            ValueError: for a record without an id or with a malformed field.
+            ValueError: for a record that is not a JSON object or has no id.
         """
         if not isinstance(record, Mapping):
             raise ValueError(f"a program record is a JSON object, not {type(record).__name__}")
         program_id = _required_id(record, "program")
-        spec: Mapping[str, Any] = record["spec"] if isinstance(record.get("spec"), Mapping) else {}
-        try:
-            cost = int(record.get("cost") or 0)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"the program's cost is not a number: {record.get('cost')!r}"
-            ) from None
+        unread: list[str] = []
+        cost = record.get("cost")
+        if cost is None:
+            cost = 0
+        elif isinstance(cost, bool) or not isinstance(cost, int):
+            unread.append(f"cost: not a whole number of seconds, read as 0: {cost!r}")
+            cost = 0
+        version = record.get("version")
+        if version is not None and not isinstance(version, str | int | float):
+            unread.append(f"version: not a number or text, ignored: {version!r}")
+            version = None
+        spec = read_spec(record.get("spec"), unread)
+        if problems is not None:
+            problems.extend(f"program {program_id}: {problem}" for problem in unread)
         return cls(
             program_id=program_id,
             name=str(record.get("name") or program_id),
@@ -212,31 +251,58 @@ class RuntimeProgram:
             is_public=bool(record.get("is_public")),
             creation_date=str(record.get("creation_date") or ""),
             update_date=str(record.get("update_date") or ""),
-            backend_requirements=_spec_part(spec, "backend_requirements"),
-            parameters=_spec_part(spec, "parameters"),
-            return_values=_spec_part(spec, "return_values"),
-            interim_results=_spec_part(spec, "interim_results"),
+            version=None if version is None else str(version),
+            backend_requirements=spec["backend_requirements"],
+            parameters=spec["parameters"],
+            return_values=spec["return_values"],
+            interim_results=spec["interim_results"],
             data=str(record.get("data") or ""),
         )
+
+    def parameter_items(self) -> list[ProgramParameter]:
+        """The input parameters :attr:`parameters` describes, as the reference client listed
+        them (``[]`` for a schema without ``properties``)."""
+        return parameter_items(self.parameters)
+
+    def return_value_items(self) -> list[ProgramResult]:
+        """The values :attr:`return_values` describes (``[]`` for a schema of a single
+        value)."""
+        return result_items(self.return_values)
+
+    def interim_result_items(self) -> list[ProgramResult]:
+        """The values :attr:`interim_results` describes."""
+        return result_items(self.interim_results)
 
     def __str__(self) -> str:
         lines = [
             f"{self.program_id}:",
             f"  Name: {self.name}",
             f"  Description: {self.description}",
+        ]
+        if self.version is not None:
+            lines.append(f"  Version: {self.version}")
+        if self.creation_date:
+            lines.append(f"  Created: {self.creation_date}")
+        lines += [
             f"  Max execution time: {self.max_execution_time} s",
             f"  Public: {self.is_public}",
         ]
-        if self.creation_date:
-            lines.append(f"  Created: {self.creation_date}")
-        properties = self.parameters.get("properties") or {}
-        if isinstance(properties, Mapping) and properties:
-            required = set(self.parameters.get("required") or [])
-            lines.append("  Input parameters:")
-            for name, schema in properties.items():
-                kind = schema.get("type", "any") if isinstance(schema, Mapping) else "any"
-                needed = ", required" if name in required else ""
-                lines.append(f"    - {name} ({kind}{needed})")
+        sections: list[tuple[str, Sequence[ProgramParameter | ProgramResult]]] = [
+            ("Input parameters", self.parameter_items()),
+            ("Interim results", self.interim_result_items()),
+            ("Returns", self.return_value_items()),
+        ]
+        for title, items in sections:
+            if not items:
+                continue
+            lines.append(f"  {title}:")
+            for item in items:
+                needed = (
+                    ", required" if isinstance(item, ProgramParameter) and item.required else ""
+                )
+                lines.append(f"    - {item.name} ({item.type or 'any'}{needed})")
+                if item.description:
+                    lines.append(f"      {item.description}")
         return "\n".join(lines)
 
 
@@ -265,14 +331,19 @@ def job_listing(body: Any) -> tuple[list[JobRecord], int]:
     return _listing(body, "jobs", JobRecord.from_wire)
 
 
-def program_listing(body: Any) -> tuple[list[RuntimeProgram], int]:
+def program_listing(
+    body: Any, problems: list[str] | None = None
+) -> tuple[list[RuntimeProgram], int]:
     """The programs of a ``GET /programs`` answer, and how many there are in all.
 
+    Each program is read leniently (:meth:`RuntimeProgram.from_wire`); what could not be read
+    is appended to ``problems``.
+
     Raises:
-        ValueError: for an answer without a ``programs`` list or a ``count``, or a malformed
-            record.
+        ValueError: for an answer without a ``programs`` list or a ``count``, or a record that
+            is not a JSON object with an id.
     """
-    return _listing(body, "programs", RuntimeProgram.from_wire)
+    return _listing(body, "programs", lambda record: RuntimeProgram.from_wire(record, problems))
 
 
 def created_id(body: Any, what: str) -> str:
@@ -415,8 +486,11 @@ def run_request(
 
 # -- program uploads and updates ----------------------------------------------------------------
 
-_SPEC_PARTS = ("backend_requirements", "parameters", "return_values", "interim_results")
 _REQUIRED_METADATA = ("name", "max_execution_time", "description")
+METADATA_KEYS = (*_REQUIRED_METADATA, "version", "is_public", "spec", *SPEC_PARTS)
+"""The keys of a program's metadata: those of the reference's ``upload_program`` arguments
+(the spec parts at the top level) and those of its later metadata files (``spec``,
+``is_public``)."""
 
 
 def program_source(source: str) -> str:
@@ -424,37 +498,50 @@ def program_source(source: str) -> str:
     return base64.standard_b64encode(source.encode("utf-8")).decode("ascii")
 
 
-def _schema(value: Any, name: str) -> Any:
-    """A JSON schema (or the older list form of parameters): a mapping or a list."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, list | tuple):
-        return list(value)
-    raise TypeError(f"{name} must be a dict, not {type(value).__name__}")
+def _spec_parts(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec parts of ``metadata``: those of its ``spec``, overridden by those given at its
+    top level."""
+    nested = metadata.get("spec")
+    if nested is not None and not isinstance(nested, Mapping):
+        raise TypeError(f"spec must be a dict, not {type(nested).__name__}")
+    parts = dict(nested or {})
+    parts.update({key: metadata[key] for key in SPEC_PARTS if metadata.get(key) is not None})
+    return parts
 
 
-def program_upload(metadata: Mapping[str, Any], source: str, *, is_public: bool) -> dict[str, Any]:
+def program_upload(metadata: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The body of ``POST /programs``.
 
     ``metadata`` holds ``name``, ``max_execution_time`` and ``description`` (all required),
-    and may hold ``version`` and the parts of the spec (``backend_requirements``,
-    ``parameters``, ``return_values``, ``interim_results``; empty ones are not sent).
+    and may hold ``version``, ``is_public`` (``False`` if not given) and the parts of the spec
+    (``backend_requirements``, ``parameters``, ``return_values``, ``interim_results``), at its
+    top level or in a ``spec`` dict (the top level wins). A part may be a JSON schema or a
+    list of :class:`ProgramParameter` / :class:`ProgramResult` items (or the reference's, or
+    dicts with their keys), which is sent as its JSON schema; empty parts are not sent.
 
     Raises:
-        ValueError: for missing metadata, or a maximum execution time below 1.
+        ValueError: for missing metadata, an unknown key, a maximum execution time below 1,
+            or a list item without a name or with unknown keys.
         TypeError: for metadata of the wrong type.
     """
+    unknown = [key for key in metadata if key not in METADATA_KEYS]
+    if unknown:
+        raise ValueError(
+            f"unknown program metadata {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(METADATA_KEYS)})"
+        )
     missing = [key for key in _REQUIRED_METADATA if not metadata.get(key)]
     if missing:
         raise ValueError(f"missing program metadata: {', '.join(missing)}")
+    is_public = metadata.get("is_public")
     body: dict[str, Any] = {
         "name": require_str(metadata["name"], "name"),
         "data": program_source(source),
         "cost": require_int(metadata["max_execution_time"], "max_execution_time", minimum=1),
         "description": require_str(metadata["description"], "description"),
-        "is_public": require_bool(is_public, "is_public"),
+        "is_public": False if is_public is None else require_bool(is_public, "is_public"),
     }
-    spec = {key: _schema(metadata[key], key) for key in _SPEC_PARTS if metadata.get(key)}
+    spec = spec_for_upload(_spec_parts(metadata))
     if spec:
         body["spec"] = spec
     version = metadata.get("version")
@@ -467,12 +554,27 @@ def program_upload(metadata: Mapping[str, Any], source: str, *, is_public: bool)
 
 def program_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The body of ``PATCH /programs/{id}``: the given ones of ``name``, ``description``,
-    ``max_execution_time`` and ``spec`` (empty values are not sent).
+    ``max_execution_time`` and the spec (empty values are not sent). The spec's parts may be
+    given as for an upload (:func:`program_upload`): in ``spec`` or at the top level, as JSON
+    schemas or lists of items.
 
     Raises:
         TypeError: for a value of the wrong type.
-        ValueError: for a maximum execution time below 1.
+        ValueError: for a maximum execution time below 1, a spec part that an upload refuses,
+            an unknown key, or ``version`` or ``is_public`` (which an update cannot change).
     """
+    unknown = [key for key in metadata if key not in METADATA_KEYS]
+    if unknown:
+        raise ValueError(
+            f"unknown program metadata {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(METADATA_KEYS)})"
+        )
+    fixed = [key for key in ("version", "is_public") if metadata.get(key) is not None]
+    if fixed:
+        raise ValueError(
+            f"an update cannot change {' or '.join(fixed)} "
+            "(set_program_visibility() makes a program public or private)"
+        )
     patch: dict[str, Any] = {}
     if metadata.get("name"):
         patch["name"] = require_str(metadata["name"], "name")
@@ -480,9 +582,7 @@ def program_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
         patch["description"] = require_str(metadata["description"], "description")
     if metadata.get("max_execution_time"):
         patch["cost"] = require_int(metadata["max_execution_time"], "max_execution_time", minimum=1)
-    spec = metadata.get("spec")
+    spec = spec_for_upload(_spec_parts(metadata))
     if spec:
-        if not isinstance(spec, Mapping):
-            raise TypeError(f"spec must be a dict, not {type(spec).__name__}")
-        patch["spec"] = dict(spec)
+        patch["spec"] = spec
     return patch

@@ -8,7 +8,13 @@ runtime envelopes of :mod:`async_qexp.models.envelopes`, re-exported here.
 
 from .._config import StreamPolicy
 from ..models.envelopes import RuntimeDecoder, RuntimeEncoder
-from ..models.runtime import JobStatus, RuntimeOptions, RuntimeProgram
+from ..models.runtime import (
+    JobStatus,
+    ProgramParameter,
+    ProgramResult,
+    RuntimeOptions,
+    RuntimeProgram,
+)
 from .decoder import ResultDecoder
 from .job import RuntimeJob
 from .service import RuntimeService
@@ -16,6 +22,8 @@ from .stream import ResultStream
 
 __all__ = [
     "JobStatus",
+    "ProgramParameter",
+    "ProgramResult",
     "ResultDecoder",
     "ResultStream",
     "RuntimeDecoder",

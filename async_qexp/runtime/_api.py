@@ -12,6 +12,7 @@ the runtime's exceptions as ``docs/protocol.md#runtime-errors`` lists.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("async_qexp")
 
 PAGE_SIZE = 20
 """Items per page of a runtime listing (the reference clients' page size)."""
@@ -97,6 +100,11 @@ def offset_pages(
         return items, following if items and following < count else None
 
     return fetch
+
+
+def _log_unread(problems: list[str]) -> None:
+    for problem in problems:
+        logger.warning("%s", problem)
 
 
 def _page_query(offset: int, size: int | None) -> list[tuple[str, str]]:
@@ -199,6 +207,9 @@ class JobsApi(RuntimeApi):
 
         Never replayed after a failure that may have reached the server (a replay would run
         the program twice).
+
+        Raises:
+            RuntimeProgramNotFound: if the program does not exist (404, as R reads it).
         """
         response = await self.request(
             "POST",
@@ -206,6 +217,7 @@ class JobsApi(RuntimeApi):
             content=body_text,
             headers={"Content-Type": "application/json"},
             replay_safe=False,
+            not_found=RuntimeProgramNotFound,
         )
         return self.read(response, created_job, "answer to a job creation")
 
@@ -290,19 +302,32 @@ class ProgramsApi(RuntimeApi):
     """The REST calls of runtime programs (``docs/protocol.md#programs``)."""
 
     async def page(self, offset: int, size: int | None) -> tuple[list[RuntimeProgram], int]:
-        """One page of ``GET /programs``, and how many programs there are in all."""
+        """One page of ``GET /programs``, and how many programs there are in all.
+
+        A program whose stored fields or spec cannot be read is read as far as it can be, and
+        what could not be read is logged as a warning: it never fails the listing.
+        """
         response = await self.request("GET", "/programs", params=_page_query(offset, size))
-        return self.read(response, program_listing, "program listing")
+        problems: list[str] = []
+        page = self.read(response, lambda body: program_listing(body, problems), "program listing")
+        _log_unread(problems)
+        return page
 
     async def get(self, program_id: str) -> RuntimeProgram:
-        """``GET /programs/{id}``: the program's record (with its source, for its author).
+        """``GET /programs/{id}``: the program's record (with its source, for its author),
+        read leniently as :meth:`page` reads it.
 
         Raises:
             RuntimeProgramNotFound: if it does not exist.
         """
         path = f"/programs/{quote_path(program_id)}"
         response = await self.request("GET", path, not_found=RuntimeProgramNotFound)
-        return self.read(response, RuntimeProgram.from_wire, "program record")
+        problems: list[str] = []
+        program = self.read(
+            response, lambda body: RuntimeProgram.from_wire(body, problems), "program record"
+        )
+        _log_unread(problems)
+        return program
 
     async def create(self, body: dict[str, Any]) -> str:
         """``POST /programs``: upload a program; its id.

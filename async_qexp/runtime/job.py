@@ -16,7 +16,7 @@ import anyio
 from .._config import StreamPolicy
 from .._tasks import TaskOwner
 from ..errors import JobTimeoutError, RuntimeInvalidStateError, RuntimeJobFailureError
-from ..models._checks import require_ident, require_str
+from ..models._checks import require_ident, require_seconds, require_str
 from ..models.runtime import RAN_TOO_LONG, JobRecord, JobStatus
 from ._api import JobsApi, known_status
 from .decoder import ResultDecoder, check_decoder, decode_result
@@ -55,12 +55,15 @@ class RuntimeJob:
         inputs: the program inputs.
         creation_date: when the job was created, if known.
         result_decoder: the :class:`ResultDecoder` class for its result and messages.
+        image: the runtime image it was run with (``""``: the default, or not known).
 
     Attributes:
         job_id: the job's id.
         program_id: the program it runs.
         backend: the backend name.
         inputs: the program inputs.
+        image: the runtime image ``name:tag`` given to ``run()``; ``""`` for the default
+            image, and for a job rebuilt from its record (the reference's ``image``).
 
     Raises:
         TypeError: for an argument of the wrong type.
@@ -77,9 +80,11 @@ class RuntimeJob:
         inputs: Mapping[str, Any] | None = None,
         creation_date: datetime | None = None,
         result_decoder: type[ResultDecoder] = ResultDecoder,
+        image: str = "",
     ) -> None:
         if inputs is not None and not isinstance(inputs, Mapping):
             raise TypeError(f"inputs must be a dict, not {type(inputs).__name__}")
+        self.image = require_str(image, "image")
         self._runtime = runtime
         self._api = runtime.jobs_api
         self.job_id = require_ident(job_id, "job_id")
@@ -174,11 +179,20 @@ class RuntimeJob:
     ) -> JobStatus:
         """Wait until the job is final and return its status.
 
-        Polls quickly at first, then every ``wait`` seconds at most.
+        Polls quickly at first, then every ``wait`` seconds at most
+        (``docs/behaviour.md#waiting-for-the-final-state``).
+
+        Args:
+            timeout: seconds to wait at most (``None``: no limit).
+            wait: the longest pause between two status polls, in seconds.
 
         Raises:
+            TypeError: for a ``timeout`` or ``wait`` that is not a number.
+            ValueError: for a negative ``timeout`` or a ``wait`` not above 0 (before polling).
             JobTimeoutError: after ``timeout`` seconds (the job itself goes on).
         """
+        require_seconds(timeout, "timeout", optional=True, zero=True)
+        require_seconds(wait, "wait")
         interval = min(0.05, wait)
         try:
             with anyio.fail_after(timeout):
@@ -190,21 +204,35 @@ class RuntimeJob:
         return self._status
 
     async def result(
-        self, timeout: float | None = None, decoder: type[ResultDecoder] | None = None
+        self,
+        timeout: float | None = None,
+        wait: float = 1.0,
+        decoder: type[ResultDecoder] | None = None,
     ) -> Any:
         """Wait for the job to finish and return its decoded final result.
 
-        Results are cached per decoder.
+        The arguments are the reference's, in its order: ``timeout`` and ``wait`` mean what
+        they mean to :meth:`wait_for_final_state`. Results are cached per decoder
+        (``docs/behaviour.md#result``).
+
+        Args:
+            timeout: seconds to wait for the job at most (``None``: no limit).
+            wait: the longest pause between two status polls, in seconds.
+            decoder: the :class:`ResultDecoder` class to decode with (the job's if ``None``).
 
         Raises:
-            TypeError: for a decoder that is not a decoder class.
+            TypeError: for a decoder that is not a decoder class, or a ``timeout`` or ``wait``
+                that is not a number.
+            ValueError: for a negative ``timeout`` or a ``wait`` not above 0.
             RuntimeJobFailureError: if the job failed (the message holds its error text).
             JobTimeoutError: after ``timeout`` seconds.
         """
+        require_seconds(timeout, "timeout", optional=True, zero=True)
+        require_seconds(wait, "wait")
         decoder = check_decoder(decoder) or self._decoder
         if decoder in self._results:
             return self._results[decoder]
-        status = await self.wait_for_final_state(timeout)
+        status = await self.wait_for_final_state(timeout, wait)
         if status is JobStatus.ERROR:
             raise RuntimeJobFailureError(
                 "Unable to retrieve job result. " + (await self.error_message() or "")

@@ -18,7 +18,10 @@ from .._paging import Pager
 from .._service import Service, ServiceContext
 from ..models._checks import require_bool, require_ident, require_int
 from ..models.envelopes import dumps_runtime
+from ..models.program_spec import SPEC_PARTS
 from ..models.runtime import (
+    ProgramParameter,
+    ProgramResult,
     RuntimeOptions,
     RuntimeProgram,
     program_source,
@@ -31,7 +34,13 @@ from .decoder import ResultDecoder, check_decoder
 from .job import RuntimeJob
 from .stream import MessageCallback
 
-__all__ = ["RuntimeOptions", "RuntimeProgram", "RuntimeService"]
+__all__ = [
+    "ProgramParameter",
+    "ProgramResult",
+    "RuntimeOptions",
+    "RuntimeProgram",
+    "RuntimeService",
+]
 
 
 def _read_source(data: str | bytes) -> str:
@@ -83,7 +92,8 @@ class RuntimeService(Service):
         self.stream_policy = stream_policy or StreamPolicy()
         """How result streams keep their connection (:class:`StreamPolicy`); a change applies
         to the streams opened afterwards."""
-        self._programs: dict[str, RuntimeProgram] | None = None
+        self._programs: dict[str, RuntimeProgram] | None = None  # the listing
+        self._fetched: dict[str, RuntimeProgram] = {}  # read one by one (with their source)
 
     @property
     def jobs_api(self) -> JobsApi:
@@ -108,6 +118,7 @@ class RuntimeService(Service):
         require_bool(refresh, "refresh")
         _listing_window(limit, skip)
         if self._programs is None or refresh:
+            self._fetched.clear()
             pager = Pager(
                 offset_pages(self._programs_api.page), owner=self._tasks, page_size=PAGE_SIZE
             )
@@ -118,6 +129,9 @@ class RuntimeService(Service):
     async def program(self, program_id: str, refresh: bool = False) -> RuntimeProgram:
         """One program's metadata (and source, if you are its author).
 
+        Read with ``GET /programs/{id}`` once (a listing lacks the source), then cached like the
+        listing; ``refresh=True`` asks again.
+
         Raises:
             TypeError: for a program id that is not a string.
             ValueError: for a program id that cannot be an id.
@@ -125,14 +139,18 @@ class RuntimeService(Service):
         """
         require_ident(program_id, "program_id")
         require_bool(refresh, "refresh")
-        if not refresh and self._programs and program_id in self._programs:
-            cached = self._programs[program_id]
-            if cached.data:
-                return cached
+        if not refresh and program_id in self._fetched:
+            return self._fetched[program_id]
         program = await self._programs_api.get(program_id)
+        self._fetched[program_id] = program
         if self._programs is not None:
             self._programs[program.program_id] = program
         return program
+
+    def _forget_programs(self) -> None:
+        """Drop every cached program (after a change the server made)."""
+        self._programs = None
+        self._fetched.clear()
 
     async def pprint_programs(self, refresh: bool = False) -> None:
         """Print every available program's metadata."""
@@ -147,21 +165,36 @@ class RuntimeService(Service):
         name: str | None = None,
         max_execution_time: int | None = None,
         description: str | None = None,
-        version: float | None = None,
+        version: float | str | None = None,
         backend_requirements: Mapping[str, Any] | None = None,
-        parameters: Mapping[str, Any] | Sequence[Any] | None = None,
-        return_values: Mapping[str, Any] | Sequence[Any] | None = None,
-        interim_results: Mapping[str, Any] | Sequence[Any] | None = None,
-        is_public: bool = False,
+        parameters: Mapping[str, Any]
+        | Sequence[ProgramParameter | Mapping[str, Any]]
+        | None = None,
+        return_values: Mapping[str, Any]
+        | Sequence[ProgramResult | Mapping[str, Any]]
+        | None = None,
+        interim_results: Mapping[str, Any]
+        | Sequence[ProgramResult | Mapping[str, Any]]
+        | None = None,
+        is_public: bool | None = None,
     ) -> str:
         """Upload a program and return its id.
 
         ``data`` is the source (text containing ``def main(``, or bytes) or the path of a file;
-        ``metadata`` a dict or the path of a JSON file. Explicit arguments win over metadata.
+        ``metadata`` a dict or the path of a JSON file, in the form of either reference client
+        (the spec parts at its top level, or in a ``spec`` dict with ``is_public``). Explicit
+        arguments win over metadata.
+
+        ``parameters``, ``return_values`` and ``interim_results`` are each a JSON schema, or a
+        list of :class:`ProgramParameter` (``ProgramResult``) items, the reference client's
+        items, or dicts with their keys (``name``, ``description``, ``type``, ``required``);
+        a list is sent as the JSON schema it stands for, and :meth:`RuntimeProgram.parameter_items`
+        reads it back.
 
         Raises:
             TypeError: for an argument of the wrong type.
-            ValueError: if name, max_execution_time or description is missing.
+            ValueError: if name, max_execution_time or description is missing, for an unknown
+                metadata key, or a list item without a name or with unknown keys.
             RuntimeDuplicateProgramError: if a program of that name exists.
             AuthError: if you may not upload programs.
         """
@@ -180,12 +213,13 @@ class RuntimeService(Service):
             "parameters": parameters,
             "return_values": return_values,
             "interim_results": interim_results,
+            "is_public": is_public,
         }
         meta.update({k: v for k, v in given.items() if v is not None})
-        program_upload(meta, "", is_public=is_public)  # check everything before reading data
-        body = program_upload(meta, await _source(data), is_public=is_public)
+        program_upload(meta, "")  # check everything before reading data
+        body = program_upload(meta, await _source(data))
         program_id = await self._programs_api.create(body)
-        self._programs = None
+        self._forget_programs()
         return program_id
 
     async def update_program(
@@ -200,9 +234,14 @@ class RuntimeService(Service):
     ) -> None:
         """Update a program's source and/or metadata.
 
+        ``metadata`` and ``spec`` take what :meth:`upload_program` takes for them: the spec
+        parts in ``spec`` or at the top level of ``metadata``, each a JSON schema or a list of
+        items. Explicit arguments win over metadata.
+
         Raises:
             TypeError: for an argument of the wrong type.
-            ValueError: if nothing to update is given.
+            ValueError: if nothing to update is given, for an unknown metadata key, or for
+                ``version`` or ``is_public`` (an update cannot change them).
             RuntimeProgramNotFound: if the program does not exist.
         """
         require_ident(program_id, "program_id")
@@ -215,16 +254,21 @@ class RuntimeService(Service):
             "max_execution_time": max_execution_time,
             "spec": spec,
         }
+        if spec is not None:  # the given spec replaces the metadata's, parts included
+            for part in SPEC_PARTS:
+                meta.pop(part, None)
         meta.update({k: v for k, v in given.items() if v is not None})
         patch = program_update(meta)
         if data is None and not patch:
             raise ValueError("nothing to update: give data and/or metadata")
-        if data is not None:
-            source = await _source(data)
-            await self._programs_api.replace_data(program_id, program_source(source))
-        if patch:
-            await self._programs_api.update(program_id, patch)
-        self._programs = None
+        source = None if data is None else await _source(data)
+        try:
+            if source is not None:
+                await self._programs_api.replace_data(program_id, program_source(source))
+            if patch:
+                await self._programs_api.update(program_id, patch)
+        finally:  # the source may have changed even if the metadata did not
+            self._forget_programs()
 
     async def set_program_visibility(self, program_id: str, public: bool) -> None:
         """Make a program public or private (yours only).
@@ -236,7 +280,7 @@ class RuntimeService(Service):
         require_ident(program_id, "program_id")
         require_bool(public, "public")
         await self._programs_api.set_visibility(program_id, public)
-        self._programs = None
+        self._forget_programs()
 
     async def delete_program(self, program_id: str) -> None:
         """Delete a program.
@@ -247,6 +291,7 @@ class RuntimeService(Service):
         """
         require_ident(program_id, "program_id")
         await self._programs_api.delete(program_id)
+        self._fetched.pop(program_id, None)
         if self._programs is not None:
             self._programs.pop(program_id, None)
 
@@ -275,7 +320,8 @@ class RuntimeService(Service):
             TypeError: for an argument of the wrong type, or inputs that cannot be sent as
                 JSON (before any request).
             ValueError: for invalid options or ids (before any request).
-            EntryNotFound: for an unknown program or backend.
+            RuntimeProgramNotFound: for an unknown program (an ``EntryNotFound`` too).
+            ApiError: for a backend the service refuses (``400`` in the emulator).
         """
         runtime_options = RuntimeOptions.of(options)
         if callback is not None and not callable(callback):
@@ -299,6 +345,7 @@ class RuntimeService(Service):
             inputs=inputs,
             creation_date=created,
             result_decoder=decoder,
+            image=runtime_options.image or "",
         )
         if callback is not None:
             job.stream_results(callback)

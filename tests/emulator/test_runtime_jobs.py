@@ -292,7 +292,9 @@ async def test_unknown_program_backend_and_bad_bodies(
     emu, client = rt
     base = {"program_id": "hello-world", "backend": "emulator_simulator", "params": {}}
     assert_error(await client.post("/jobs", content=json.dumps({**base, "program_id": "x"})), 404)
-    assert_error(await client.post("/jobs", content=json.dumps({**base, "backend": "nope"})), 404)
+    # A 404 of POST /jobs means the program (clients raise RuntimeProgramNotFound for it):
+    # a backend that is not served is a bad request.
+    assert_error(await client.post("/jobs", content=json.dumps({**base, "backend": "nope"})), 400)
     no_backend = {"program_id": "hello-world", "params": {}}
     assert_error(await client.post("/jobs", content=json.dumps(no_backend)), 400)
     assert_error(await client.post("/jobs", content=b"{oops"), 400)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,8 +13,13 @@ import pytest
 import pytest_asyncio
 
 from async_qexp import (
+    ApiError,
     AuthError,
+    EntryExists,
+    EntryNotFound,
     JobStatus,
+    ProgramParameter,
+    ProgramResult,
     Provider,
     RetryPolicy,
     RuntimeDuplicateProgramError,
@@ -21,10 +27,13 @@ from async_qexp import (
     RuntimeJobFailureError,
     RuntimeJobNotFound,
     RuntimeProgramNotFound,
+    RuntimeServiceError,
     StreamPolicy,
 )
 from async_qexp.emulator import Emulator, serve
 from async_qexp.errors import JobTimeoutError
+from async_qexp.runtime import ResultDecoder
+from tests.emulator.runtime_helpers import runtime_client, upload
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.asyncio
@@ -181,6 +190,82 @@ async def test_upload_update_visibility_delete(provider: Provider, tmp_path: Pat
         await rt.delete_program(pid)
 
 
+ReferenceParameter = collections.namedtuple(
+    "ReferenceParameter", ["name", "description", "type", "required"]
+)
+
+
+async def test_program_spec_lists_round_trip(
+    provider: Provider, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """upload_program(parameters=[...]) as the reference types it, read back by program(),
+    programs() and pprint_programs(); and a spec another client stored as it liked (a list,
+    garbage) never breaks the listing of the account."""
+    rt = provider.runtime
+    parameters = [
+        ProgramParameter("iterations", "How many iterations.", "integer", True),
+        ReferenceParameter("label", "A label.", "str", False),
+        {"name": "seed", "type": "int"},
+    ]
+    pid = await rt.upload_program(
+        "def main(backend, user_messenger, **kwargs):\n    return kwargs\n",
+        name="listed",
+        max_execution_time=30,
+        description="lists of items",
+        version=1.0,
+        parameters=parameters,
+        return_values=[ProgramResult("-", "The inputs.", "dict")],
+        interim_results=[{"name": "step", "description": "The step.", "type": "int"}],
+    )
+    expected = [
+        ProgramParameter("iterations", "How many iterations.", "integer", True),
+        ProgramParameter("label", "A label.", "str", False),
+        ProgramParameter("seed", "", "int", False),
+    ]
+    program = await rt.program(pid, refresh=True)
+    assert program.parameter_items() == expected
+    assert program.parameters["required"] == ["iterations"]
+    assert program.return_value_items() == [ProgramResult("-", "The inputs.", "dict")]
+    assert program.interim_result_items() == [ProgramResult("step", "The step.", "int")]
+    assert program.version == "1.0"
+    [listed] = [p for p in await rt.programs(refresh=True, limit=None) if p.program_id == pid]
+    assert listed.parameter_items() == expected
+    job = await rt.run(pid, BACKEND, {"iterations": 2})
+    assert await job.result(timeout=10) == {"iterations": 2}
+
+    # Another client stores specs as it likes: the emulator keeps them as given ...
+    raw = await runtime_client(emu, "alice-token")
+    async with raw:
+        as_list = await upload(
+            raw,
+            "as-list",
+            "def main(backend, user_messenger):\n    return 1\n",
+            spec={
+                "parameters": [{"name": "x", "description": "d", "type": "int", "required": True}]
+            },
+        )
+        garbage = await upload(
+            raw,
+            "garbage",
+            "def main(backend, user_messenger):\n    return 1\n",
+            spec={"parameters": [{"type": "no name"}, 3], "return_values": "nope"},
+        )
+        stored = (await raw.get(f"/programs/{garbage}")).json()["spec"]
+    assert stored == {"parameters": [{"type": "no name"}, 3], "return_values": "nope"}
+    # ... and our client reads every program of the account, each as far as it goes.
+    programs = {p.program_id: p for p in await rt.programs(refresh=True, limit=None)}
+    assert {pid, as_list, garbage, "hello-world"} <= set(programs)
+    assert programs[as_list].parameter_items() == [ProgramParameter("x", "d", "int", True)]
+    assert programs[garbage].parameters == {}
+    assert programs[garbage].return_values == {}
+    assert (await rt.program(garbage, refresh=True)).name == "garbage"
+    await rt.pprint_programs(refresh=True)
+    out = capsys.readouterr().out
+    assert "iterations (integer, required)" in out
+    assert "How many iterations." in out
+    assert "garbage:" in out
+
+
 # -- jobs -----------------------------------------------------------------------------------
 
 
@@ -209,6 +294,23 @@ async def test_run_status_result_interim_logs(provider: Provider) -> None:
     assert again.creation_date == job.creation_date
     with pytest.raises(RuntimeInvalidStateError):
         await job.cancel()  # already final -> 409
+
+
+async def test_result_takes_the_reference_wait(provider: Provider) -> None:
+    """result(timeout=None, wait=..., decoder=None), positionally as in the reference."""
+    rt = provider.runtime
+
+    class Shouting(ResultDecoder):
+        @classmethod
+        def decode(cls, data: str) -> Any:
+            return str(super().decode(data)).upper()
+
+    job = await rt.run("hello-world", BACKEND, {"iterations": 1})
+    assert await job.result(10, 0.02) == "Hello, World!"
+    assert await job.result(10, 0.02, Shouting) == "HELLO, WORLD!"
+    assert await job.result(timeout=10, wait=0.5, decoder=Shouting) == "HELLO, WORLD!"
+    with pytest.raises(ValueError, match="wait"):
+        await job.result(10, 0)
 
 
 async def test_jobs_listing_filters_delete_logout(provider: Provider) -> None:
@@ -294,15 +396,28 @@ async def test_max_execution_time_is_an_error(provider: Provider) -> None:
 
 
 async def test_unknown_program_or_backend(provider: Provider) -> None:
-    from async_qexp import EntryNotFound
-
     rt = provider.runtime
-    with pytest.raises(EntryNotFound):
+    with pytest.raises(RuntimeProgramNotFound) as program_error:
         await rt.run("no-such-program", BACKEND, {})
-    with pytest.raises(EntryNotFound):
+    assert isinstance(program_error.value, EntryNotFound)
+    assert isinstance(program_error.value, RuntimeServiceError)
+    with pytest.raises(ApiError) as backend_error:
         await rt.run("hello-world", {"backend_name": "no_such_backend"}, {})
-    with pytest.raises(RuntimeJobNotFound):
+    assert backend_error.value.status == 400
+    assert not isinstance(backend_error.value, EntryNotFound)
+    assert "no_such_backend" in str(backend_error.value)
+    with pytest.raises(RuntimeJobNotFound) as job_error:
         await rt.job("no-such-job")
+    assert isinstance(job_error.value, RuntimeServiceError)
+    with pytest.raises(RuntimeDuplicateProgramError) as duplicate:
+        await rt.upload_program(
+            "def main(backend, user_messenger):\n    return 1\n",
+            name="hello-world",
+            max_execution_time=5,
+            description="taken",
+        )
+    assert isinstance(duplicate.value, EntryExists)
+    assert isinstance(duplicate.value, RuntimeServiceError)
 
 
 async def test_complex_numbers_round_trip(provider: Provider) -> None:

@@ -8,6 +8,7 @@ The websocket stream is covered by ``test_runtime_stream.py``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -347,6 +348,72 @@ async def test_wait_for_final_state(connected: Connected) -> None:
     assert all(raw_path(c.request) == f"/runtime/jobs/{JOB}" for c in polls.calls)
     assert await job.wait_for_final_state(timeout=0.01) is JobStatus.ERROR
     assert polls.call_count == 4
+
+
+def _record_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses the job takes between polls (each then yields at once)."""
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float, result: Any = None) -> Any:
+        pauses.append(delay)
+        return await real_sleep(0, result)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    return pauses
+
+
+@pytest.mark.parametrize("wait", [0.02, 0.3])
+async def test_result_takes_the_reference_wait_between_polls(
+    connected: Connected, monkeypatch: pytest.MonkeyPatch, wait: float
+) -> None:
+    """P's result(timeout=None, wait=5, decoder=None): wait is what it is to
+    wait_for_final_state(timeout, wait), the pause between status polls."""
+    provider, router = connected
+    running = [status_response("RUNNING")] * 9
+    router.get(JOB_URL).mock(side_effect=[*running, status_response("COMPLETED")] * 3)
+    router.get(f"{JOB_URL}/results").respond(text='{"v": 1}')
+    pauses = _record_sleeps(monkeypatch)
+    assert await new_job(provider).result(None, wait) == {"v": 1}  # the reference's order
+    through_result = list(pauses)
+    pauses.clear()
+    await new_job(provider).wait_for_final_state(None, wait)
+    assert through_result == pauses
+    assert len(pauses) == 9
+    assert max(pauses) == wait  # polls back off to every `wait` seconds, never longer
+    assert pauses[0] == min(0.05, wait)
+    # The decoder is the third argument, as in the reference.
+    assert await new_job(provider).result(5, wait, Tagged) == ("tagged", {"v": 1})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"wait": 0}, ValueError),
+        ({"wait": -1}, ValueError),
+        ({"wait": float("inf")}, ValueError),
+        ({"wait": float("nan")}, ValueError),
+        ({"wait": "5"}, TypeError),
+        ({"wait": True}, TypeError),
+        ({"wait": None}, TypeError),
+        ({"wait": Tagged}, TypeError),  # result(timeout, decoder) written positionally
+        ({"timeout": -0.5}, ValueError),
+        ({"timeout": "10"}, TypeError),
+        ({"timeout": False}, TypeError),
+    ],
+)
+async def test_result_and_wait_check_timeout_and_wait_before_polling(
+    connected: Connected, kwargs: dict[str, Any], error: type[Exception]
+) -> None:
+    provider, router = connected
+    router.route(host="runtime.example.test").respond(json=record(status="COMPLETED"))
+    job = new_job(provider)
+    with pytest.raises(error, match=r"timeout|wait"):
+        await job.result(**kwargs)
+    with pytest.raises(error, match=r"timeout|wait"):
+        await job.wait_for_final_state(**kwargs)
+    assert service_calls(router) == []
+    assert await job.wait_for_final_state(timeout=0, wait=0.01) is JobStatus.DONE  # 0: no wait
 
 
 async def test_wait_for_final_state_timeout(connected: Connected) -> None:

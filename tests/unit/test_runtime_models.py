@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import base64
+import collections
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -14,6 +15,8 @@ import pytest
 from async_qexp.models.runtime import (
     JobRecord,
     JobStatus,
+    ProgramParameter,
+    ProgramResult,
     RuntimeOptions,
     RuntimeProgram,
     created_id,
@@ -57,9 +60,9 @@ def test_a_malformed_job_record_is_a_value_error(record: Any) -> None:
         JobRecord.from_wire(record)
 
 
-@pytest.mark.parametrize("record", [{}, {"name": "no id"}, [], {"id": "p", "cost": "long"}])
-def test_a_malformed_program_record_is_a_value_error(record: Any) -> None:
-    with pytest.raises(ValueError, match=r"record|cost"):
+@pytest.mark.parametrize("record", [{}, {"name": "no id"}, [], {"id": ""}, {"id": 3}])
+def test_a_program_record_without_an_id_is_a_value_error(record: Any) -> None:
+    with pytest.raises(ValueError, match="record"):
         RuntimeProgram.from_wire(record)
 
 
@@ -203,9 +206,9 @@ def test_program_upload_body() -> None:
             "version": 1.5,
             "parameters": {"properties": {}},
             "return_values": {},  # empty: not sent
+            "is_public": True,
         },
         "def main(): pass",
-        is_public=True,
     )
     assert body == {
         "name": "n",
@@ -229,28 +232,267 @@ def test_program_upload_body() -> None:
         ({"max_execution_time": -1}, ValueError),
         ({"parameters": "x: int"}, TypeError),
         ({"version": True}, TypeError),
+        ({"is_public": "yes"}, TypeError),
+        ({"spec": "a schema"}, TypeError),
+        ({"spec": {"params": {}}}, ValueError),
+        ({"max_exec_time": 60}, ValueError),
     ],
 )
 def test_program_upload_checks_the_metadata(change: dict[str, Any], error: type) -> None:
     metadata = {"name": "n", "max_execution_time": 60, "description": "d", **change}
     with pytest.raises(error):
-        program_upload(metadata, "", is_public=False)
-
-
-def test_program_upload_needs_a_bool_is_public() -> None:
-    metadata = {"name": "n", "max_execution_time": 60, "description": "d"}
-    with pytest.raises(TypeError, match="is_public"):
-        program_upload(metadata, "", is_public="yes")  # type: ignore[arg-type]
+        program_upload(metadata, "")
 
 
 def test_program_update_body() -> None:
     assert program_update({"name": "", "description": None, "spec": {}}) == {}
-    assert program_update({"name": "n", "max_execution_time": 5, "spec": {"a": 1}}) == {
+    spec = {"parameters": {"type": "object"}}
+    assert program_update({"name": "n", "max_execution_time": 5, "spec": spec}) == {
         "name": "n",
         "cost": 5,
-        "spec": {"a": 1},
+        "spec": spec,
     }
     with pytest.raises(TypeError, match="spec"):
         program_update({"spec": "a schema"})
+    with pytest.raises(ValueError, match="unknown spec parts 'a'"):
+        program_update({"spec": {"a": 1}})
+
+
+def test_program_update_takes_metadata_as_an_upload_does() -> None:
+    """The spec parts at the top level (as upload metadata has them) were silently ignored."""
+    listed = [ProgramParameter("x", "d", "int", True)]
+    assert program_update(
+        {"parameters": listed, "spec": {"return_values": {"type": "string"}}}
+    ) == {
+        "spec": {
+            "return_values": {"type": "string"},
+            "parameters": {
+                "type": "object",
+                "properties": {"x": {"description": "d", "type": "int"}},
+                "required": ["x"],
+            },
+        }
+    }
+    with pytest.raises(ValueError, match="unknown program metadata 'params'"):
+        program_update({"params": listed})
+    with pytest.raises(ValueError, match="cannot change version or is_public"):
+        program_update({"version": "2", "is_public": True})
     with pytest.raises(TypeError, match="max_execution_time"):
         program_update({"max_execution_time": "5"})
+
+
+# -- program specs: lists and mappings (docs/protocol.md#programs) ------------------------------
+
+# The reference client's items are NamedTuples of these fields; users pass them, or dicts.
+ReferenceParameter = collections.namedtuple(
+    "ReferenceParameter", ["name", "description", "type", "required"]
+)
+ReferenceResult = collections.namedtuple("ReferenceResult", ["name", "description", "type"])
+
+META = {"name": "n", "max_execution_time": 60, "description": "d"}
+
+
+def test_program_upload_sends_lists_of_items_as_json_schemas() -> None:
+    body = program_upload(
+        {
+            **META,
+            "parameters": [
+                ProgramParameter("shots", "How many shots.", "int", True),
+                ReferenceParameter("circuit", "The circuit.", "QuantumCircuit", False),
+                {"name": "seed", "description": "A seed.", "type": "int", "required": True},
+                {"name": "label", "type": "str"},  # two keys: not {'name': 'type'}
+            ],
+            "return_values": [ReferenceResult("-", "A string that says 'All done!'.", "string")],
+            "interim_results": (
+                ProgramResult("iteration", "Iteration number.", "int"),
+                {"name": "counts", "description": "Histogram data.", "type": "dict"},
+            ),
+        },
+        "",
+    )
+    assert body["spec"] == {
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "shots": {"description": "How many shots.", "type": "int"},
+                "circuit": {"description": "The circuit.", "type": "QuantumCircuit"},
+                "seed": {"description": "A seed.", "type": "int"},
+                "label": {"type": "str"},
+            },
+            "required": ["shots", "seed"],
+        },
+        "return_values": {
+            "type": "object",
+            "properties": {
+                "-": {"description": "A string that says 'All done!'.", "type": "string"}
+            },
+        },
+        "interim_results": {
+            "type": "object",
+            "properties": {
+                "iteration": {"description": "Iteration number.", "type": "int"},
+                "counts": {"description": "Histogram data.", "type": "dict"},
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("part", "value", "error", "match"),
+    [
+        ("parameters", [{"description": "no name"}], ValueError, r"parameters\[0\]: a name"),
+        ("parameters", [{"name": ""}], ValueError, r"parameters\[0\]: name must not be empty"),
+        ("parameters", [{"name": "x", "kind": "int"}], ValueError, "unknown keys 'kind'"),
+        ("parameters", [{"name": "x", "type": int}], TypeError, r"parameters\[0\]: type"),
+        ("parameters", [{"name": "x", "required": "yes"}], TypeError, "required must be a bool"),
+        ("parameters", [{"name": "x"}, {"name": "x"}], ValueError, "repeated names 'x'"),
+        ("parameters", ["x"], TypeError, r"parameters\[0\] must be a ProgramParameter"),
+        ("parameters", [("x", "d", "int", True)], TypeError, "must be a ProgramParameter"),
+        ("parameters", "x: int", TypeError, "a dict .a JSON schema. or a list"),
+        ("return_values", [ProgramParameter("x")], ValueError, "unknown keys 'required'"),
+        ("interim_results", [{"name": "x", "required": False}], ValueError, "'required'"),
+        ("backend_requirements", [{"min_num_qubits": 5}], TypeError, "must be a dict"),
+        ("backend_requirements", "min_num_qubits=5", TypeError, "must be a dict"),
+    ],
+)
+def test_program_upload_refuses_malformed_spec_items(
+    part: str, value: Any, error: type, match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        program_upload({**META, part: value}, "")
+
+
+def test_program_items_check_their_fields() -> None:
+    assert ProgramParameter("x") == ProgramParameter("x", "", "", False)
+    with pytest.raises(TypeError, match="required"):
+        ProgramParameter("x", "d", "int", 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="name"):
+        ProgramResult("")
+    with pytest.raises(TypeError, match="description"):
+        ProgramResult("x", None)  # type: ignore[arg-type]
+
+
+def test_program_metadata_in_either_reference_form() -> None:
+    # The later reference's metadata files: the parts in "spec", and "is_public".
+    later = {
+        **META,
+        "is_public": True,
+        "spec": {
+            "backend_requirements": {"min_num_qubits": 5},
+            "parameters": {"type": "object", "properties": {"iterations": {"type": "integer"}}},
+        },
+    }
+    body = program_upload(later, "")
+    assert body["is_public"] is True
+    assert body["spec"] == later["spec"]
+    # The earlier form (the parts at the top level) wins over "spec", part by part.
+    both = {**later, "parameters": [{"name": "n", "type": "int", "required": True}]}
+    assert program_upload(both, "")["spec"] == {
+        "backend_requirements": {"min_num_qubits": 5},
+        "parameters": {
+            "type": "object",
+            "properties": {"n": {"type": "int"}},
+            "required": ["n"],
+        },
+    }
+    # update_program's spec takes the same lists.
+    patch = program_update({"spec": {"interim_results": [ProgramResult("i", "", "int")]}})
+    assert patch == {
+        "spec": {"interim_results": {"type": "object", "properties": {"i": {"type": "int"}}}}
+    }
+
+
+def test_a_program_reads_its_items_back() -> None:
+    uploaded = [
+        ProgramParameter("shots", "How many shots.", "int", True),
+        ProgramParameter("label", "", "str", False),
+    ]
+    results = [ProgramResult("-", "All done.", "string")]
+    body = program_upload({**META, "parameters": uploaded, "return_values": results}, "")
+    program = RuntimeProgram.from_wire({"id": "p", **body})
+    assert program.parameter_items() == uploaded
+    assert program.return_value_items() == results
+    assert program.interim_result_items() == []
+    text = str(program)
+    assert "shots (int, required)" in text
+    assert "How many shots." in text
+    assert "Returns:" in text
+    # A schema of one value (no properties) describes no items; lists of types read as text.
+    single = RuntimeProgram.from_wire(
+        {
+            "id": "q",
+            "spec": {
+                "return_values": {"type": "string"},
+                "parameters": {"properties": {"x": {"type": ["integer", "null"]}}},
+            },
+        }
+    )
+    assert single.return_value_items() == []
+    assert single.parameter_items() == [ProgramParameter("x", "", "integer | null", False)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "parameters", "problem"),
+    [
+        # A list as another client stored it: read as its schema.
+        (
+            {"parameters": [{"name": "x", "description": "d", "type": "int", "required": True}]},
+            {
+                "type": "object",
+                "properties": {"x": {"description": "d", "type": "int"}},
+                "required": ["x"],
+            },
+            None,
+        ),
+        # The oldest form, {"doc": [...]}, and JSON text of a spec.
+        (
+            {"parameters": {"doc": [{"name": "x", "type": "int"}]}},
+            {"type": "object", "properties": {"x": {"type": "int"}}},
+            None,
+        ),
+        (
+            json.dumps({"parameters": {"type": "object"}}),
+            {"type": "object"},
+            None,
+        ),
+        # Garbage: read as far as it goes, and said.
+        (
+            {"parameters": [{"type": "int"}, {"name": "y", "type": 5, "required": "no"}, 3]},
+            {"type": "object", "properties": {"y": {}}},
+            "spec.parameters[0]: not an item with a name",
+        ),
+        ({"parameters": "not json"}, {}, "spec.parameters: not JSON"),
+        ({"parameters": 42}, {}, "spec.parameters: a int, ignored"),
+        ({"backend_requirements": ["x"]}, {}, "spec.backend_requirements: a list"),
+        ("not json", {}, "spec: not JSON"),
+        ([1, 2], {}, "spec: a list"),
+    ],
+)
+def test_a_malformed_stored_spec_is_read_leniently(
+    spec: Any, parameters: dict[str, Any], problem: str | None
+) -> None:
+    problems: list[str] = []
+    program = RuntimeProgram.from_wire({"id": "p", "name": "n", "spec": spec}, problems)
+    assert program.parameters == parameters
+    if problem is None:
+        assert problems == []
+    else:
+        assert any(problem in text for text in problems), problems
+        assert all(text.startswith("program p: ") for text in problems)
+
+
+def test_a_malformed_program_field_is_read_leniently() -> None:
+    problems: list[str] = []
+    program = RuntimeProgram.from_wire({"id": "p", "cost": "long", "version": [1]}, problems)
+    assert (program.max_execution_time, program.version) == (0, None)
+    assert problems == [
+        "program p: cost: not a whole number of seconds, read as 0: 'long'",
+        "program p: version: not a number or text, ignored: [1]",
+    ]
+    assert RuntimeProgram.from_wire({"id": "p", "version": 1.5}).version == "1.5"
+    programs, _ = program_listing(
+        {"programs": [{"id": "bad", "spec": {"parameters": 1}}, {"id": "good"}], "count": 2},
+        problems,
+    )
+    assert [p.program_id for p in programs] == ["bad", "good"]
+    assert problems[-1].startswith("program bad: spec.parameters")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -30,8 +31,11 @@ from async_qexp import (
     RuntimeDuplicateProgramError,
     RuntimeJobNotFound,
     RuntimeProgramNotFound,
+    RuntimeServiceError,
 )
 from async_qexp.runtime import (
+    ProgramParameter,
+    ProgramResult,
     ResultDecoder,
     RuntimeDecoder,
     RuntimeJob,
@@ -63,6 +67,7 @@ RUNTIME_HOST = "runtime.example.test"
 RUNTIME_PATH = "/runtime"
 HUB, GROUP, PROJECT = "ibm-q", "open", "main"  # the default hgp of _support.NETWORK
 
+UPLOAD_META = {"name": "n", "max_execution_time": 60, "description": "d"}
 SOURCE = "import sys\n\ndef main(backend, user_messenger, **kwargs):\n    return 'héllo'\n"
 
 
@@ -259,6 +264,37 @@ async def test_program_fetches_caches_and_refreshes(connected: Connected) -> Non
     assert_rt(route.calls[1].request, "GET", "/programs/prog-1")
 
 
+async def test_program_is_cached_once_read_as_the_reference_caches_it(
+    connected: Connected,
+) -> None:
+    """program(id, refresh=False) returns the cached value: a program read on its own is not
+    asked for again (it was, every time, for a program without source: another user's)."""
+    provider, router = connected
+    theirs = router.get(f"{RUNTIME}/programs/prog-1").respond(json=program_record(1))
+    mine = router.get(f"{RUNTIME}/programs/prog-2").respond(json=program_record(2, data=SOURCE))
+    router.patch(f"{RUNTIME}/programs/prog-1").respond(json={})
+    router.put(f"{RUNTIME}/programs/prog-1/data").respond(500)
+    rt = provider.runtime
+    first = await rt.program("prog-1")
+    assert await rt.program("prog-1") is first  # no listing needed, no second request
+    assert (await rt.program("prog-2")).data == SOURCE
+    await rt.program("prog-2")
+    assert (theirs.call_count, mine.call_count) == (1, 1)
+    await rt.program("prog-1", refresh=True)
+    assert theirs.call_count == 2
+    await rt.update_program("prog-1", description="changed")  # a change forgets the cache
+    await rt.program("prog-1")
+    assert theirs.call_count == 3
+    with pytest.raises(ApiError):  # even a change that failed half-way
+        await rt.update_program("prog-1", data=SOURCE, description="again")
+    await rt.program("prog-1")
+    assert theirs.call_count == 4
+    router.get(f"{RUNTIME}/programs").respond(json={"programs": [program_record(1)], "count": 1})
+    await rt.programs(refresh=True)  # a refreshed listing refreshes the programs read alone
+    await rt.program("prog-1")
+    assert theirs.call_count == 5
+
+
 async def test_program_not_found(connected: Connected) -> None:
     provider, router = connected
     router.get(f"{RUNTIME}/programs/nope").respond(
@@ -421,6 +457,124 @@ async def test_upload_program_metadata_dict_and_public(connected: Connected) -> 
     }
 
 
+async def test_upload_program_sends_lists_as_json_schemas(connected: Connected) -> None:
+    """upload_program(parameters=[...]) as the reference types it: the items, or dicts."""
+    provider, router = connected
+    router.post(f"{RUNTIME}/programs").respond(json={"id": "p"})
+    await provider.runtime.upload_program(
+        SOURCE,
+        name="listed",
+        max_execution_time=60,
+        description="lists",
+        version=1.0,
+        parameters=[
+            ProgramParameter("iterations", "How many.", "integer", True),
+            {"name": "label", "type": "str"},
+        ],
+        return_values=[ProgramResult("-", "A string.", "string")],
+        interim_results=[{"name": "counts", "description": "Histogram.", "type": "dict"}],
+    )
+    [request] = service_calls(router)
+    assert_rt(
+        request,
+        "POST",
+        "/programs",
+        json_body={
+            "name": "listed",
+            "data": b64(SOURCE),
+            "cost": 60,
+            "description": "lists",
+            "is_public": False,
+            "version": "1.0",
+            "spec": {
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "iterations": {"description": "How many.", "type": "integer"},
+                        "label": {"type": "str"},
+                    },
+                    "required": ["iterations"],
+                },
+                "return_values": {
+                    "type": "object",
+                    "properties": {"-": {"description": "A string.", "type": "string"}},
+                },
+                "interim_results": {
+                    "type": "object",
+                    "properties": {"counts": {"description": "Histogram.", "type": "dict"}},
+                },
+            },
+        },
+    )
+
+
+async def test_upload_program_refuses_a_malformed_item_before_any_request(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    router.post(f"{RUNTIME}/programs").respond(json={"id": "p"})
+    with pytest.raises(ValueError, match=r"parameters\[1\]: a name is required"):
+        await provider.runtime.upload_program(
+            SOURCE, **UPLOAD_META, parameters=[{"name": "a"}, {"type": "int"}]
+        )
+    with pytest.raises(ValueError, match="unknown program metadata 'max_exec_time'"):
+        await provider.runtime.upload_program(SOURCE, metadata={**UPLOAD_META, "max_exec_time": 5})
+    assert service_calls(router) == []
+
+
+async def test_upload_program_reads_later_metadata_files_with_spec_and_is_public(
+    connected: Connected, tmp_path: Any
+) -> None:
+    provider, router = connected
+    router.post(f"{RUNTIME}/programs").respond(json={"id": "p"})
+    spec = {
+        "backend_requirements": {"min_num_qubits": 5},
+        "parameters": {"type": "object", "properties": {"iterations": {"type": "integer"}}},
+        "return_values": {"type": "string"},
+    }
+    meta_file = tmp_path / "meta.json"
+    meta_file.write_text(json.dumps({**UPLOAD_META, "is_public": True, "spec": spec}))
+    await provider.runtime.upload_program(SOURCE, metadata=str(meta_file))
+    await provider.runtime.upload_program(SOURCE, metadata=str(meta_file), is_public=False)
+    first, second = service_calls(router)
+    assert body(first)["spec"] == spec
+    assert body(first)["is_public"] is True
+    assert body(second)["is_public"] is False  # the argument wins
+
+
+async def test_programs_survive_a_program_with_a_malformed_spec(
+    connected: Connected, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One program stored with a spec no client wrote must not break programs() for the
+    whole account: it is read as far as it goes, and what was not is logged."""
+    provider, router = connected
+    listed = [{"name": "x", "description": "d", "type": "int", "required": True}]
+    records = [
+        program_record(1, spec={"parameters": listed}),
+        program_record(2, spec={"parameters": [{"type": "no name"}], "return_values": 7}),
+        program_record(3, cost="long", spec="{not json"),
+        program_record(4, spec={"interim_results": {"type": "object"}}),
+    ]
+    router.get(f"{RUNTIME}/programs").respond(json={"programs": records, "count": 4})
+    router.get(f"{RUNTIME}/programs/prog-2").respond(json=records[1])
+    with caplog.at_level(logging.WARNING, logger="async_qexp"):
+        programs = await provider.runtime.programs()
+        single = await provider.runtime.program("prog-2", refresh=True)
+    assert [p.program_id for p in programs] == ["prog-1", "prog-2", "prog-3", "prog-4"]
+    assert programs[0].parameter_items() == [ProgramParameter("x", "d", "int", True)]
+    assert programs[1].parameters == {}
+    assert programs[1].return_values == {}
+    assert programs[2].max_execution_time == 0
+    assert programs[3].interim_results == {"type": "object"}
+    assert single.program_id == "prog-2"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(w.startswith("program prog-2: spec.parameters[0]") for w in warnings)
+    assert any(w.startswith("program prog-2: spec.return_values") for w in warnings)
+    assert any(w.startswith("program prog-3: cost") for w in warnings)
+    assert any(w.startswith("program prog-3: spec: not JSON") for w in warnings)
+    assert not any("prog-1" in w or "prog-4" in w for w in warnings)
+
+
 @pytest.mark.parametrize(
     "given",
     [
@@ -500,6 +654,30 @@ async def test_update_program_data_and_metadata(connected: Connected) -> None:
         json_body={"name": "new name", "cost": 900, "spec": spec},
     )
     assert put.call_count == patch.call_count == 1
+
+
+async def test_update_program_takes_spec_lists_and_explicit_spec_wins(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    route = router.patch(f"{RUNTIME}/programs/prog-1").respond(json={})
+    meta = {"description": "d", "parameters": [{"name": "a", "type": "int"}]}
+    await provider.runtime.update_program("prog-1", metadata=meta)
+    await provider.runtime.update_program(
+        "prog-1", metadata=meta, spec={"interim_results": [ProgramResult("i", "", "int")]}
+    )
+    first, second = (body(call.request) for call in route.calls)
+    assert first == {
+        "description": "d",
+        "spec": {"parameters": {"type": "object", "properties": {"a": {"type": "int"}}}},
+    }
+    assert second == {
+        "description": "d",
+        "spec": {"interim_results": {"type": "object", "properties": {"i": {"type": "int"}}}},
+    }
+    with pytest.raises(ValueError, match="is_public"):
+        await provider.runtime.update_program("prog-1", metadata={"is_public": True})
+    assert route.call_count == 2
 
 
 async def test_update_program_only_data_or_only_metadata(connected: Connected) -> None:
@@ -639,6 +817,19 @@ async def test_run_with_runtime_options_image_and_log_level(connected: Connected
         "log_level": "DEBUG",
     }
     assert job.creation_date == datetime(2022, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+
+
+async def test_a_job_knows_the_image_it_was_run_with(connected: Connected) -> None:
+    """The reference's RuntimeJob.image: the image given to run(), "" for the default."""
+    provider, router = connected
+    router.post(f"{RUNTIME}/jobs").respond(json={"id": "job-2"})
+    router.get(f"{RUNTIME}/jobs/job-2").respond(json=job_record("job-2"))
+    options = {"backend_name": "ibmq_lima", "image": "qiskit/runtime-image:v1.0"}
+    assert (await provider.runtime.run("prog-2", options, {})).image == "qiskit/runtime-image:v1.0"
+    assert (await provider.runtime.run("prog-2", {"backend_name": "b"}, {})).image == ""
+    assert (await provider.runtime.job("job-2")).image == ""  # as the reference rebuilds it
+    with pytest.raises(TypeError, match="image"):
+        RuntimeJob(provider.runtime, "j", program_id="p", backend="b", image=None)  # type: ignore[arg-type]
 
 
 async def test_run_with_an_options_dict_with_every_key(connected: Connected) -> None:
@@ -859,6 +1050,79 @@ async def test_job_not_found(connected: Connected) -> None:
     with pytest.raises(RuntimeJobNotFound) as info:
         await provider.runtime.job("gone")
     assert isinstance(info.value, EntryNotFound)
+
+
+def _a_job(provider: Provider) -> RuntimeJob:
+    return RuntimeJob(provider.runtime, "job-1", program_id="p", backend="b")
+
+
+NOT_FOUND_CALLS = [
+    pytest.param(lambda p: p.runtime.program("p1"), RuntimeProgramNotFound, id="program"),
+    pytest.param(
+        lambda p: p.runtime.update_program("p1", description="d"),
+        RuntimeProgramNotFound,
+        id="update-metadata",
+    ),
+    pytest.param(
+        lambda p: p.runtime.update_program("p1", data=SOURCE), RuntimeProgramNotFound, id="data"
+    ),
+    pytest.param(
+        lambda p: p.runtime.set_program_visibility("p1", True),
+        RuntimeProgramNotFound,
+        id="visibility",
+    ),
+    pytest.param(lambda p: p.runtime.delete_program("p1"), RuntimeProgramNotFound, id="delete"),
+    pytest.param(
+        lambda p: p.runtime.run("p1", {"backend_name": "b"}, {}), RuntimeProgramNotFound, id="run"
+    ),
+    pytest.param(lambda p: p.runtime.job("job-1"), RuntimeJobNotFound, id="job"),
+    pytest.param(lambda p: p.runtime.delete_job("job-1"), RuntimeJobNotFound, id="delete-job"),
+    pytest.param(lambda p: _a_job(p).status(), RuntimeJobNotFound, id="status"),
+    pytest.param(lambda p: _a_job(p).result(), RuntimeJobNotFound, id="result"),
+    pytest.param(lambda p: _a_job(p).error_message(), RuntimeJobNotFound, id="error-message"),
+    pytest.param(lambda p: _a_job(p).wait_for_final_state(), RuntimeJobNotFound, id="wait-final"),
+    pytest.param(lambda p: _a_job(p).interim_results(), RuntimeJobNotFound, id="interim"),
+    pytest.param(lambda p: _a_job(p).cancel(), RuntimeJobNotFound, id="cancel"),
+]
+
+
+@pytest.mark.parametrize(("call", "error"), NOT_FOUND_CALLS)
+async def test_every_runtime_404_is_its_specific_error_and_both_bases(
+    connected: Connected, call: Any, error: type[Exception]
+) -> None:
+    """docs/protocol.md#runtime-errors: a 404 is the reference's specific error, which is an
+    EntryNotFound and a RuntimeServiceError (as QiskitRuntimeError), so both excepts work."""
+    provider, router = connected
+    router.route(host=RUNTIME_HOST).respond(404, json={"error": {"message": "not here"}})
+    with pytest.raises(error) as info:
+        await call(provider)
+    assert isinstance(info.value, EntryNotFound)
+    assert isinstance(info.value, RuntimeServiceError)
+    assert info.value.status == 404
+    assert "not here" in str(info.value)
+
+
+async def test_a_404_for_the_result_of_a_finished_job_is_runtime_job_not_found(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    router.get(f"{RUNTIME}/jobs/job-1").respond(json=job_record("job-1", "COMPLETED"))
+    router.get(f"{RUNTIME}/jobs/job-1/results").respond(404, json={"error": {"message": "gone"}})
+    with pytest.raises(RuntimeJobNotFound):
+        await _a_job(provider).result()
+    # ... while a job's logs read a 404 as no output.
+    router.get(f"{RUNTIME}/jobs/job-1/logs").respond(404)
+    assert await _a_job(provider).logs() == ""
+
+
+async def test_runtime_errors_share_the_runtime_base_and_keep_their_http_bases() -> None:
+    for cls in (RuntimeJobNotFound, RuntimeProgramNotFound):
+        assert issubclass(cls, EntryNotFound)
+        assert issubclass(cls, RuntimeServiceError)
+    assert issubclass(RuntimeDuplicateProgramError, EntryExists)
+    assert issubclass(RuntimeDuplicateProgramError, RuntimeServiceError)
+    error = RuntimeDuplicateProgramError("taken", status=409, method="POST", url="u")
+    assert (error.status, error.message, str(error)) == (409, "taken", "409 for POST u: taken")
 
 
 def job_records(n: int) -> list[dict[str, Any]]:

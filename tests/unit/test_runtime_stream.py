@@ -320,30 +320,75 @@ async def test_closing_the_provider_closes_open_streams(ws_server) -> None:  # t
     release.set()
 
 
+class Picky(ResultDecoder):
+    """Raises on one message."""
+
+    @classmethod
+    def decode(cls, data: str) -> Any:
+        value = super().decode(data)
+        if value == "undecodable":
+            raise ValueError("cannot decode this one")
+        return value
+
+
+@pytest.mark.parametrize("form", ["sync", "async", "run"])
 async def test_a_callback_stream_survives_a_decoder_that_raises(
-    runtime_provider, caplog: pytest.LogCaptureFixture
+    runtime_provider, caplog: pytest.LogCaptureFixture, form: str
 ) -> None:  # type: ignore[no-untyped-def]
+    """As in the reference, a decoder that raises on a message is logged and the callback
+    still gets every later message (the final result included): with a sync callback, an
+    async one, and one given to run() with the decoder as its result_decoder."""
     provider, router, scripted = runtime_provider
     scripted.script = [messages({"v": 1}, "undecodable", {"v": 3}, "final")]
-    mock_job(router, provider.runtime.base_url, "job11")
-
-    class Picky(ResultDecoder):
-        @classmethod
-        def decode(cls, data: str) -> Any:
-            value = super().decode(data)
-            if value == "undecodable":
-                raise ValueError("cannot decode this one")
-            return value
-
-    job = await provider.runtime.job("job11")
+    runtime_url = provider.runtime.base_url
+    mock_job(router, runtime_url, "job11")
+    router.post(f"{runtime_url}/jobs").respond(json={"id": "job11"})
     seen: list[Any] = []
+
+    def sync_callback(job_id: str, message: Any) -> None:
+        seen.append((job_id, message))
+
+    async def async_callback(job_id: str, message: Any) -> None:
+        await asyncio.sleep(0)
+        seen.append((job_id, message))
+
+    callback = async_callback if form == "async" else sync_callback
     with caplog.at_level(logging.WARNING, logger="async_qexp"):
-        stream = job.stream_results(lambda _job_id, message: seen.append(message), decoder=Picky)
-        with anyio.fail_after(5):
-            await stream.wait_closed()
-    assert seen == [{"v": 1}, {"v": 3}, "final"]
+        if form == "run":
+            job = await provider.runtime.run(
+                "p", {"backend_name": "b"}, {}, callback=callback, result_decoder=Picky
+            )
+        else:
+            job = await provider.runtime.job("job11")
+            job.stream_results(callback, decoder=Picky)
+        await wait_until(lambda: len(seen) == 3 and not job.streaming)
+    assert seen == [("job11", {"v": 1}), ("job11", {"v": 3}), ("job11", "final")]
     [warning] = [r for r in caplog.records if "cannot decode" in r.getMessage()]
     assert "job11" in warning.getMessage()
+    assert warning.levelno == logging.WARNING
+
+
+async def test_an_iterated_stream_raises_the_decoder_error_to_its_reader(
+    runtime_provider,
+) -> None:  # type: ignore[no-untyped-def]
+    """Without a callback nobody else can be told: the iterator raises the decoder's error
+    after the messages before it, and the stream is closed."""
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages({"v": 1}, "undecodable", {"v": 3})]
+    mock_job(router, provider.runtime.base_url, "job14")
+    job = await provider.runtime.job("job14")
+    got: list[Any] = []
+
+    async def read(stream: Any) -> None:
+        async with stream:
+            async for message in stream:
+                got.append(message)
+
+    stream = job.stream_results(decoder=Picky)
+    with pytest.raises(ValueError, match="cannot decode this one"):
+        await read(stream)
+    assert got == [{"v": 1}]
+    assert stream.closed
     assert not job.streaming
 
 

@@ -210,7 +210,8 @@ def job_values(body: dict[str, Any], user: Principal, backends: tuple[str, ...])
     the body gives none, ``cost`` (the program's).
 
     Raises:
-        HTTPProblem: 400 for a malformed field, 404 for a backend that is not served.
+        HTTPProblem: 400 for a malformed field or a backend that is not served (a 404 of
+            ``POST /jobs`` means the program, ``docs/protocol.md#running-a-job``).
     """
     program_id = body.get("program_id", body.get("programId"))
     if not isinstance(program_id, str) or not program_id:
@@ -219,7 +220,7 @@ def job_values(body: dict[str, Any], user: Principal, backends: tuple[str, ...])
     if not isinstance(backend, str) or not backend:
         raise HTTPProblem(400, "backend: required")
     if backend not in backends:
-        raise HTTPProblem(404, f"backend {backend} not found")
+        raise HTTPProblem(400, f"backend {backend} not found")
     image = body.get("runtime")
     if image is not None and not isinstance(image, str):
         raise HTTPProblem(400, "runtime: expected a string or null")
