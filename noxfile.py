@@ -26,7 +26,7 @@ def tests(session: nox.Session) -> None:
 def optional_deps(session: nox.Session) -> None:
     """The code paths that light up when numpy, pandas, matplotlib, PyYAML or Qiskit (the
     ``qiskit`` extra) are installed; the ``tests`` session covers their absence."""
-    session.install("-e", ".[test,qiskit]", "numpy", "pandas", "matplotlib", "pyyaml")
+    session.install("-e", ".[test,qiskit]", "numpy", "pandas", "matplotlib", "pyyaml", "tqdm")
     session.run(
         "python",
         "-m",

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         UnknownComponent,
         to_component,
     )
+    from .progress import Progress, tqdm_progress
     from .runtime import (
         ResultDecoder,
         ResultStream,
@@ -84,6 +85,7 @@ _WHERE = {
     "._client": ("Provider",),
     "._config": ("DEFAULT_AUTH_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "StreamPolicy"),
     "._paging": ("Pager",),
+    ".progress": ("Progress", "tqdm_progress"),
     ".errors": (
         "ApiError",
         "AuthError",
@@ -172,6 +174,7 @@ __all__ = [
     "Pager",
     "ProgramParameter",
     "ProgramResult",
+    "Progress",
     "Provider",
     "QexpError",
     "Qubit",
@@ -199,6 +202,7 @@ __all__ = [
     "UnknownComponent",
     "__version__",
     "to_component",
+    "tqdm_progress",
 ]
 
 
