@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         RuntimeOptions,
         RuntimeService,
     )
+    from .sync import SyncExperimentData, SyncProvider
 
 _WHERE = {
     "._auth": ("Account", "HubGroupProject"),
@@ -134,6 +135,7 @@ _WHERE = {
         "UnknownComponent",
         "to_component",
     ),
+    ".sync": ("SyncExperimentData", "SyncProvider"),
     ".runtime": (
         "ResultDecoder",
         "ResultStream",
@@ -199,6 +201,8 @@ __all__ = [
     "SaveReport",
     "StreamPolicy",
     "StreamingError",
+    "SyncExperimentData",
+    "SyncProvider",
     "UnknownComponent",
     "__version__",
     "to_component",
