@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
 from ._tasks import TaskOwner
+from .progress import Progress, ProgressReporter
 
 __all__ = ["Fetch", "Page", "Pager"]
 
@@ -43,6 +44,9 @@ class Pager(AsyncIterator[T], Generic[T]):
             async for experiment in experiments:
                 ...
 
+    ``progress(items, total)`` (:mod:`async_qexp.progress`) is told the items received so
+    far as each page arrives; the total is unknown (``None``) until the last page.
+
     Attributes:
         pages_fetched: how many pages have been received so far.
     """
@@ -54,8 +58,10 @@ class Pager(AsyncIterator[T], Generic[T]):
         owner: TaskOwner,
         limit: int | None = None,
         page_size: int | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self._fetch = fetch
+        self._progress = ProgressReporter(progress)
         self._owner = owner
         self._remaining = limit
         self._page_size = page_size
@@ -100,10 +106,12 @@ class Pager(AsyncIterator[T], Generic[T]):
                 items = items[: self._remaining]
                 self._remaining -= len(items)
             self._items = items[::-1]  # pop() from the end, in order
+            self._progress.advance(len(items))
             if cursor is not None and self._remaining != 0:
                 self._prefetch(cursor)
             else:
                 self._done = True
+                self._progress.finish()
         return self._items.pop()
 
     async def collect(self) -> list[T]:

@@ -65,6 +65,21 @@ class ProgressReporter:
         """Report the starting point (``0`` done)."""
         self._report()
 
+    def update(self, done: int, total: int | None) -> None:
+        """Report absolute counts (neither goes down); reports only a change."""
+        done = max(done, self.done)
+        if total is not None and self.total is not None:
+            total = max(total, self.total)
+        if (done, total) != (self.done, self.total):
+            self.done, self.total = done, total
+            self._report()
+
+    def finish(self) -> None:
+        """The work is complete: an unknown total becomes the count done (reported once)."""
+        if self.total is None or self.total < self.done:
+            self.total = self.done
+            self._report()
+
     def _report(self) -> None:
         if self._progress is None:
             return

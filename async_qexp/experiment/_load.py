@@ -1,25 +1,27 @@
-"""Reading a saved experiment back: its record, results, artifacts and jobs.
+"""Reading a saved experiment back: its record, results, artifacts, children and jobs.
 
-These are the service calls of ``ExperimentData.load`` (``docs/behaviour.md#loading``); the
-container puts what they return together.
+These are the service calls of ``ExperimentData.load`` (``docs/behaviour.md#loading``), and
+:func:`load_container`, which fills a new container (and, recursively, its children) with what
+they return.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 
 from ..models import Experiment, FileInfo
+from ..progress import ProgressReporter
 from ._save import METADATA_FILE
 from .artifacts import ArtifactData, artifacts_from_zip
 from .results import AnalysisResultData
 from .service import ExperimentService
 
-__all__ = ["fetch_artifacts", "fetch_jobs", "fetch_record", "fetch_results"]
+__all__ = ["fetch_artifacts", "fetch_jobs", "fetch_record", "fetch_results", "load_container"]
 
 logger = logging.getLogger("async_qexp")
 
@@ -81,3 +83,55 @@ async def fetch_jobs(runtime: Any, job_ids: Sequence[str]) -> list[Any]:
         else:
             found.append(job)
     return found
+
+
+async def load_container(
+    make: Callable[[], Any], experiment_id: str, reporter: ProgressReporter
+) -> Any:
+    """A new container (``make()``) filled with a saved experiment and its children, loaded
+    concurrently; ``reporter`` counts the containers. A container that fails is closed.
+
+    Raises:
+        EntryNotFound: for an unknown experiment (or child).
+    """
+    container = make()
+    try:
+        await _fill(container, make, experiment_id, reporter)
+    except BaseException:
+        await container.aclose()
+        raise
+    return container
+
+
+async def _fill(
+    container: Any, make: Callable[[], Any], experiment_id: str, reporter: ProgressReporter
+) -> None:
+    service = container._service
+    loaded, files = await fetch_record(service, experiment_id)
+    container._fill_record(loaded)
+    container._owner.name = f"ExperimentData {experiment_id}"
+    container._backend = loaded.backend_name
+    container._jobs.known(loaded.job_ids)
+    for name in loaded.figure_names:
+        container._figures.put(name, None)
+    child_ids = loaded.metadata.get("child_data_ids") or []
+    reporter.add_total(len(child_ids))
+    rows, artifacts, children = await asyncio.gather(
+        fetch_results(service, experiment_id),
+        fetch_artifacts(service, loaded, files),
+        asyncio.gather(*(load_container(make, child_id, reporter) for child_id in child_ids)),
+    )
+    with container._lock:
+        for row in rows:
+            container._results.add(row)
+        container._artifacts.add(
+            artifacts, overwrite=True, experiment_id=experiment_id, experiment_type=""
+        )
+    for child in children:
+        container.add_child_data(child)
+    container._saver.confirm_all()  # the service holds what was just read
+    reporter.advance()
+    if container._runtime is not None and loaded.job_ids:
+        jobs = await fetch_jobs(container._runtime, loaded.job_ids)
+        if jobs:
+            container._add_jobs(jobs, None, reattach=True)

@@ -20,6 +20,7 @@ from .._service import Service
 from ..errors import ApiError, EntryExists, EntryNotFound
 from ..models import AnalysisResult, Experiment, ExperimentFilters, ResultFilters, from_wire
 from ..models._checks import require_int, require_str
+from ..progress import check_progress
 
 __all__ = ["JSONDecoderType", "JSONEncoderType", "ServiceBase"]
 
@@ -142,9 +143,10 @@ class ServiceBase(Service):
     def _listing(self, cls: type[T], arguments: Mapping[str, Any]) -> Pager[T]:
         """The pager of a list call, from the call's own arguments (its ``locals()``).
 
-        ``limit``, ``page_size``, ``json_decoder`` and the unknown ``filters`` are read
-        there; the rest are the filters of ``cls`` (:class:`~async_qexp.models.ExperimentFilters`
-        or :class:`~async_qexp.models.ResultFilters`), checked before anything is sent.
+        ``limit``, ``page_size``, ``progress``, ``json_decoder`` and the unknown ``filters``
+        are read there; the rest are the filters of ``cls``
+        (:class:`~async_qexp.models.ExperimentFilters` or
+        :class:`~async_qexp.models.ResultFilters`), checked before anything is sent.
         """
         limit, page_size = arguments["limit"], arguments["page_size"]
         check_limit(limit)
@@ -170,4 +172,5 @@ class ServiceBase(Service):
             records = [self._record(cls, item, json_decoder, response) for item in items]
             return records, body.get("marker") or None
 
-        return Pager(fetch, owner=self._tasks, limit=limit, page_size=page_size)
+        progress = check_progress(arguments["progress"])
+        return Pager(fetch, owner=self._tasks, limit=limit, page_size=page_size, progress=progress)

@@ -37,6 +37,7 @@ from ..models import (
     updatable,
     update_body,
 )
+from ..progress import ProgressReporter
 from ._sync import (
     Bound,
     ExperimentDataError,
@@ -348,7 +349,7 @@ class Saver:
         figures: bool = True,
         artifacts: bool = True,
         children: bool = True,
-        progress: Callable[[int, int], Any] | None = None,
+        progress: ProgressReporter | None = None,
     ) -> SaveReport:
         """Save what the service lacks: the record, then the other items, then the children.
 
@@ -376,7 +377,11 @@ class Saver:
                 await asyncio.gather(
                     *(
                         saver.save(
-                            suppress_errors=True, bound=bound, figures=figures, artifacts=artifacts
+                            suppress_errors=True,
+                            bound=bound,
+                            figures=figures,
+                            artifacts=artifacts,
+                            progress=progress,
                         )
                         for saver in savers
                     )

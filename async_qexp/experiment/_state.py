@@ -15,7 +15,8 @@ out the experiment and backend objects (the backend's name is in the record).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import copy
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,8 @@ __all__ = [
     "STATE_VERSION",
     "ContainerState",
     "JobsState",
+    "capture",
+    "restore",
     "state_from_json",
     "state_to_json",
 ]
@@ -73,6 +76,77 @@ class ContainerState:
     experiment: Any = None
     backend: Any = None
     version: int = STATE_VERSION
+
+
+def capture(container: Any, *, for_json: bool) -> ContainerState:
+    """The portable state of an ``ExperimentData`` (and, nested, of its children); a job or
+    callback still running is kept as its id, or as CANCELLED."""
+    with container._lock:
+        return ContainerState(
+            record=copy.deepcopy(container._record),
+            data=list(container._data),
+            results=[attrs.evolve(row) for row in container._results],
+            figures=container._figures.snapshot(),
+            artifacts=container._artifacts.values(),
+            children=[
+                child._capture(for_json=for_json)
+                for child in container._children.values()
+                if hasattr(child, "_capture")
+            ],
+            jobs=container._jobs.snapshot(),
+            callbacks=[
+                attrs.evolve(r, status=AnalysisStatus.CANCELLED)
+                if r.status in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING)
+                else attrs.evolve(r)
+                for r in container._analysis.records.values()
+            ],
+            confirmed=dict(container._saver.sync.confirmed),
+            extra=dict(container._extra),
+            verbose=container.verbose,
+            auto_save=container._auto_save,
+            experiment=None if for_json else container._experiment,
+            backend=None if for_json else container._backend,
+        )
+
+
+def restore(container: Any, state: ContainerState, init: Callable[..., None]) -> None:
+    """Make ``container`` (an object made without ``__init__``) the one ``state`` describes:
+    ``init`` is the container class's ``__init__``.
+
+    Raises:
+        ValueError: for a state of another version.
+    """
+    if state.version != STATE_VERSION:
+        raise ValueError(f"cannot restore an ExperimentData of state version {state.version}")
+    record = state.record
+    init(
+        container,
+        experiment=state.experiment,
+        backend=state.backend if state.backend is not None else record.backend_name or None,
+        verbose=state.verbose,
+        db_data=record,
+        **state.extra,
+    )
+    with container._lock:
+        container._data.extend(state.data)
+        for row in state.results:
+            container._results.add(row)
+        container._figures.restore(state.figures)
+        container._artifacts.add(
+            state.artifacts,
+            overwrite=True,
+            experiment_id=record.experiment_id,
+            experiment_type=record.experiment_type,
+        )
+    cls: Any = type(container)
+    for child_state in state.children:
+        child = cls.__new__(cls)
+        child._restore(child_state)
+        container.add_child_data(child)
+    container._jobs.restore(state.jobs)
+    container._analysis.records.update({c.callback_id: c for c in state.callbacks})
+    container._saver.sync.confirmed.update(state.confirmed)
+    container._auto_save = state.auto_save
 
 
 # -- JSON -------------------------------------------------------------------------------------

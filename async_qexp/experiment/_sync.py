@@ -25,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 import attrs
 
 from .._tasks import TaskOwner
 from ..errors import EntryExists, EntryNotFound, QexpError
+from ..progress import ProgressReporter
 
 __all__ = [
     "Bound",
@@ -234,32 +235,32 @@ class Synchroniser:
         *,
         bound: Bound,
         report: SaveReport,
-        progress: Callable[[int, int], Any] | None = None,
+        progress: ProgressReporter | None = None,
     ) -> bool:
         """Save: the first source (the experiment record) alone, then the others concurrently.
 
         Failures are recorded in ``report`` and stay pending. Returns ``False`` if the service
         does not hold the first source's item (then nothing else was tried).
         """
+        progress = progress or ProgressReporter(None)
         first, rest = sources[0], sources[1:]
-        for op in plan(*self.state([first], report)):
+        first_ops = plan(*self.state([first], report))
+        progress.add_total(len(first_ops))
+        for op in first_ops:
             await self._carry_out(op, {first.prefix: first}, report)
+            progress.advance()
         if not any(key.partition(":")[0] == first.prefix for key in self.confirmed):
             return False
         by_prefix = {source.prefix: source for source in rest}
         attempted: set[tuple[str, Hashable]] = set()
-        done = total = 0
 
         async def uploader(queue: Iterator[Op]) -> None:
             # A fixed pool of uploaders drains the plan: no task per item, so thousands of
             # results cost no burst of task creation on the loop.
-            nonlocal done
             for op in queue:
                 async with bound.slots:
                     await self._carry_out(op, by_prefix, report)
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+                progress.advance()
 
         for round_number in range(ROUNDS):
             local, confirmed = self.state(rest, report if round_number == 0 else None)
@@ -267,7 +268,7 @@ class Synchroniser:
             if not ops:
                 break
             attempted.update((op.key, None if op.delete else op.version) for op in ops)
-            total += len(ops)
+            progress.add_total(len(ops))
             queue = iter(ops)
             await asyncio.gather(*(uploader(queue) for _ in range(min(bound.size, len(ops)))))
         return True

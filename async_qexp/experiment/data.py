@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy as copy_module
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,18 +34,19 @@ from typing import Any, Protocol, TypeVar
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-import attrs
 
 from .._config import DEFAULT_MAX_IN_FLIGHT
 from .._tasks import TaskOwner
 from ..errors import ClosedError, EntryNotFound, QexpError
 from ..models import Experiment, ExperimentShareLevel, JobStatus
+from ..progress import Progress, ProgressReporter, check_progress
 from ._analysis import AnalysisQueue, running_callback_of
 from ._contents import ExperimentContents
+from ._copy import copy_container
 from ._jobs import JobTracker, job_backend, job_id_of
-from ._load import fetch_artifacts, fetch_jobs, fetch_record, fetch_results
+from ._load import fetch_results, load_container
+from ._portable import PortableContainer
 from ._save import ResultSource, Saver
-from ._state import STATE_VERSION, ContainerState, state_from_json, state_to_json
 from ._sync import Bound, ExperimentDataError, ExperimentDataSaveFailed, SaveReport
 from .figures import FigureData, figure_to_bytes
 from .service import ExperimentService
@@ -101,7 +100,7 @@ def _provider_of(backend: Any) -> ServiceSource | None:
     return provider if isinstance(service, ExperimentService) else None
 
 
-class ExperimentData(ExperimentContents):
+class ExperimentData(PortableContainer, ExperimentContents):
     """A container for one experiment: raw data, jobs, analysis, results, figures, artifacts.
 
     Use it as an async context manager, or close it with :meth:`aclose`::
@@ -224,6 +223,8 @@ class ExperimentData(ExperimentContents):
                 self._attach_service(found)
         for child in child_data or []:
             self.add_child_data(child)
+
+    _state_init = __init__  # what a restored container runs (pickle, JSON)
 
     # -- where the service comes from -----------------------------------------------------
 
@@ -529,28 +530,36 @@ class ExperimentData(ExperimentContents):
         """Job errors, then analysis errors."""
         return self.job_errors() + self.analysis_errors()
 
-    async def block_for_results(self, timeout: float | None = None) -> ExperimentData:
+    async def block_for_results(
+        self, timeout: float | None = None, *, progress: Progress | None = None
+    ) -> ExperimentData:
         """Wait for every job and callback (children's too); returns ``self``.
 
         On timeout it returns quietly, cancelling nothing: check :meth:`status`. Cancelling
-        the caller does not cancel the container's tasks.
+        the caller does not cancel the container's tasks. ``progress(finished, total)`` is
+        told the jobs and callbacks finished, of all there are (:mod:`async_qexp.progress`).
 
         Raises:
             RuntimeError: when called from one of this container's analysis callbacks.
         """
         self._check_not_in_callback("block_for_results")
+        reporter = ProgressReporter(check_progress(progress))
         loop = self._bind_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        containers = [c for c in (self, *self._all_children()) if isinstance(c, ExperimentData)]
         while True:
-            pending = {t for c in containers for t in (*c._jobs.pending(), *c._analysis.pending())}
+            containers = [c for c in (self, *self._all_children()) if isinstance(c, ExperimentData)]
+            work = [t for c in containers for t in (*c._jobs.tasks(), *c._analysis.tasks())]
+            pending = {t for t in work if not t.done()}
+            reporter.update(len(work) - len(pending), len(work))
             if not pending:
+                reporter.finish()
                 return self
             remaining = None if deadline is None else max(0.0, deadline - loop.time())
             if remaining == 0.0:
                 logger.info("Waiting for jobs and analysis timed out before completion")
                 return self
-            await asyncio.wait(pending, timeout=remaining)
+            until = asyncio.FIRST_COMPLETED if progress is not None else asyncio.ALL_COMPLETED
+            await asyncio.wait(pending, timeout=remaining, return_when=until)
 
     def __await__(self) -> Any:
         """``await exp`` is ``await exp.block_for_results()``."""
@@ -658,7 +667,7 @@ class ExperimentData(ExperimentContents):
         save_artifacts: bool = True,
         save_children: bool = True,
         *,
-        progress: Callable[[int, int], Any] | None = None,
+        progress: Progress | None = None,
     ) -> SaveReport:
         """Save what changed since the last save: the experiment, then (concurrently) its
         results, figures, artifacts and deletions, then the children.
@@ -674,7 +683,9 @@ class ExperimentData(ExperimentContents):
             save_figures: upload figures.
             save_artifacts: upload artifacts.
             save_children: save the child containers (concurrently, after this one).
-            progress: called as ``progress(done, total)`` as the uploads complete.
+            progress: told ``progress(requests done, requests planned)`` as the uploads
+                complete (:mod:`async_qexp.progress`); the total grows as the children plan
+                theirs, and ends equal to the count done.
 
         Returns:
             a :class:`SaveReport`.
@@ -684,17 +695,20 @@ class ExperimentData(ExperimentContents):
                 raise TypeError(f"max_workers must be an int, not {type(max_workers).__name__}")
             if max_workers < 1:
                 raise ValueError(f"max_workers must be at least 1, not {max_workers}")
+        reporter = ProgressReporter(check_progress(progress))
         if save_children and self._service is not None:
             self._lend_service(self._service)
         await self.flush()
+        reporter.start()
         report = await self._saver.save(
             suppress_errors=suppress_errors,
             bound=Bound(max_workers or DEFAULT_SAVE_CONCURRENCY),
             figures=save_figures,
             artifacts=save_artifacts,
             children=save_children,
-            progress=progress,
+            progress=reporter,
         )
+        reporter.finish()
         if self.verbose and report.total_sent:
             logger.info("saved experiment %s (%d requests)", self.experiment_id, report.total_sent)
         return report
@@ -725,12 +739,16 @@ class ExperimentData(ExperimentContents):
         experiment_id: str,
         service: ExperimentService | ServiceSource | None = None,
         provider: ServiceSource | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> ExperimentData:
         """Load a saved experiment: its record, results, artifacts and children.
 
         Figures are downloaded on first :meth:`figure` access. With a provider that has a
         runtime service, the experiment's jobs are fetched and their data added in the
-        background (``await exp.block_for_results()`` waits for it).
+        background (``await exp.block_for_results()`` waits for it). ``progress(loaded,
+        total)`` is told the containers loaded, this one and its descendants, as their
+        records reveal them (:mod:`async_qexp.progress`).
 
         Raises:
             ExperimentDataError: without a service or provider.
@@ -741,47 +759,13 @@ class ExperimentData(ExperimentContents):
             raise ExperimentDataError(
                 "Loading an experiment requires a valid provider or experiment service."
             )
-        container = cls(service=source, provider=provider, verbose=False)
-        try:
-            await container._load(experiment_id)
-        except BaseException:
-            await container.aclose()
-            raise
-        return container
-
-    async def _load(self, experiment_id: str) -> None:
-        service = self._service
-        assert service is not None
-        loaded, files = await fetch_record(service, experiment_id)
-        self._fill_record(loaded)
-        self._owner.name = f"ExperimentData {experiment_id}"
-        self._backend = loaded.backend_name
-        self._jobs.known(loaded.job_ids)
-        for name in loaded.figure_names:
-            self._figures.put(name, None)
-        rows, artifacts, children = await asyncio.gather(
-            fetch_results(service, experiment_id),
-            fetch_artifacts(service, loaded, files),
-            asyncio.gather(
-                *(
-                    type(self).load(child_id, service, self._provider)
-                    for child_id in loaded.metadata.get("child_data_ids") or []
-                )
-            ),
+        reporter = ProgressReporter(check_progress(progress), total=1)
+        reporter.start()
+        container: ExperimentData = await load_container(
+            lambda: cls(service=source, provider=provider, verbose=False), experiment_id, reporter
         )
-        with self._lock:
-            for row in rows:
-                self._results.add(row)
-            self._artifacts.add(
-                artifacts, overwrite=True, experiment_id=experiment_id, experiment_type=""
-            )
-        for child in children:
-            self.add_child_data(child)
-        self._saver.confirm_all()  # the service holds what was just read
-        if self._runtime is not None and loaded.job_ids:
-            jobs = await fetch_jobs(self._runtime, loaded.job_ids)
-            if jobs:
-                self._add_jobs(jobs, None, reattach=True)
+        reporter.finish()
+        return container
 
     async def copy(self, copy_results: bool = True) -> ExperimentData:
         """A copy with a new experiment id (and new result ids).
@@ -791,188 +775,8 @@ class ExperimentData(ExperimentContents):
         """
         if copy_results:
             self._check_not_in_callback("copy(copy_results=True)")
-        metadata = copy_module.deepcopy(self.metadata)
-        metadata.pop("child_data_ids", None)
-        metadata.pop("_source", None)
-        pending = self._jobs.pending_jobs()
-        new = ExperimentData(
-            experiment=self._experiment,
-            backend=self._backend,
-            service=self._service,
-            provider=self._provider,
-            parent_id=self.parent_id,
-            job_ids=[jid for jid in self.job_ids if jid not in {job_id_of(j) for j in pending}],
-            verbose=self.verbose,
-            start_datetime=self.start_datetime,
-            experiment_type=self.experiment_type,
-            tags=list(self.tags),
-            metadata=metadata,
-            share_level=self.share_level,
-            notes=self.notes,
-            hub=self.hub,
-            group=self.group,
-            project=self.project,
-            **self._extra,
-        )
-        new.auto_save = self._auto_save
-        new.add_data([dict(d) for d in self.data()])
-        if pending:
-            new._add_jobs(pending, None)
-        if not copy_results:
-            return new
-        pending_analysis = self._analysis.pending()
-        if pending_analysis:
-            await asyncio.wait(pending_analysis)
-        with self._lock:
-            rows = list(self._results)
-        for row in rows:
-            clone = copy_module.deepcopy(row)
-            clone.result_id = new._results.new_result_id()
-            clone.experiment_id = new.experiment_id
-            new._add_row(clone)
-        for name in self._figures.names():
-            new.add_figures(await self.figure(name), name, overwrite=True, save_figure=False)
-        new.add_artifacts(
-            [
-                attrs.evolve(copy_module.deepcopy(a), experiment_id=new.experiment_id)
-                for a in self._artifacts.values()
-            ]
-        )
-        for child in self._children.values():
-            if isinstance(child, ExperimentData):
-                new.add_child_data(await child.copy(copy_results=True))
+        new: ExperimentData = await copy_container(self, copy_results)
         return new
-
-    # -- pickle and JSON ---------------------------------------------------------------------
-
-    def _capture(self, *, for_json: bool) -> ContainerState:
-        """This container's portable state (see :mod:`~async_qexp.experiment._state`)."""
-        if self._jobs.pending() or self._analysis.pending():
-            message = (
-                f"experiment {self.experiment_id} has jobs or analysis callbacks still running"
-            )
-            if for_json:
-                raise ExperimentDataError(
-                    f"{message}: wait for them (block_for_results) or cancel them first"
-                )
-            logger.warning("%s: they are left out of the copy", message)
-        if for_json and self._experiment is not None:
-            logger.info("the experiment object is not written to JSON")
-        with self._lock:
-            return ContainerState(
-                record=copy_module.deepcopy(self._record),
-                data=list(self._data),
-                results=[attrs.evolve(row) for row in self._results],
-                figures=self._figures.snapshot(),
-                artifacts=self._artifacts.values(),
-                children=[
-                    child._capture(for_json=for_json)
-                    for child in self._children.values()
-                    if isinstance(child, ExperimentData)
-                ],
-                jobs=self._jobs.snapshot(),
-                callbacks=[
-                    attrs.evolve(r, status=AnalysisStatus.CANCELLED)
-                    if r.status in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING)
-                    else attrs.evolve(r)
-                    for r in self._analysis.records.values()
-                ],
-                confirmed=dict(self._saver.sync.confirmed),
-                extra=dict(self._extra),
-                verbose=self.verbose,
-                auto_save=self._auto_save,
-                experiment=None if for_json else self._experiment,
-                backend=None if for_json else self._backend,
-            )
-
-    def _restore(self, state: ContainerState) -> None:
-        """Become the container ``state`` describes (on an object made without ``__init__``)."""
-        if state.version != STATE_VERSION:
-            raise ValueError(f"cannot restore an ExperimentData of state version {state.version}")
-        record = state.record
-        ExperimentData.__init__(
-            self,
-            experiment=state.experiment,
-            backend=state.backend if state.backend is not None else record.backend_name or None,
-            verbose=state.verbose,
-            db_data=record,
-            **state.extra,
-        )
-        with self._lock:
-            self._data.extend(state.data)
-            for row in state.results:
-                self._results.add(row)
-            self._figures.restore(state.figures)
-            self._artifacts.add(
-                state.artifacts,
-                overwrite=True,
-                experiment_id=record.experiment_id,
-                experiment_type=record.experiment_type,
-            )
-        for child_state in state.children:
-            child = ExperimentData.__new__(type(self))
-            child._restore(child_state)
-            self.add_child_data(child)
-        self._jobs.restore(state.jobs)
-        self._analysis.records.update({c.callback_id: c for c in state.callbacks})
-        self._saver.sync.confirmed.update(state.confirmed)
-        self._auto_save = state.auto_save
-
-    def __getstate__(self) -> ContainerState:
-        """What pickle keeps (jobs and callbacks still running are left out, with a warning)."""
-        return self._capture(for_json=False)
-
-    def __setstate__(self, state: ContainerState) -> None:
-        """Restore from :meth:`__getstate__`: no service, no tasks (set ``service`` to save)."""
-        self._restore(state)
-
-    def __json_encode__(self) -> dict[str, Any]:
-        """The container as a tree of JSON values (what :meth:`to_json` writes).
-
-        Raises:
-            ExperimentDataError: while jobs or analysis callbacks are still running.
-            TypeError, ValueError: for raw data or an extra attribute with no JSON form.
-        """
-        return state_to_json(self._capture(for_json=True))
-
-    @classmethod
-    def __json_decode__(cls, value: dict[str, Any]) -> ExperimentData:
-        """A container from :meth:`__json_encode__`'s tree.
-
-        Raises:
-            TypeError, ValueError: for a value that is not such a tree.
-        """
-        container = cls.__new__(cls)
-        container._restore(state_from_json(value))
-        return container
-
-    def to_json(self) -> str:
-        """The container as JSON text: data, results, figures, artifacts, metadata, tags,
-        children, job ids, and what the service already holds (so a restored container's next
-        save sends only what changed). The service, experiment and backend objects are left
-        out (the backend's name is kept).
-
-        Raises:
-            ExperimentDataError: while jobs or analysis callbacks are still running.
-            TypeError, ValueError: for raw data or an extra attribute with no JSON form.
-        """
-        return json.dumps(self.__json_encode__(), separators=(",", ":"), allow_nan=False)
-
-    @classmethod
-    def from_json(
-        cls, text: str | bytes, service: ExperimentService | ServiceSource | None = None
-    ) -> ExperimentData:
-        """A container from :meth:`to_json`'s text, with ``service`` (and its children too).
-
-        Raises:
-            TypeError, ValueError: for text that is not such JSON.
-        """
-        if not isinstance(text, str | bytes):
-            raise TypeError(f"text must be str or bytes, not {type(text).__name__}")
-        container = cls.__json_decode__(json.loads(text))
-        if service is not None:
-            container.service = service
-        return container
 
     # -- lifecycle -------------------------------------------------------------------------------
 

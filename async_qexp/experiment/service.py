@@ -36,6 +36,7 @@ from ..models import (
     wire_name,
 )
 from ..models._checks import require_bool, require_ident, require_str
+from ..progress import Progress
 from ._blobs import FigureAndFileCalls
 from ._rest import (
     JSONDecoderType,
@@ -280,14 +281,16 @@ class ExperimentService(FigureAndFileCalls):
         sort_by: str | Sequence[str] | None = None,
         *,
         page_size: int | None = None,
+        progress: Progress | None = None,
         **filters: Any,
     ) -> Pager[Experiment]:
         """Experiments, with optional filtering: ``await`` it for a list, or iterate it.
 
         The filters mean what they mean in the reference ``IBMExperimentService.experiments``.
         ``limit`` caps the total (``None``: every match); ``page_size`` the items per request
-        (default: the server's page size, or ``limit`` when smaller). Iterating holds one page
-        in memory and fetches the next while you consume this one::
+        (default: the server's page size, or ``limit`` when smaller); ``progress(items,
+        total)`` is told the items received as each page arrives (:mod:`async_qexp.progress`).
+        Iterating holds one page in memory and fetches the next while you consume this one::
 
             recent = await service.experiments(backend_name="ibmq_lima")
             async for experiment in service.experiments(limit=None, page_size=500):
@@ -476,6 +479,7 @@ class ExperimentService(FigureAndFileCalls):
         sort_by: str | Sequence[str] | None = None,
         *,
         page_size: int | None = None,
+        progress: Progress | None = None,
         **filters: Any,
     ) -> Pager[AnalysisResult]:
         """Analysis results, with optional filtering: ``await`` it for a list, or iterate it.

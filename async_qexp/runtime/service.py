@@ -29,6 +29,7 @@ from ..models.runtime import (
     program_upload,
     run_request,
 )
+from ..progress import Progress, check_progress
 from ._api import PAGE_SIZE, JobsApi, ProgramsApi, offset_pages
 from .decoder import ResultDecoder, check_decoder
 from .job import RuntimeJob
@@ -368,6 +369,8 @@ class RuntimeService(Service):
         skip: int = 0,
         pending: bool | None = None,
         program_id: str | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> Pager[RuntimeJob]:
         """Jobs, newest first: ``await`` it for a list, or ``async for`` it page by page.
 
@@ -379,6 +382,7 @@ class RuntimeService(Service):
             skip: how many of the newest to skip.
             pending: ``True`` for queued or running jobs only, ``False`` for finished ones.
             program_id: only jobs of this program.
+            progress: told the jobs received as each page arrives (:mod:`async_qexp.progress`).
 
         Raises:
             TypeError: for an argument of the wrong type (at once, not when awaited).
@@ -397,7 +401,11 @@ class RuntimeService(Service):
             return [RuntimeJob.from_record(self, record) for record in records], count
 
         return Pager(
-            offset_pages(read, start=skip), owner=self._tasks, limit=limit, page_size=PAGE_SIZE
+            offset_pages(read, start=skip),
+            owner=self._tasks,
+            limit=limit,
+            page_size=PAGE_SIZE,
+            progress=check_progress(progress),
         )
 
     async def delete_job(self, job_id: str) -> None:

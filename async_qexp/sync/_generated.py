@@ -27,7 +27,7 @@ from async_qexp.sync._bases import ExperimentDataBase, ProviderBase, RuntimeJobB
 from async_qexp.sync._loop import SyncPager, SyncResultStream, register
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from async_qexp._auth import Account, HubGroupProject
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         FileInfo,
     )
     from async_qexp.models.runtime import JobStatus, RuntimeOptions, RuntimeProgram
+    from async_qexp.progress import Progress
     from async_qexp.runtime.decoder import ResultDecoder
     from async_qexp.runtime.stream import MessageCallback
 
@@ -192,6 +193,7 @@ class SyncExperimentService(ServiceBase):
         sort_by: str | Sequence[str] | None = None,
         *,
         page_size: int | None = None,
+        progress: Progress | None = None,
         **filters: Any,
     ) -> SyncPager[AnalysisResult]:
         """Analysis results, with optional filtering: ``await`` it for a list, or iterate it.
@@ -216,6 +218,7 @@ class SyncExperimentService(ServiceBase):
             creation_datetime_before,
             sort_by,
             page_size=page_size,
+            progress=progress,
             **filters,
         )
         return result
@@ -411,6 +414,7 @@ class SyncExperimentService(ServiceBase):
         sort_by: str | Sequence[str] | None = None,
         *,
         page_size: int | None = None,
+        progress: Progress | None = None,
         **filters: Any,
     ) -> SyncPager[Experiment]:
         """Experiments, with optional filtering: ``await`` it for a list, or iterate it.
@@ -440,6 +444,7 @@ class SyncExperimentService(ServiceBase):
             parent_id,
             sort_by,
             page_size=page_size,
+            progress=progress,
             **filters,
         )
         return result
@@ -696,13 +701,15 @@ class SyncRuntimeService(ServiceBase):
         skip: int = 0,
         pending: bool | None = None,
         program_id: str | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> SyncPager[SyncRuntimeJob]:
         """Jobs, newest first: ``await`` it for a list, or ``async for`` it page by page.
 
         Blocking: see :meth:`async_qexp.RuntimeService.jobs`.
         """
         result: SyncPager[SyncRuntimeJob] = self._call(
-            self._async.jobs, limit, skip, pending, program_id
+            self._async.jobs, limit, skip, pending, program_id, progress=progress
         )
         return result
 
@@ -1240,12 +1247,16 @@ class SyncExperimentData(ExperimentDataBase):
         value: str = self._loop.wrap(self._async.backend_name)
         return value
 
-    def block_for_results(self, timeout: float | None = None) -> SyncExperimentData:
+    def block_for_results(
+        self, timeout: float | None = None, *, progress: Progress | None = None
+    ) -> SyncExperimentData:
         """Wait for every job and callback (children's too); returns ``self``.
 
         Blocking: see :meth:`async_qexp.ExperimentData.block_for_results`.
         """
-        result: SyncExperimentData = self._call(self._async.block_for_results, timeout)
+        result: SyncExperimentData = self._call(
+            self._async.block_for_results, timeout, progress=progress
+        )
         return result
 
     def cancel(self) -> bool:
@@ -1537,7 +1548,7 @@ class SyncExperimentData(ExperimentDataBase):
         save_artifacts: bool = True,
         save_children: bool = True,
         *,
-        progress: Callable[[int, int], Any] | None = None,
+        progress: Progress | None = None,
     ) -> SaveReport:
         """Save what changed since the last save: the experiment, then (concurrently) its results, figures, artifacts and deletions, then the children.
 

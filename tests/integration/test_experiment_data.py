@@ -528,12 +528,13 @@ async def test_save_of_1000_results_and_100_figures(provider: Provider) -> None:
             exp.add_analysis_results(name="r", value=float(i), components=[f"Q{i % 5}"])
         for i in range(100):
             exp.add_figures(SVG, f"fig{i}")
-        seen: list[int] = []
+        seen: list[tuple[int, int | None]] = []
         report = await exp.save(
-            suppress_errors=False, progress=lambda done, total: seen.append(done)
+            suppress_errors=False, progress=lambda done, total: seen.append((done, total))
         )
         assert report.sent == 1101
-        assert seen[-1] == 1100
+        assert seen[-1] == (1101, 1101), "progress ends at the total: every request sent"
+        assert [d for d, _ in seen] == sorted(d for d, _ in seen), "monotone"
         results = await provider.experiment.analysis_results(
             experiment_id=exp.experiment_id, limit=None
         )
