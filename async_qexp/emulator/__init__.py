@@ -1,4 +1,4 @@
-"""A local emulator of the IBM Quantum experiment service ("resultsDB").
+"""A local emulator of the IBM Quantum experiment service ("resultsDB") and runtime service.
 
 An ASGI app (Starlette on uvicorn) with SQLite storage (a WAL file, or in-memory). Start it
 in-process with :func:`serve` (an async context manager yielding an :class:`Emulator`, which
@@ -18,6 +18,9 @@ URL layout (one port):
 
 * authentication at ``/`` and ``/api``: ``GET /version``, ``POST /users/loginWithToken``,
   ``GET /users/me`` (service URLs built from the request's Host), ``GET /Network``;
+* beside them, the classic backends listing of every hub/group/project and the backends'
+  status, properties and defaults: what ``IBMQ.enable_account()`` of the old
+  ``qiskit-ibmq-provider`` needs (see :mod:`.classic`);
 * the experiment service under ``/resultsdb`` (every endpoint of
   ``docs/protocol.md#experiment-service-endpoints``, including
   ``PUT /analysis_results/bulkupdate`` and the legacy multipart figure endpoints);
