@@ -24,8 +24,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def optional_deps(session: nox.Session) -> None:
-    """The code paths that light up when numpy, pandas, matplotlib or PyYAML are installed."""
-    session.install("-e", ".[test]", "numpy", "pandas", "matplotlib", "pyyaml")
+    """Code paths that light up with numpy, pandas, matplotlib, PyYAML or cryptography."""
+    session.install("-e", ".[test]", "numpy", "pandas", "matplotlib", "pyyaml", "cryptography")
     session.run(
         "python",
         "-m",
@@ -35,6 +35,7 @@ def optional_deps(session: nox.Session) -> None:
         "tests/unit",
         "tests/integration/test_experiment_data.py",
         "tests/integration/test_examples.py",
+        "tests/emulator/test_tls.py",
         *session.posargs,
     )
 

@@ -9,10 +9,13 @@ event loop of its own; ``with`` or ``async with``), or as a command::
         [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
         [--error-rate-500 R] [--error-rate-503 R] [--error-rate-429 R] \
         [--retry-after S] [--drop-rate R] [--seed N] \
-        [--runtime-backends A,B] [--runtime-concurrency N] [--program-dir DIR] [--no-runtime]
+        [--runtime-backends A,B] [--runtime-concurrency N] [--program-dir DIR] [--no-runtime] \
+        [--tls-cert FILE --tls-key FILE | --tls-self-signed]
 
-which prints ``listening on http://HOST:PORT`` once it accepts connections and exits 0 on
-SIGINT/SIGTERM.
+which prints ``listening on http://HOST:PORT`` (``https://`` over TLS) once it accepts
+connections and exits 0 on SIGINT/SIGTERM. ``--tls-self-signed`` makes a throw-away certificate
+authority and a certificate for the loopback names (:mod:`.tls`) and first prints
+``tls ca FILE``, the certificate a client must trust.
 
 URL layout (one port):
 
