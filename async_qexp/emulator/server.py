@@ -71,9 +71,9 @@ class _Server(uvicorn.Server):
         idle keep-alive client never sends it, nor does a client that keeps its socket after a
         websocket closed (qiskit-ibmq-provider does), so shutting down waited for
         ``timeout_graceful_shutdown``. Done before uvicorn closes them: a TLS transport closed
-        twice forgets its connection and can no longer be aborted. (uvicorn itself closes a
-        websocket twice when the client's close frame comes before the app returns: such a
-        client still holds the shutdown.) A response or a websocket still running is left to
+        twice forgets its connection and can no longer be aborted. (uvicorn closes a websocket
+        twice when the client's close frame comes before the app returns, so the result stream
+        returns at once after its close.) A response or a websocket still running is left to
         uvicorn.
         """
         for connection in list(self.server_state.connections):

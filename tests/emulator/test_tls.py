@@ -191,7 +191,7 @@ async def test_a_client_that_keeps_its_closed_websocket_does_not_hold_the_shutdo
 ) -> None:
     """What qiskit-ibmq-provider 0.20.2 (websocket-client 1.8) does after a stream ends."""
     trust = ssl.create_default_context(cafile=files.ca)
-    kept: ssl.SSLSocket | None = None
+    kept: list[ssl.SSLSocket] = []
     try:
         async with serve(tls_certfile=files.cert, tls_keyfile=files.key) as emu:
             token = await access_token(emu.url, "t", verify=trust)
@@ -200,16 +200,20 @@ async def test_a_client_that_keeps_its_closed_websocket_does_not_hold_the_shutdo
             ) as rt:
                 job_id = await run_job(rt, "hello-world", {"iterations": 1})
                 await wait_status(rt, job_id)
-            kept, opcodes = await asyncio.to_thread(
-                _stream_and_keep_the_socket, trust, emu.port, job_id, token
-            )
-            assert opcodes == [1, 1, 1, 8]  # ACK, the interim result, the final one, close
+            # Several times: whether the client's close frame comes before the server's app
+            # returns is a race (uvicorn closes twice if it does; see runtime/stream.py).
+            for _ in range(5):
+                sock, opcodes = await asyncio.to_thread(
+                    _stream_and_keep_the_socket, trust, emu.port, job_id, token
+                )
+                kept.append(sock)
+                assert opcodes == [1, 1, 1, 8]  # ACK, the interim result, the final one, close
             await asyncio.sleep(0.3)  # the server closes its side and waits for close_notify
             started = time.monotonic()
         took = time.monotonic() - started
     finally:
-        if kept is not None:
-            kept.close()
+        for sock in kept:
+            sock.close()
     assert took < 2.5  # uvicorn's graceful-shutdown timeout is 5 s
 
 
