@@ -24,9 +24,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def optional_deps(session: nox.Session) -> None:
-    """The code paths that light up when numpy, pandas, matplotlib, PyYAML or Qiskit (the
-    ``qiskit`` extra) are installed; the ``tests`` session covers their absence."""
-    session.install("-e", ".[test,qiskit]", "numpy", "pandas", "matplotlib", "pyyaml", "tqdm")
+    """The code paths that light up when numpy, pandas, matplotlib, PyYAML, cryptography, tqdm
+    or Qiskit (the ``qiskit`` extra) are installed; the ``tests`` session covers their absence."""
+    session.install(
+        "-e", ".[test,qiskit]", "numpy", "pandas", "matplotlib", "pyyaml", "cryptography", "tqdm"
+    )
     session.run(
         "python",
         "-m",
@@ -38,17 +40,39 @@ def optional_deps(session: nox.Session) -> None:
         "tests/integration/test_serialisation.py",
         "tests/integration/test_qiskit.py",
         "tests/integration/test_examples.py",
+        "tests/emulator/test_tls.py",
         *session.posargs,
     )
 
 
+IBMQ_PROVIDER = [
+    "qiskit-ibmq-provider==0.20.2",
+    "qiskit-terra==0.46.3",  # the last 0.x; the provider also pins numpy<1.24 (Python <= 3.11)
+    "websocket-client==1.8.0",  # 1.9 makes this provider reconnect forever
+    "setuptools<81",  # the provider imports pkg_resources
+]
+COMPAT_CLIENTS = {
+    "qiskit-ibm-experiment": (["qiskit-ibm-experiment"], "compat_qiskit_ibm_experiment.py"),
+    "qiskit-ibmq-provider": (IBMQ_PROVIDER, "compat_qiskit_ibmq_provider.py"),
+}
+
+
 @nox.session
-def compat(session: nox.Session) -> None:
-    """The unmodified qiskit-ibm-experiment client against the emulator."""
-    session.install("-e", ".[emulator]", "qiskit-ibm-experiment")
-    session.run(
-        "python", "tests/emulator/compat_qiskit_ibm_experiment.py", "--emulator-python", "python"
-    )
+@nox.parametrize(
+    ("python", "client"),
+    [(None, "qiskit-ibm-experiment"), ("3.11", "qiskit-ibmq-provider")],
+    ids=["qiskit-ibm-experiment", "qiskit-ibmq-provider"],
+)
+def compat(session: nox.Session, client: str) -> None:
+    """Unmodified Qiskit clients against the emulator, each in a virtualenv of its own.
+
+    qiskit-ibm-experiment: the experiment service. qiskit-ibmq-provider 0.20.2: IBMQ login,
+    backends, runtime programs and jobs, the result stream (the emulator serves TLS for it).
+    The emulator runs as a process of its own, started and stopped by the script.
+    """
+    packages, script = COMPAT_CLIENTS[client]
+    session.install("-e", ".[emulator]", *packages)
+    session.run("python", f"tests/emulator/{script}", "--emulator-python", "python")
 
 
 @nox.session

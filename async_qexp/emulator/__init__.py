@@ -1,4 +1,4 @@
-"""A local emulator of the IBM Quantum experiment service ("resultsDB").
+"""A local emulator of the IBM Quantum experiment service ("resultsDB") and runtime service.
 
 An ASGI app (Starlette on uvicorn) with SQLite storage (a WAL file, or in-memory). Start it
 in-process with :func:`serve` (an async context manager yielding an :class:`Emulator`, which
@@ -9,15 +9,21 @@ event loop of its own; ``with`` or ``async with``), or as a command::
         [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
         [--error-rate-500 R] [--error-rate-503 R] [--error-rate-429 R] \
         [--retry-after S] [--drop-rate R] [--seed N] \
-        [--runtime-backends A,B] [--runtime-concurrency N] [--program-dir DIR] [--no-runtime]
+        [--runtime-backends A,B] [--runtime-concurrency N] [--program-dir DIR] [--no-runtime] \
+        [--tls-cert FILE --tls-key FILE | --tls-self-signed]
 
-which prints ``listening on http://HOST:PORT`` once it accepts connections and exits 0 on
-SIGINT/SIGTERM.
+which prints ``listening on http://HOST:PORT`` (``https://`` over TLS) once it accepts
+connections and exits 0 on SIGINT/SIGTERM. ``--tls-self-signed`` makes a throw-away certificate
+authority and a certificate for the loopback names (:mod:`.tls`) and first prints
+``tls ca FILE``, the certificate a client must trust.
 
 URL layout (one port):
 
 * authentication at ``/`` and ``/api``: ``GET /version``, ``POST /users/loginWithToken``,
   ``GET /users/me`` (service URLs built from the request's Host), ``GET /Network``;
+* beside them, the classic backends listing of every hub/group/project and the backends'
+  status, properties and defaults: what ``IBMQ.enable_account()`` of the old
+  ``qiskit-ibmq-provider`` needs (see :mod:`.classic`);
 * the experiment service under ``/resultsdb`` (every endpoint of
   ``docs/protocol.md#experiment-service-endpoints``, including
   ``PUT /analysis_results/bulkupdate`` and the legacy multipart figure endpoints);

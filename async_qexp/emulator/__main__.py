@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
+import tempfile
 
 from .config import EmulatorConfig
 from .faults import FAULT_SETTINGS, FaultSettings
 from .server import serve
+from .tls import DEFAULT_HOSTS, self_signed
 
 
 def _number(text: str) -> float | int:
@@ -52,11 +55,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="directory of *.py runtime programs to seed as public (repeatable)",
     )
     p.add_argument("--no-runtime", action="store_true", help="do not serve /runtime")
-    return p.parse_args(argv)
+    tls = p.add_argument_group(
+        "TLS",
+        "Serve https:// and wss:// instead of http:// and ws:// (the old qiskit-ibmq-provider "
+        "streams runtime results only from an https runtime URL).",
+    )
+    tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain) of the server")
+    tls.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    tls.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="make a throw-away authority and a certificate for localhost, 127.0.0.1, ::1 and "
+        "--host (with the cryptography package, else the openssl command) in a temporary "
+        "directory removed on exit; prints 'tls ca FILE' (the certificate a client must trust, "
+        "e.g. through REQUESTS_CA_BUNDLE and SSL_CERT_FILE) before 'listening on'",
+    )
+    args = p.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        p.error("--tls-cert and --tls-key go together")
+    if args.tls_self_signed and args.tls_cert:
+        p.error("--tls-self-signed replaces --tls-cert and --tls-key")
+    return args
 
 
-async def run(args: argparse.Namespace) -> None:
-    """Serve until SIGINT/SIGTERM."""
+async def run(
+    args: argparse.Namespace, certfile: str | None = None, keyfile: str | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM (over TLS with ``certfile`` and ``keyfile``, else with
+    ``--tls-cert`` and ``--tls-key`` if given)."""
     config = EmulatorConfig(
         db=args.db,
         users=args.users,
@@ -70,6 +96,8 @@ async def run(args: argparse.Namespace) -> None:
         runtime_backends=[b for b in args.runtime_backends.split(",") if b.strip()],
         runtime_concurrency=args.runtime_concurrency,
         runtime_program_dirs=args.program_dir,
+        tls_certfile=certfile or args.tls_cert,
+        tls_keyfile=keyfile or args.tls_key,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -88,8 +116,16 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = parse_args(argv)
     try:
-        asyncio.run(run(args))
-    except (OSError, ValueError) as exc:
+        with contextlib.ExitStack() as stack:
+            certfile = keyfile = None
+            if args.tls_self_signed:
+                directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="qexp-tls-"))
+                wildcard = args.host in ("", "0.0.0.0", "::")
+                files = self_signed(directory, [*DEFAULT_HOSTS, *([] if wildcard else [args.host])])
+                certfile, keyfile = files.cert, files.key
+                print(f"tls ca {files.ca}", flush=True)
+            asyncio.run(run(args, certfile, keyfile))
+    except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._util import HTTPProblem, error_body, error_response
 from .auth import auth_routes
+from .classic import classic_routes
 from .faults import FaultDecision, RequestRecord
 from .resultsdb import blob_routes, resultsdb_routes
 from .state import EmulatorState, state_of
@@ -227,7 +228,8 @@ async def _drop_connection(send: Send) -> None:
 
 
 def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None = None) -> ASGIApp:
-    """The emulator's ASGI app (auth at ``/`` and ``/api``, resultsDB, runtime, uploads).
+    """The emulator's ASGI app (auth and the classic backends at ``/`` and ``/api``, resultsDB,
+    runtime, uploads).
 
     ``runtime_routes`` are mounted at ``/runtime``; without them every runtime call
     answers 404 JSON (the runtime service is a later addition).
@@ -243,6 +245,7 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
         ]
     routes: list[BaseRoute] = [
         *auth_routes(),
+        *classic_routes(),
         Mount("/resultsdb", routes=resultsdb_routes()),
         Mount("/runtime", routes=runtime),
         *blob_routes(),

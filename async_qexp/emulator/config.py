@@ -173,6 +173,10 @@ def _devices_converter(value: Any) -> tuple[DeviceSpec, ...]:
     raise TypeError("devices: expected a path or a list of DeviceSpec")
 
 
+def _optional_path(value: Any) -> str | None:
+    return None if value is None else os.fspath(value)
+
+
 def _faults_converter(value: Any) -> FaultSettings:
     if value is None:
         return FaultSettings()
@@ -228,6 +232,11 @@ class EmulatorConfig:
     """Directories whose ``*.py`` files are seeded as public programs (besides the built-ins)."""
     runtime_log_limit: int = 1024 * 1024
     """Bytes of a job's output kept as its log."""
+    tls_certfile: str | None = attrs.field(default=None, converter=_optional_path)
+    """PEM file of the server's certificate (chain): serve ``https``/``wss`` instead of
+    ``http``/``ws`` (see :func:`~async_qexp.emulator.tls.self_signed` for a test certificate)."""
+    tls_keyfile: str | None = attrs.field(default=None, converter=_optional_path)
+    """PEM file of the certificate's private key (with ``tls_certfile``)."""
 
     def __attrs_post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -240,3 +249,5 @@ class EmulatorConfig:
             raise ValueError("runtime_concurrency must be >= 1")
         if self.runtime and not self.runtime_backends:
             raise ValueError("runtime_backends: at least one backend is needed")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")

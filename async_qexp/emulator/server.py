@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["Emulator", "serve"]
 
 
+_NOT_HTTP = object()
+
+
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to its owner and stops promptly."""
 
@@ -55,13 +58,50 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._exit_event.wait(), 0.1)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.config.is_ssl:
+            self._abort_finished_connections()
+        await super().shutdown(sockets)
+
+    def _abort_finished_connections(self) -> None:
+        """Abort the TLS connections with nothing more to send: closed ones, and HTTP ones
+        waiting for their next request.
+
+        Closing a TLS connection, asyncio waits (up to 30 s) for the client's close_notify. An
+        idle keep-alive client never sends it, nor does a client that keeps its socket after a
+        websocket closed (qiskit-ibmq-provider does), so shutting down waited for
+        ``timeout_graceful_shutdown``. Done before uvicorn closes them: a TLS transport closed
+        twice forgets its connection and can no longer be aborted. (uvicorn closes a websocket
+        twice when the client's close frame comes before the app returns, so the result stream
+        returns at once after its close.) A response or a websocket still running is left to
+        uvicorn.
+        """
+        for connection in list(self.server_state.connections):
+            transport: asyncio.Transport | None = getattr(connection, "transport", None)
+            if transport is None:
+                continue
+            cycle = getattr(connection, "cycle", _NOT_HTTP)  # (uvicorn's HTTP protocols)
+            idle_http = cycle is None or bool(getattr(cycle, "response_complete", False))
+            finished = transport.is_closing() or (cycle is not _NOT_HTTP and idle_http)
+            if finished and _flushed(transport):
+                transport.abort()
+
+
+def _flushed(transport: asyncio.Transport) -> bool:
+    """Whether a transport has no data left to write."""
+    try:
+        return transport.get_write_buffer_size() == 0
+    except AttributeError:  # a TLS transport closed twice (Python 3.11): it cannot be aborted
+        return False
+
 
 @attrs.define(eq=False)
 class Emulator:
     """A running emulator (yielded by :func:`serve` and by :func:`~.thread.serve_in_thread`)."""
 
     url: str
-    """Base/auth URL, e.g. ``http://127.0.0.1:54321`` (no trailing slash)."""
+    """Base/auth URL, e.g. ``http://127.0.0.1:54321`` (``https://`` with ``tls_certfile``; no
+    trailing slash)."""
     config: EmulatorConfig
     _state: EmulatorState = attrs.field(repr=False)
 
@@ -143,7 +183,8 @@ async def serve(
     exit the server stops, connections close and the database is closed.
 
     The runtime service is mounted at ``/runtime`` unless ``config.runtime`` is false or
-    other ``runtime_routes`` are given; on exit its worker processes are killed first.
+    other ``runtime_routes`` are given; on exit its worker processes are killed first. With
+    ``config.tls_certfile`` and ``tls_keyfile`` it serves HTTPS (and WSS) instead of HTTP.
     """
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
     async with contextlib.AsyncExitStack() as stack:
@@ -183,6 +224,8 @@ async def _serving(app: Any, cfg: EmulatorConfig) -> AsyncIterator[str]:
             proxy_headers=False,
             server_header=False,
             timeout_graceful_shutdown=5,
+            ssl_certfile=cfg.tls_certfile,
+            ssl_keyfile=cfg.tls_keyfile,
             timeout_keep_alive=60,
             ws_per_message_deflate=False,  # runtime streams: ~1.5x the frames per second
         )
@@ -194,7 +237,8 @@ async def _serving(app: Any, cfg: EmulatorConfig) -> AsyncIterator[str]:
                     await task
                     raise RuntimeError("the emulator server stopped during start-up")
                 await asyncio.sleep(0.001)
-            yield f"http://{shown}:{port}"
+            scheme = "http" if cfg.tls_certfile is None else "https"
+            yield f"{scheme}://{shown}:{port}"
         finally:
             server.should_exit = True
             try:

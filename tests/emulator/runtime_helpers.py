@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import ssl
 from typing import Any
 
 import anyio
@@ -45,9 +46,9 @@ def main(backend, user_messenger, **kwargs):
 """
 
 
-async def access_token(url: str, api_token: str) -> str:
-    """Log in and return the access token."""
-    async with httpx.AsyncClient(base_url=url) as c:
+async def access_token(url: str, api_token: str, verify: ssl.SSLContext | bool = True) -> str:
+    """Log in and return the access token (``verify``: what to trust over https)."""
+    async with httpx.AsyncClient(base_url=url, verify=verify) as c:
         r = await c.post("/api/users/loginWithToken", json={"apiToken": api_token})
         r.raise_for_status()
         token: str = r.json()["id"]

@@ -174,6 +174,11 @@ class RuntimeManager:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def queued(self, backend: str) -> int:
+        """Jobs waiting for ``backend`` (0 for a backend the runtime does not serve)."""
+        queue = self._queues.get(backend)
+        return 0 if queue is None else len(queue)
+
     def queued_position(self, job_id: str) -> int | None:
         """0-based place of a queued job in its backend's queue."""
         run = self.live.get(job_id)

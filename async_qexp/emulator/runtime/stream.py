@@ -90,8 +90,13 @@ async def send_job_messages(
     except (OSError, RuntimeError, WebSocketDisconnect):
         return  # the client went away
     finally:
-        if not receiver.done():
-            receiver.cancel()
-        await asyncio.wait([receiver])
-        if not receiver.cancelled():
-            receiver.exception()  # retrieved: a disconnect error is expected here
+        # Return without awaiting anything after the close: if the client's close frame came
+        # while the app still ran, uvicorn would close the transport a second time, and a TLS
+        # transport closed twice can no longer be aborted at shutdown (see server.py).
+        receiver.cancel()
+        receiver.add_done_callback(_retrieve)
+
+
+def _retrieve(receiver: asyncio.Future[Any]) -> None:
+    if not receiver.cancelled():
+        receiver.exception()  # retrieved: a disconnect error is expected here
