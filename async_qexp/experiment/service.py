@@ -373,7 +373,8 @@ class ExperimentService(FigureAndFileCalls):
         Every result carries its id (given, or generated now), so a create whose answer was
         lost is replayed safely, and an id the service already holds is reported as
         ``existing`` rather than failed: give deterministic ids and a rerun of the same batch
-        skips what an earlier run stored (``qexp upload`` does this)::
+        skips what an earlier run stored (``qexp upload`` does this:
+        ``docs/cli.md#qexp-upload``)::
 
             report = await service.create_analysis_results(
                 [{"experiment_id": exp_id, "result_type": "T1", "result_data": {"value": v}}
