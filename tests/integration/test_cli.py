@@ -56,9 +56,7 @@ def env(url: str, token: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def qexp(
-    env: dict[str, str], *args: str, timeout: float = 30, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def qexp(env: dict[str, str], *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """Run ``qexp ARGS`` (as ``python -m async_qexp.cli``) to completion."""
     return subprocess.run(
         [sys.executable, "-m", "async_qexp.cli", *args],
@@ -67,7 +65,6 @@ def qexp(
         timeout=timeout,
         env=env,
         cwd=ROOT,
-        input=stdin,
         check=False,
     )
 
@@ -118,12 +115,6 @@ def failed(done: subprocess.CompletedProcess[str], code: int = 1) -> str:
     assert lines[0].startswith("qexp: error: ")
     assert "Traceback" not in done.stderr
     return lines[0]
-
-
-def create_experiment(env: dict[str, str], *args: str) -> str:
-    created = qexp_json(env, "experiments", "create", "--backend", "ibmq_lima", *args)
-    experiment_id: str = created["experiment_id"]
-    return experiment_id
 
 
 def js(*args: str) -> list[str]:
