@@ -22,10 +22,10 @@ def _number(text: str) -> float | int:
         return float(text)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Parse the command line."""
+def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
+    """Parse the command line (``prog``: the command's name in help and errors)."""
     p = argparse.ArgumentParser(
-        prog="python -m async_qexp.emulator",
+        prog=prog or "python -m async_qexp.emulator",
         description="Local emulator of the IBM Quantum experiment and runtime services.",
     )
     p.add_argument("--host", default="127.0.0.1")
@@ -112,9 +112,10 @@ async def run(
             loop.remove_signal_handler(sig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Entry point; returns the exit code (``prog``: the command's name in help and errors,
+    for ``qexp emulator``)."""
+    args = parse_args(argv, prog)
     try:
         with contextlib.ExitStack() as stack:
             certfile = keyfile = None

@@ -1,6 +1,7 @@
 """The experiment service and the ExperimentData container."""
 
 from .artifacts import ArtifactData
+from .bulk import BulkCreateReport
 from .data import (
     DEFAULT_SAVE_CONCURRENCY,
     ExperimentData,
@@ -19,6 +20,7 @@ __all__ = [
     "AnalysisResultData",
     "AnalysisStatus",
     "ArtifactData",
+    "BulkCreateReport",
     "ExperimentData",
     "ExperimentDataError",
     "ExperimentDataSaveFailed",

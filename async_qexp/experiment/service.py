@@ -8,9 +8,10 @@ are checked before any request; request bodies and queries are made by
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from .._config import save_preferences
 from .._http import parse_json
 from .._paging import Pager
 from .._service import ServiceContext
-from ..errors import ApiError
+from ..errors import ApiError, ClosedError, EntryExists
 from ..models import (
     AnalysisResult,
     Device,
@@ -36,7 +37,7 @@ from ..models import (
     wire_name,
 )
 from ..models._checks import require_bool, require_ident, require_str
-from ..progress import Progress
+from ..progress import Progress, ProgressReporter
 from ._blobs import FigureAndFileCalls
 from ._rest import (
     JSONDecoderType,
@@ -45,6 +46,7 @@ from ._rest import (
     new_id,
     plain_json,
 )
+from .bulk import AnalysisResultItem, BulkCreateReport, analysis_result_record
 
 __all__ = ["ExperimentService"]
 
@@ -339,20 +341,128 @@ class ExperimentService(FigureAndFileCalls):
             EntryNotFound: if the experiment does not exist.
         """
         ignore_unknown(kwargs, "create_analysis_result")
-        require_str(result_type, "result_type", empty=False)
-        record = AnalysisResult(
-            result_id=result_id if result_id is not None else new_id(),
-            experiment_id=experiment_id,
-            result_type=result_type,
-            result_data=plain_json(result_data, json_encoder) if result_data is not None else {},
-            device_components=device_components,
-            tags=tags if tags is not None else [],
-            quality=quality if quality is not None else ResultQuality.UNKNOWN,
-            verified=verified,
-            chisq=chisq,
+        record = analysis_result_record(
+            {
+                "experiment_id": experiment_id,
+                "result_data": result_data,
+                "result_type": result_type,
+                "device_components": device_components,
+                "tags": tags,
+                "quality": quality,
+                "verified": verified,
+                "result_id": result_id,
+                "chisq": chisq,
+            },
+            json_encoder,
         )
         await self.post_analysis_result(create_body(record))
         return record.result_id
+
+    async def create_analysis_results(
+        self,
+        results: Iterable[AnalysisResultItem],
+        *,
+        progress: Progress | None = None,
+        json_encoder: JSONEncoderType = None,
+    ) -> BulkCreateReport:
+        """Create many analysis results concurrently, and report what became of each.
+
+        Every item is checked and encoded before anything is sent, so a bad one raises and
+        nothing is stored. Then the creates run concurrently, as many at once as the
+        provider's in-flight bound (``max_in_flight``) allows. A failed create does not stop
+        the others: it is reported, with its error, in the answer.
+
+        Every result carries its id (given, or generated now), so a create whose answer was
+        lost is replayed safely, and an id the service already holds is reported as
+        ``existing`` rather than failed: give deterministic ids and a rerun of the same batch
+        skips what an earlier run stored (``qexp upload`` does this:
+        ``docs/cli.md#qexp-upload``)::
+
+            report = await service.create_analysis_results(
+                [{"experiment_id": exp_id, "result_type": "T1", "result_data": {"value": v}}
+                 for v in values],
+                progress=lambda done, total: print(f"{done}/{total}"),
+            )
+            assert report.ok, report.failed
+
+        Args:
+            results: the results, each a mapping of :meth:`create_analysis_result`'s
+                arguments (``experiment_id`` and ``result_type`` required; no other keys) or
+                an :class:`~async_qexp.models.AnalysisResult` record.
+            progress: called as ``progress(done, total)`` (:mod:`async_qexp.progress`): first
+                with 0 done, then after every item created, found existing or failed; ``done``
+                ends at ``total``, the number of items.
+            json_encoder: a custom encoder for every ``result_data``, as in
+                :meth:`create_analysis_result`.
+
+        Returns:
+            a :class:`~async_qexp.experiment.bulk.BulkCreateReport`: the ids created, the ids
+            that already existed, and the failures with their errors, in the order given.
+
+        Raises:
+            TypeError: for an item or field of the wrong type (the message names the item,
+                ``results[3]: ...``), before any request.
+            ValueError: for a bad value, an unknown or missing key, or two items with the same
+                ``result_id``, before any request.
+            ClosedError: if the provider is closed (then nothing more is sent).
+        """
+        if isinstance(results, str | bytes | Mapping) or not isinstance(results, Iterable):
+            raise TypeError(
+                f"results must be an iterable of analysis results, not {type(results).__name__}"
+            )
+        reporter = ProgressReporter(progress)
+        bodies: list[tuple[str, dict[str, Any]]] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(results):
+            try:
+                record = analysis_result_record(item, json_encoder)
+                body = create_body(record)
+            except (TypeError, ValueError) as exc:
+                kind = TypeError if isinstance(exc, TypeError) else ValueError
+                raise kind(f"results[{index}]: {exc}") from exc
+            if record.result_id in seen:
+                raise ValueError(
+                    f"results[{index}] has the result_id of results[{seen[record.result_id]}]: "
+                    f"{record.result_id!r}"
+                )
+            seen[record.result_id] = index
+            bodies.append((record.result_id, body))
+        self._session.check_open()
+        reporter.add_total(len(bodies))
+        outcomes: list[Exception | bool | None] = [None] * len(bodies)  # True: created
+        queue = iter(enumerate(bodies))
+
+        async def creator() -> None:
+            # A fixed pool of creators drains the queue: no task per item.
+            for index, (_, body) in queue:
+                try:
+                    await self.post_analysis_result(body)
+                    outcomes[index] = True
+                except EntryExists:  # a first attempt's 409: stored before this call
+                    outcomes[index] = False
+                except ClosedError:
+                    raise
+                except Exception as exc:
+                    logger.info("could not create analysis result %s: %s", bodies[index][0], exc)
+                    outcomes[index] = exc
+                reporter.advance()
+
+        owner = self._tasks.child("create_analysis_results")
+        try:
+            workers = min(self._session.max_in_flight, len(bodies))
+            await asyncio.gather(
+                *(owner.spawn(creator(), name="create analysis results") for _ in range(workers))
+            )
+        finally:
+            await owner.aclose()
+        done = list(zip(bodies, outcomes, strict=True))
+        return BulkCreateReport(
+            created=tuple(rid for (rid, _), outcome in done if outcome is True),
+            existing=tuple(rid for (rid, _), outcome in done if outcome is False),
+            failed=tuple(
+                (rid, outcome) for (rid, _), outcome in done if isinstance(outcome, Exception)
+            ),
+        )
 
     async def post_analysis_result(self, body: Mapping[str, Any] | bytes) -> None:
         """Create an analysis result from a wire body (made by

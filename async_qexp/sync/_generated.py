@@ -27,7 +27,7 @@ from async_qexp.sync._bases import ExperimentDataBase, ProviderBase, RuntimeJobB
 from async_qexp.sync._loop import SyncPager, SyncResultStream, register
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
     from async_qexp._auth import Account, HubGroupProject
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from async_qexp.experiment._rest import JSONDecoderType, JSONEncoderType
     from async_qexp.experiment._sync import SaveReport
     from async_qexp.experiment.artifacts import ArtifactData
+    from async_qexp.experiment.bulk import AnalysisResultItem, BulkCreateReport
     from async_qexp.experiment.results import AnalysisResultData
     from async_qexp.experiment.status import AnalysisStatus, ExperimentStatus
     from async_qexp.models.components import DeviceComponent
@@ -280,6 +281,25 @@ class SyncExperimentService(ServiceBase):
             chisq,
             json_encoder,
             **kwargs,
+        )
+        return result
+
+    def create_analysis_results(
+        self,
+        results: Iterable[AnalysisResultItem],
+        *,
+        progress: Progress | None = None,
+        json_encoder: JSONEncoderType = None,
+    ) -> BulkCreateReport:
+        """Create many analysis results concurrently, and report what became of each.
+
+        Blocking: see :meth:`async_qexp.ExperimentService.create_analysis_results`.
+        """
+        result: BulkCreateReport = self._call(
+            self._async.create_analysis_results,
+            results,
+            progress=progress,
+            json_encoder=json_encoder,
         )
         return result
 
