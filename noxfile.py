@@ -1,11 +1,40 @@
-"""Sessions: ``nox`` runs tests, lint and typecheck; ``nox -s bench`` runs the benchmarks."""
+"""Sessions: ``nox`` runs the tests on every Python from 3.10 to 3.13 that is present, on the
+lowest versions the project allows, with the optional dependencies, against the reference
+clients, then lint and typecheck; ``nox -s bench`` runs the benchmarks, ``nox -s docs`` builds
+the documentation."""
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
+from pathlib import Path
+
 import nox
 
-nox.options.sessions = ["tests", "optional_deps", "compat", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lowest", "optional_deps", "compat", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False  # an absent Python is skipped, not a failure
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+ROOT = Path(__file__).resolve().parent
+
+
+def _pyenv_on_path() -> None:
+    """Put pyenv's interpreters first on PATH: its shims fail for a version that is not
+    selected, where nox should find the interpreter (a machine without pyenv is unchanged)."""
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = []
+    for version in PYTHONS:
+        patches = [p for p in versions.glob(f"{version}.*/bin") if (p / "python3").exists()]
+        patches.sort(key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.name)])
+        if patches:
+            found.append(str(patches[-1]))
+    if found:
+        os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_pyenv_on_path()
 
 PYTEST_WARNINGS = [
     "-W",
@@ -15,11 +44,39 @@ PYTEST_WARNINGS = [
 ]
 
 
-@nox.session
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The whole test suite: unit (respx), emulator, and integration tests."""
+    """The whole test suite (unit, emulator, integration), on each Python that is present."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *PYTEST_WARNINGS, *session.posargs)
+
+
+def lowest_constraints() -> list[str]:
+    """``name==floor`` for every dependency of the package, the emulator and the tests: the
+    lowest versions ``pyproject.toml`` allows."""
+    text = (ROOT / "pyproject.toml").read_text()
+    sections = re.findall(
+        r"^(?:dependencies|emulator|test) = \[(.*?)^\]", text, flags=re.MULTILINE | re.DOTALL
+    )
+    pins = []
+    for section in sections:
+        for name, floor in re.findall(r'"([A-Za-z0-9_.\-]+)>=([0-9][^",;\s]*)', section):
+            pins.append(f"{name}=={floor}")
+    return pins
+
+
+@nox.session(python=PYTHONS[0])
+def lowest(session: nox.Session) -> None:
+    """The whole suite on the lowest Python with the lowest version of every dependency (each
+    floor in ``pyproject.toml`` must be one that passes)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\n".join(lowest_constraints()) + "\n")
+    try:
+        session.install("-c", constraints.name, "-e", ".[test]")
+    finally:
+        os.unlink(constraints.name)
+    session.run("python", "-m", "pip", "freeze", silent=False)
+    session.run("python", "-m", "pytest", *PYTEST_WARNINGS, "-q", *session.posargs)
 
 
 @nox.session

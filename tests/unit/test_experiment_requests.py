@@ -32,6 +32,7 @@ from async_qexp import (
     Provider,
     ResultQuality,
 )
+from async_qexp.models import parse_iso
 
 from ._support import (
     ACCESS,
@@ -1037,7 +1038,7 @@ async def test_create_figure_generates_a_timestamped_svg_name(connected: Connect
     name, _ = await provider.experiment.create_figure("e1", b"<svg/>")
     match = re.fullmatch(r"figure_(.+)\.svg", name)
     assert match is not None
-    stamp = datetime.fromisoformat(match[1])
+    stamp = parse_iso(match[1])
     assert before - timedelta(seconds=1) <= stamp <= datetime.now() + timedelta(seconds=1)
 
 
