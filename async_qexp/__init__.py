@@ -71,6 +71,7 @@ if TYPE_CHECKING:
         UnknownComponent,
         to_component,
     )
+    from .models._display import RecordList
     from .progress import Progress, tqdm_progress
     from .runtime import (
         ResultDecoder,
@@ -85,6 +86,7 @@ _WHERE = {
     "._client": ("Provider",),
     "._config": ("DEFAULT_AUTH_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "StreamPolicy"),
     "._paging": ("Pager",),
+    ".models._display": ("RecordList",),
     ".progress": ("Progress", "tqdm_progress"),
     ".errors": (
         "ApiError",
@@ -179,6 +181,7 @@ __all__ = [
     "QexpError",
     "Qubit",
     "RateLimited",
+    "RecordList",
     "RequestError",
     "RequestTimeout",
     "Resonator",
