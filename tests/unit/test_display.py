@@ -405,3 +405,12 @@ def test_repr_works_off_the_event_loop() -> None:
         asyncio.get_running_loop()
     assert pretty(runtime_job())
     assert experiment()._repr_html_()
+
+
+def test_figure_data_repr_is_short() -> None:
+    from async_qexp import FigureData
+
+    assert repr(FigureData(SVG, "T1_Q0.svg")) == f"<FigureData T1_Q0.svg: SVG, {len(SVG)} bytes>"
+    text = FigureData(SVG.decode(), "a.svg", {"qubit": 0})
+    assert repr(text) == f"<FigureData a.svg: SVG, {len(SVG)} characters, metadata {{'qubit': 0}}>"
+    assert FigureData(SVG, "x.svg")._repr_svg_() == SVG.decode()
