@@ -25,7 +25,8 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def optional_deps(session: nox.Session) -> None:
     """The code paths that light up when numpy, pandas, matplotlib, PyYAML or Qiskit (the
-    ``qiskit`` extra) are installed; the ``tests`` session covers their absence."""
+    ``qiskit`` extra) are installed (the notebook's ``to_dataframe()`` among them); the
+    ``tests`` session covers their absence."""
     session.install("-e", ".[test,qiskit]", "numpy", "pandas", "matplotlib", "pyyaml", "tqdm")
     session.run(
         "python",
@@ -38,6 +39,7 @@ def optional_deps(session: nox.Session) -> None:
         "tests/integration/test_serialisation.py",
         "tests/integration/test_qiskit.py",
         "tests/integration/test_examples.py",
+        "tests/integration/test_notebook.py",
         *session.posargs,
     )
 
