@@ -309,7 +309,7 @@ def test_pandas_is_imported_only_by_to_dataframe() -> None:
 
 
 @pytest.mark.asyncio
-async def test_experiment_data_shows_status_counts_and_figures() -> None:
+async def test_m_10_5_experiment_data_shows_status_counts_and_figures() -> None:
     async with ExperimentData(
         experiment_type="T1", backend="ibmq_lima", tags=[SCRIPT], experiment_id=EXP_ID
     ) as exp:
@@ -360,7 +360,7 @@ async def test_experiment_data_analysis_results_are_a_record_list() -> None:
 
 
 @pytest.mark.asyncio
-async def test_cached_status_reads_no_service() -> None:
+async def test_m_10_5_cached_status_reads_no_service() -> None:
     async with ExperimentData(experiment_type="T1") as exp:
         job = ScriptedJob("j", fail=True)
         exp.add_jobs(job)
