@@ -360,9 +360,11 @@ class RecordList(list[T], Generic[T]):
         ]
 
     def _repr_pretty_(self, p: PrettyPrinter, cycle: bool) -> None:
-        """IPython's pretty printer: a caption, then an aligned text table."""
-        if cycle or not self:
-            p.text("[...]" if cycle else "[]")
+        """IPython's pretty printer: a caption, then an aligned text table; inside another
+        object (a dict, a list), the ``repr``."""
+        nested: int = getattr(p, "indentation", 0)
+        if cycle or nested or not self:
+            p.text("[...]" if cycle else repr(self))
             return
         headers, rows = self._table()
         lines = [_caption(self), *_text_table(headers, [[t for t, _ in r] for r in rows])]

@@ -170,6 +170,8 @@ def test_repr_pretty_inside_a_list_is_the_repr() -> None:
         "[<Experiment 3c5d2f4e T1 on ibmq_lima, 2026-11-29 10:02, 3 tags>,\n"
         " <AnalysisResult 1a2b3c4d T1 on Q0 = 62.123 ± 3.1 us, GOOD>]"
     )
+    nested = ipython_pretty({"found": RecordList([experiment()])})
+    assert nested == "{'found': [<Experiment 3c5d2f4e T1 on ibmq_lima, 2026-11-29 10:02, 3 tags>]}"
 
 
 def test_repr_pretty_with_the_fake_printer() -> None:
