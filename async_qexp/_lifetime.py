@@ -151,6 +151,14 @@ def _spawn_release(held: Held) -> None:
     _ABANDONED.spawn(_close_quietly(held))
 
 
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _release(held: Held, *, at_exit: bool = False) -> None:
     """Release what a provider held, when it was dropped or at exit (module docstring)."""
     if held.empty:
@@ -167,7 +175,7 @@ def _release(held: Held, *, at_exit: bool = False) -> None:
                 return
             except Exception:  # the loop closed meanwhile, or did not answer in time
                 pass
-        elif at_exit and asyncio.events._get_running_loop() is None:
+        elif at_exit and not _loop_running_here():
             try:
                 loop.run_until_complete(_close_quietly(held))
                 return
