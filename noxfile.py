@@ -82,7 +82,8 @@ def lowest(session: nox.Session) -> None:
 @nox.session
 def optional_deps(session: nox.Session) -> None:
     """The code paths that light up when numpy, pandas, matplotlib, PyYAML, cryptography, tqdm
-    or Qiskit (the ``qiskit`` extra) are installed; the ``tests`` session covers their absence."""
+    or Qiskit (the ``qiskit`` extra) are installed (the notebook's ``to_dataframe()`` among
+    them); the ``tests`` session covers their absence."""
     session.install(
         "-e", ".[test,qiskit]", "numpy", "pandas", "matplotlib", "pyyaml", "cryptography", "tqdm"
     )
@@ -98,6 +99,7 @@ def optional_deps(session: nox.Session) -> None:
         "tests/integration/test_qiskit.py",
         "tests/integration/test_examples.py",
         "tests/emulator/test_tls.py",
+        "tests/integration/test_notebook.py",
         *session.posargs,
     )
 
@@ -137,9 +139,7 @@ def lint(session: nox.Session) -> None:
     """ruff (lint and formatting), and the import contracts of docs/architecture.md."""
     session.install("ruff>=0.5", "import-linter>=2.1")
     session.install("--no-deps", "-e", ".")  # import-linter finds the package; nothing runs
-    session.run(
-        "ruff", "check", "async_qexp", "tests", "examples", "bench", "tools", "noxfile.py"
-    )
+    session.run("ruff", "check", "async_qexp", "tests", "examples", "bench", "tools", "noxfile.py")
     session.run("ruff", "format", "--check", "async_qexp", "tests", "examples", "bench", "tools")
     session.run("lint-imports")
 

@@ -20,7 +20,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._auth import Account, HubGroupProject
-    from ._client import Provider
+    from ._client import PendingProvider, Provider
     from ._config import DEFAULT_AUTH_URL, DEFAULT_TIMEOUT, RetryPolicy, StreamPolicy
     from ._paging import Pager
     from .errors import (
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         EntryExists,
         EntryNotFound,
         JobTimeoutError,
+        NotStartedError,
         QexpError,
         RateLimited,
         RequestError,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
         UnknownComponent,
         to_component,
     )
+    from .models._display import RecordList
     from .progress import Progress, tqdm_progress
     from .runtime import (
         ResultDecoder,
@@ -84,9 +86,10 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "._auth": ("Account", "HubGroupProject"),
-    "._client": ("Provider",),
+    "._client": ("PendingProvider", "Provider"),
     "._config": ("DEFAULT_AUTH_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "StreamPolicy"),
     "._paging": ("Pager",),
+    ".models._display": ("RecordList",),
     ".progress": ("Progress", "tqdm_progress"),
     ".errors": (
         "ApiError",
@@ -95,6 +98,7 @@ _WHERE = {
         "EntryExists",
         "EntryNotFound",
         "JobTimeoutError",
+        "NotStartedError",
         "QexpError",
         "RateLimited",
         "RequestError",
@@ -176,7 +180,9 @@ __all__ = [
     "HubGroupProject",
     "JobStatus",
     "JobTimeoutError",
+    "NotStartedError",
     "Pager",
+    "PendingProvider",
     "ProgramParameter",
     "ProgramResult",
     "Progress",
@@ -184,6 +190,7 @@ __all__ = [
     "QexpError",
     "Qubit",
     "RateLimited",
+    "RecordList",
     "RequestError",
     "RequestTimeout",
     "Resonator",

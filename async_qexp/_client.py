@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +25,11 @@ from ._config import (
 )
 from ._config import preferences_path as default_preferences_path
 from ._http import HttpSession, Secret, TransportName, check_transport
+from ._lifetime import Held, watch
 from ._service import ServiceContext
 from ._tasks import TaskOwner
 from ._version import __version__
-from .errors import ClosedError, QexpError
+from .errors import ClosedError, NotStartedError, QexpError
 from .experiment.service import ExperimentService
 from .models._checks import require_int, require_str
 from .runtime.service import RuntimeService
@@ -35,7 +37,39 @@ from .runtime.service import RuntimeService
 if TYPE_CHECKING:
     from .emulator import EmulatorConfig
 
-__all__ = ["DEFAULT_AUTH_URL", "DEFAULT_TIMEOUT", "Provider"]
+__all__ = [
+    "DEFAULT_AUTH_URL",
+    "DEFAULT_LOCAL_TOKEN",
+    "DEFAULT_TIMEOUT",
+    "PendingProvider",
+    "Provider",
+]
+
+logger = logging.getLogger("async_qexp")
+
+DEFAULT_LOCAL_TOKEN = "local-user"
+"""The token :meth:`Provider.local` logs in with (any token is a user of the emulator)."""
+
+IN_MEMORY_WARNING = (
+    "Provider.auto(): QEXP_TOKEN is not set, so this provider runs on the embedded emulator "
+    "with an in-memory database: whatever is saved there is lost when the process exits. To "
+    "keep it, give the emulator a database file: "
+    "Provider.auto(emulator=EmulatorConfig(db='qexp.sqlite')) "
+    "(from async_qexp.emulator import EmulatorConfig), or serve one with "
+    "'python -m async_qexp.emulator --db qexp.sqlite' and set QEXP_URL=http://127.0.0.1:8765 "
+    "and QEXP_TOKEN (any value). Set QEXP_TOKEN (and QEXP_URL) to use IBM Quantum."
+)
+"""What :meth:`Provider.auto` logs at WARNING, once per process, when it falls back to an
+in-memory emulator."""
+
+_in_memory_warned = False
+
+
+def _warn_in_memory(config: EmulatorConfig | None) -> None:
+    global _in_memory_warned
+    if (config is None or config.db is None) and not _in_memory_warned:
+        _in_memory_warned = True
+        logger.warning(IN_MEMORY_WARNING)
 
 
 def _check_timeout(timeout: Any) -> None:
@@ -56,6 +90,16 @@ class Provider:
 
         async with async_qexp.Provider(token=TOKEN) as provider:
             exp_id = await provider.experiment.create_experiment("T1", "ibmq_lima")
+
+    or connect it, keep it (across notebook cells), and close it with one call::
+
+        provider = await async_qexp.Provider(token=TOKEN).connect()
+        ...
+        await provider.aclose()
+
+    A provider dropped without :meth:`aclose` (collected, or still open when the interpreter
+    exits) has its connections, tasks and emulator released then, quietly; closing it is
+    still the way to know when that happens.
 
     Args:
         token: the API token; defaults to the ``QEXP_TOKEN`` environment variable.
@@ -133,8 +177,8 @@ class Provider:
         self._preferences_path = (
             Path(preferences_path) if preferences_path else default_preferences_path()
         )
-        self._session: HttpSession | None = None
-        self._tasks: TaskOwner | None = None
+        self._held = Held()
+        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._account: Account | None = None
         self._hgp: HubGroupProject | None = None
         self._experiment: ExperimentService | None = None
@@ -146,7 +190,16 @@ class Provider:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "connected" if self._account else "not connected"
-        return f"<Provider {self._auth_url} hgp={self._hgp} token=*** {state}>"
+        where = " (embedded emulator)" if self.emulator is not None else ""
+        return f"<Provider {self._auth_url}{where} hgp={self._hgp} token=*** {state}>"
+
+    @property
+    def _session(self) -> HttpSession | None:
+        return self._held.session
+
+    @property
+    def _tasks(self) -> TaskOwner | None:
+        return self._held.tasks
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -169,8 +222,10 @@ class Provider:
             max_in_flight=self._max_in_flight,
             user_agent=f"async_qexp/{__version__}",
         )
-        self._session = session
-        self._tasks = TaskOwner("provider")
+        tasks = TaskOwner("provider")
+        await self._held.hold(session, tasks)
+        if self._finalizer is None:
+            self._finalizer = watch(self, self._held)
         session.add_secret(self._token)
         try:
             _, account = await login(session, self._auth_url, self._token)
@@ -182,7 +237,7 @@ class Provider:
             await self._shutdown()
             raise
         self._account = account
-        context = ServiceContext(session, self._tasks, self._hgp)
+        context = ServiceContext(session, tasks, self._hgp)
         if account.resultsdb_url:
             self._experiment = ExperimentService(
                 context,
@@ -222,21 +277,21 @@ class Provider:
         """End everything the provider started, then close every connection.
 
         Pagers, result streams, runtime callbacks and the tasks of every ExperimentData
-        attached to this provider are cancelled and awaited; anything used afterwards raises
-        :class:`~async_qexp.errors.ClosedError`. Safe to call more than once.
+        attached to this provider are cancelled and awaited, and the embedded emulator of a
+        provider from :meth:`local` (or :meth:`auto`) is stopped; anything used afterwards
+        raises :class:`~async_qexp.errors.ClosedError`. Safe to call more than once.
         """
         self._closed = True
-        await self._shutdown()
+        await self._held.aclose()
 
     async def _shutdown(self) -> None:
-        tasks, self._tasks = self._tasks, None
-        session, self._session = self._session, None
+        """After a failed connect: close the session and tasks (the emulator, if any, stays
+        until :meth:`aclose`)."""
+        thread, self._held.emulator_thread = self._held.emulator_thread, None
         try:
-            if tasks is not None:
-                await tasks.aclose()
+            await self._held.aclose()
         finally:
-            if session is not None:
-                await session.aclose()
+            self._held.emulator_thread = thread
 
     async def __aenter__(self) -> Provider:
         return await self.connect()
@@ -250,7 +305,10 @@ class Provider:
         if self._closed:
             raise ClosedError("the provider is closed")
         if self._account is None:
-            raise QexpError("the provider is not connected: use 'async with Provider(...)'")
+            raise NotStartedError(
+                "the provider is not connected: 'await provider.connect()' (then "
+                "'await provider.aclose()'), or 'async with Provider(...) as provider:'"
+            )
 
     @property
     def account(self) -> Account:
@@ -297,30 +355,45 @@ class Provider:
     # -- the embedded emulator -----------------------------------------------------------
 
     @classmethod
-    @contextlib.asynccontextmanager
-    async def local(
+    def local(
         cls,
-        token: str = "local-user",
+        token: str = DEFAULT_LOCAL_TOKEN,
         *,
         emulator: EmulatorConfig | None = None,
         **options: Any,
-    ) -> AsyncIterator[Provider]:
-        """Start the embedded emulator on a loopback port and connect a provider to it.
+    ) -> PendingProvider:
+        """A provider connected to the embedded emulator, started on a loopback port.
 
-        ::
+        Await it to start it and keep it (a notebook keeps it across cells), and close it with
+        one call, which stops the emulator too; or use it as an async context manager::
+
+            provider = await async_qexp.Provider.local()
+            print(await provider.experiment.backends())
+            await provider.aclose()
 
             async with async_qexp.Provider.local() as provider:
-                print(await provider.experiment.backends())
+                ...
 
-        The emulator lives as long as the block, on a thread and event loop of its own, so
-        its work never stalls the caller's loop. Needs the ``emulator`` extra
-        (``pip install 'async_qexp[emulator]'``).
+        The emulator runs on a thread and event loop of its own, so its work never stalls the
+        caller's loop, until the provider is closed. Its database is in memory unless
+        ``emulator`` names a file (``EmulatorConfig(db="qexp.sqlite")``). Needs the
+        ``emulator`` extra (``pip install 'async_qexp[emulator]'``).
 
         Args:
             token: the API token to log in with (each token is its own user).
             emulator: the emulator's configuration (default: in-memory, no latency or faults).
             options: passed on to :class:`Provider` (timeout, retry, transport, ...).
         """
+
+        def start() -> Awaitable[Provider]:
+            return cls._start_local(token, emulator, options)
+
+        return PendingProvider(start, "Provider.local()")
+
+    @classmethod
+    async def _start_local(
+        cls, token: str, config: EmulatorConfig | None, options: dict[str, Any]
+    ) -> Provider:
         try:
             from .emulator import serve_in_thread
         except ImportError as exc:  # pragma: no cover - depends on the installation
@@ -328,24 +401,129 @@ class Provider:
                 "the embedded emulator needs the 'emulator' extra: "
                 "pip install 'async_qexp[emulator]'"
             ) from exc
-        async with (
-            serve_in_thread(emulator) as running,
-            cls(token, running.url, **options) as provider,
-        ):
-            provider.emulator = running
-            yield provider
+        thread = serve_in_thread(config)
+        try:
+            running = await anyio.to_thread.run_sync(thread.start)
+            provider = cls(token, running.url, **options)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(thread.stop)
+            raise
+        provider.emulator = running
+        provider._held.emulator_thread = thread
+        try:
+            await provider.connect()
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await provider.aclose()
+            raise
+        return provider
 
     @classmethod
-    @contextlib.asynccontextmanager
-    async def auto(cls, **options: Any) -> AsyncIterator[Provider]:
+    def auto(cls, *, emulator: EmulatorConfig | None = None, **options: Any) -> PendingProvider:
         """The service named by ``QEXP_TOKEN``/``QEXP_URL`` if set, else the embedded emulator.
 
         What examples and notebooks want: the same code runs against IBM Quantum with a token
-        in the environment, and locally without one. ``options`` go to :class:`Provider`.
+        in the environment, and locally without one. Started and closed as :meth:`local`
+        (``provider = await Provider.auto()``, or ``async with``). Without a token, and
+        without a database file in ``emulator``, it logs at WARNING (once per process) that
+        what is saved is lost at exit, and how to keep it (:data:`IN_MEMORY_WARNING`).
+
+        Args:
+            emulator: the emulator's configuration, used only without ``QEXP_TOKEN``.
+            options: passed on to :class:`Provider`.
         """
-        if env_token():
-            async with cls(**options) as provider:
-                yield provider
-        else:
-            async with cls.local(**options) as provider:
-                yield provider
+
+        async def start() -> Provider:
+            if env_token():
+                return await cls(**options).connect()
+            _warn_in_memory(emulator)
+            local = dict(options)
+            token = local.pop("token", DEFAULT_LOCAL_TOKEN)
+            return await cls._start_local(token, emulator, local)
+
+        return PendingProvider(start, "Provider.auto()")
+
+
+_PROVIDER_NAMES = frozenset(
+    {name for name in dir(Provider) if not name.startswith("_")} | {"emulator"}
+)
+
+
+class PendingProvider:
+    """A provider that starts when it is awaited or entered: what :meth:`Provider.local` and
+    :meth:`Provider.auto` return.
+
+    ::
+
+        provider = await Provider.local()          # started; kept (across notebook cells)
+        await provider.aclose()                    # closed, emulator stopped: one call
+
+        provider = await Provider.local().start()  # the same, by name
+
+        async with Provider.local() as provider:   # closed when the block ends
+            ...
+
+    It starts once. Before it is started it has none of the provider's attributes: using one
+    raises :class:`~async_qexp.errors.NotStartedError`, which says how to start it.
+    """
+
+    def __init__(self, start: Callable[[], Awaitable[Provider]], name: str) -> None:
+        """Wrap ``start`` (which makes and connects the provider); ``name`` is how the user
+        made it, for messages (``"Provider.local()"``)."""
+        self._start = start
+        self._name = name
+        self._state = "not started"
+        self._entered: Provider | None = None
+
+    def __repr__(self) -> str:
+        return f"<PendingProvider {self._name}: {self._state}>"
+
+    async def start(self) -> Provider:
+        """Start the provider (and its emulator, if any) and return it, connected.
+
+        Raises:
+            RuntimeError: when this was started before (call ``Provider.local()`` again for
+                another provider).
+            AuthError, RequestError: as :meth:`Provider.connect`.
+        """
+        if self._state != "not started":
+            raise RuntimeError(
+                f"{self._name} was {self._state} already; call {self._name} again "
+                "for another provider"
+            )
+        self._state = "starting"
+        try:
+            provider = await self._start()
+        except BaseException:
+            self._state = "not started"
+            raise
+        self._state = "started"
+        return provider
+
+    def __await__(self) -> Generator[Any, None, Provider]:
+        return self.start().__await__()
+
+    async def __aenter__(self) -> Provider:
+        self._entered = await self.start()
+        return self._entered
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        provider, self._entered = self._entered, None
+        if provider is not None:
+            await provider.aclose()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _PROVIDER_NAMES:
+            if self._state == "started":
+                raise NotStartedError(
+                    f"{self._name} was started: use the Provider it gave "
+                    f"('provider = await {self._name}'), not {self._name} itself "
+                    f"(so 'provider.{name}')"
+                )
+            raise NotStartedError(
+                f"{self._name} is not started yet, so it has no {name!r}: start it with "
+                f"'provider = await {self._name}' (and 'await provider.aclose()' when done), "
+                f"or use 'async with {self._name} as provider:'"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, Generic, TypeVar
 
 from ._tasks import TaskOwner
+from .models._display import RecordList
 from .progress import Progress, ProgressReporter
 
 __all__ = ["Fetch", "Page", "Pager"]
@@ -114,11 +115,12 @@ class Pager(AsyncIterator[T], Generic[T]):
                 self._progress.finish()
         return self._items.pop()
 
-    async def collect(self) -> list[T]:
-        """Fetch every remaining item into a list (what ``await pager`` does)."""
-        return [item async for item in self]
+    async def collect(self) -> RecordList[T]:
+        """Fetch every remaining item into a list (what ``await pager`` does): a
+        :class:`~async_qexp.RecordList`, which a notebook shows as a table."""
+        return RecordList([item async for item in self])
 
-    def __await__(self) -> Generator[Any, None, list[T]]:
+    def __await__(self) -> Generator[Any, None, RecordList[T]]:
         return self.collect().__await__()
 
     async def aclose(self) -> None:

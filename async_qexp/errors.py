@@ -14,6 +14,9 @@ Everything the library raises on purpose derives from :class:`QexpError`, except
 
 * :class:`ClosedError` — the object (or the provider it belongs to) has been closed.
 
+* :class:`NotStartedError` — a provider used before it was started or connected (also an
+  ``AttributeError``, so ``hasattr`` and ``getattr`` with a default keep working).
+
 * ``ExperimentDataError`` — misuse of an ExperimentData, and its ``ExperimentDataSaveFailed``
   when ``save(suppress_errors=False)`` could not save everything (in
   :mod:`async_qexp.experiment`, beside the save report they carry).
@@ -39,6 +42,7 @@ __all__ = [
     "EntryExists",
     "EntryNotFound",
     "JobTimeoutError",
+    "NotStartedError",
     "QexpError",
     "RateLimited",
     "RequestError",
@@ -155,6 +159,16 @@ class RequestTimeout(RequestError):
 
 class ClosedError(QexpError):
     """The object was used after it, or the provider it belongs to, was closed."""
+
+
+class NotStartedError(QexpError, AttributeError):
+    """A provider used before it was started: ``Provider.local()`` and ``Provider.auto()``
+    start when awaited (``provider = await Provider.local()``) or entered (``async with``),
+    and ``Provider(...)`` when connected (``await provider.connect()``). The message says how.
+
+    It is an ``AttributeError`` too, so ``hasattr()`` and ``getattr(obj, name, default)``
+    answer as for any missing attribute.
+    """
 
 
 class RuntimeServiceError(QexpError):

@@ -24,11 +24,19 @@ import attrs
 from .._auth import HubGroupProject
 from .._version import __version__
 from ..models import Experiment, ExperimentShareLevel, encode_envelopes
+from ..models._display import (
+    Displayable,
+    PrettyPrinter,
+    RecordList,
+    html_fields,
+    short_id,
+    svg_thumbnail,
+)
 from ._jobs import backend_name
 from ._qiskit import is_qiskit_result, qiskit_items
 from ._sync import ExperimentDataError
 from .artifacts import ArtifactData, ArtifactStore
-from .figures import FigureStore
+from .figures import FigureData, FigureStore, is_svg_text
 from .results import AnalysisResultData, AnalysisResultTable
 
 __all__ = ["ExperimentContents"]
@@ -74,7 +82,7 @@ def _check_mapping(value: Any, name: str) -> dict[str, Any]:
     return copy_module.deepcopy(dict(value))
 
 
-class ExperimentContents:
+class ExperimentContents(Displayable):
     """The contents of one experiment container (see the module docstring).
 
     Raises:
@@ -399,7 +407,7 @@ class ExperimentContents:
             rows = self._results.select(index)
         if index is not None and len(rows) == 1:
             return rows[0]
-        return rows
+        return RecordList(rows)
 
     def delete_analysis_result(self, result_key: int | slice | str) -> list[str]:
         """Delete results (by position, id, short id or name); returns their full ids.
@@ -578,6 +586,50 @@ class ExperimentContents:
             parts.append(f"notes={self.notes!r}")
         return "<" + ", ".join(parts) + ">"
 
+    def _display_status(self) -> Any:
+        """The status a display shows (``None``: the contents alone do not know it)."""
+        return None
+
+    def _summary(self) -> str:
+        kind = self.experiment_type or "(no type)"
+        return f"{type(self).__name__} {kind} {short_id(self.experiment_id)}"
+
+    def _fields(self) -> list[tuple[str, Any]]:
+        with self._lock:
+            return [
+                ("id", self.experiment_id),
+                ("status", self._display_status()),
+                ("backend", self.backend_name),
+                ("tags", self.tags),
+                ("parent", self.parent_id),
+                ("data", len(self._data)),
+                ("jobs", len(self.job_ids)),
+                ("analysis results", len(self._results)),
+                ("figures", len(self._figures)),
+                ("figure names", self._figures.names()),
+                ("artifacts", len(self._artifacts)),
+                ("children", len(self._children)),
+                ("errors", self.errors().strip()),
+            ]
+
+    def _repr_pretty_(self, p: PrettyPrinter, cycle: bool) -> None:
+        """IPython's pretty printer: the summary, status and counts, one per line (this
+        class has its own ``__repr__``, which IPython would use instead)."""
+        Displayable._repr_pretty_(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: status, counts, figure names, and the figures held in memory
+        as SVG drawn small (as images, so no script in them runs)."""
+        with self._lock:
+            figures = [self._figures.get(name) for name in self._figures.names()]
+        drawn: list[str] = []
+        for figure in figures:
+            svg = _svg_bytes(figure)
+            if svg is not None and figure is not None and len(drawn) < 4:
+                drawn.append(svg_thumbnail(figure.name, svg))
+        extra = f"<tr><th></th><td>{''.join(drawn)}</td></tr>" if drawn else ""
+        return html_fields(self._summary(), self._fields(), extra_rows=extra)
+
     def __str__(self) -> str:
         lines = [
             f"ExperimentData {self.experiment_type or '(no type)'}",
@@ -599,3 +651,13 @@ class ExperimentContents:
         if errors:
             lines.append(f"  errors:    {errors.strip()}")
         return "\n".join(lines)
+
+
+def _svg_bytes(figure: FigureData | None) -> bytes | None:
+    """A figure's SVG when it is in memory as SVG (not a file, not matplotlib, not remote)."""
+    raw = None if figure is None else figure.figure
+    if isinstance(raw, bytes) and is_svg_text(raw[:4096].decode("utf-8", errors="replace")):
+        return raw
+    if isinstance(raw, str) and is_svg_text(raw):
+        return raw.encode("utf-8")
+    return None

@@ -276,6 +276,22 @@ class JobTracker:
         present = [s for s in statuses if s is not None]
         return first_by_precedence(present, _PRECEDENCE, JobStatus.DONE)
 
+    def cached_status(self) -> JobStatus:
+        """The overall status from what is known without asking any service: the final
+        statuses, a job's own ``cached_status`` (a :class:`~async_qexp.RuntimeJob` has one),
+        RUNNING for a job still waited on."""
+        statuses = []
+        for job_id, job in self.jobs.items():
+            cached = getattr(job, "cached_status", None)
+            task = self._tasks.get(job_id)
+            if job_id in self._final:
+                statuses.append(self._final[job_id])
+            elif isinstance(cached, JobStatus):
+                statuses.append(cached)
+            elif task is not None and not task.done():
+                statuses.append(JobStatus.RUNNING)
+        return first_by_precedence(statuses, _PRECEDENCE, JobStatus.DONE)
+
     def errors(self) -> str:
         """Errors of failed jobs and of job waits that raised, one block per job."""
         parts = [f"\n[Job ID: {jid}]: {msg}" for jid, msg in self._errors.items()]

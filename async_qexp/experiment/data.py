@@ -518,7 +518,20 @@ class ExperimentData(PortableContainer, ExperimentContents):
         """The overall status: job state first, then analysis."""
         if self._is_empty():
             return ExperimentStatus.EMPTY
-        job_status = await self.job_status()
+        return self._overall_status(await self.job_status())
+
+    @property
+    def cached_status(self) -> ExperimentStatus:
+        """The overall status as last known, without asking any job's service (what a
+        notebook shows; :meth:`status` asks)."""
+        if self._is_empty():
+            return ExperimentStatus.EMPTY
+        return self._overall_status(self._jobs.cached_status())
+
+    def _display_status(self) -> ExperimentStatus:
+        return self.cached_status
+
+    def _overall_status(self, job_status: JobStatus) -> ExperimentStatus:
         if job_status is not JobStatus.DONE:
             return ExperimentStatus[job_status.name]
         analysis = self.analysis_status()

@@ -32,9 +32,11 @@ def is_svg_text(value: str) -> bool:
     return head.startswith("<") and ("<svg" in value[:4096].lower() or head.startswith("<?xml"))
 
 
-@attrs.define(eq=True)
+@attrs.define(eq=True, repr=False)
 class FigureData:
     """A figure with its name and metadata (``docs/behaviour.md#figures``).
+
+    Its ``repr`` is short (``<FigureData T1_Q0.svg: SVG, 612 bytes>``); a notebook draws it.
 
     Attributes:
         figure: SVG bytes or text, a file path, or a matplotlib Figure.
@@ -54,6 +56,19 @@ class FigureData:
     def copy(self, new_name: str | None = None) -> FigureData:
         """A copy under ``new_name`` (the figure object is shared, the metadata deep-copied)."""
         return FigureData(self.figure, new_name or self.name, copy.deepcopy(self.metadata))
+
+    def __repr__(self) -> str:
+        figure = self.figure
+        if isinstance(figure, bytes | bytearray | memoryview):
+            what = f"SVG, {len(figure)} bytes"
+        elif isinstance(figure, str) and is_svg_text(figure):
+            what = f"SVG, {len(figure)} characters"
+        elif isinstance(figure, str | os.PathLike):
+            what = f"file {os.fspath(figure)}"
+        else:
+            what = type(figure).__name__
+        extra = f", metadata {self.metadata}" if self.metadata else ""
+        return f"<FigureData {self.name}: {what}{extra}>"
 
     def _repr_svg_(self) -> str | None:
         """SVG for Jupyter, when the figure is already SVG."""

@@ -32,6 +32,7 @@ from .._version import __version__
 from ..errors import EntryNotFound
 from ..models import AnalysisResult, ResultQuality, create_body, encode_envelopes, parse_iso
 from ..models import _checks as check
+from ..models._display import Column, Displayable, cell_text, short_id
 
 __all__ = ["DEFAULT_COLUMNS", "AnalysisResultData", "AnalysisResultTable"]
 
@@ -88,9 +89,14 @@ def _changed(row: AnalysisResultData, attribute: attrs.Attribute[Any], value: An
     return value
 
 
-@attrs.define(eq=True, on_setattr=[attrs.setters.convert, attrs.setters.validate, _changed])
-class AnalysisResultData:
+@attrs.define(
+    eq=True, repr=False, on_setattr=[attrs.setters.convert, attrs.setters.validate, _changed]
+)
+class AnalysisResultData(Displayable):
     """One analysis result of an experiment container.
+
+    It shows itself briefly (``<AnalysisResultData 1a2b3c4d T1 on Q0 = 62.1, good>``), and a
+    list of them as a table in a notebook.
 
     Attributes:
         name: the result's name (its type on the service, e.g. ``"T1"``).
@@ -133,6 +139,47 @@ class AnalysisResultData:
     )
     _wire: bytes | None = attrs.field(default=None, init=False, eq=False, repr=False)
     _digest: bytes = attrs.field(default=b"", init=False, eq=False, repr=False)
+
+    _noun = "analysis result"
+    _columns = (
+        Column("id", "result_id", short_id),
+        Column("name", "name"),
+        Column("components", "components"),
+        Column("value", "value"),
+        Column("quality", "quality"),
+        Column("chisq", "chisq"),
+        Column("experiment", "experiment"),
+        Column("backend", "backend"),
+        Column("run time", "run_time"),
+    )
+
+    def _summary(self) -> str:
+        text = f"AnalysisResultData {self.short_id} {self.name}"
+        if self.components:
+            text += f" on {cell_text(self.components)}"
+        if self.value is not None:
+            text += f" = {cell_text(self.value)}"
+        if self.quality:
+            text += f", {self.quality}"
+        return text
+
+    def _fields(self) -> list[tuple[str, Any]]:
+        return [
+            ("id", self.result_id),
+            ("name", self.name),
+            ("components", self.components),
+            ("value", self.value),
+            ("quality", self.quality),
+            ("chisq", self.chisq),
+            ("verified", self.verified),
+            ("experiment", self.experiment),
+            ("experiment id", self.experiment_id),
+            ("backend", self.backend),
+            ("run time", self.run_time),
+            ("created", self.created_time),
+            ("tags", self.tags),
+            ("extra", self.extra),
+        ]
 
     @property
     def short_id(self) -> str:

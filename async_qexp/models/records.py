@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from . import _checks as check
+from ._display import Column, Displayable, cell_text, plural, short_id, short_time
 from .timeutil import parse_datetime
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ExperimentShareLevel",
     "FileInfo",
     "ResultQuality",
+    "fit_text",
 ]
 
 
@@ -144,13 +146,27 @@ def _quality(value: Any) -> ResultQuality | None:
     return None if value is None else ResultQuality.parse(value)
 
 
-@attrs.define(kw_only=True)
-class Experiment:
+@attrs.define(kw_only=True, repr=False)
+class Experiment(Displayable):
     """An experiment as stored by the service.
 
     The read-only fields (``owner``, ``figure_names``, ``creation_datetime``,
-    ``updated_datetime``) are set by the service.
+    ``updated_datetime``) are set by the service. It shows itself briefly
+    (``<Experiment 3c5d2f4e T1 on ibmq_lima, 2026-11-29 10:02, 3 tags>``), and as a table in
+    a notebook (:mod:`async_qexp._display`).
     """
+
+    _noun = "experiment"
+    _columns = (
+        Column("id", "experiment_id", short_id),
+        Column("type", "experiment_type"),
+        Column("backend", "backend_name"),
+        Column("created", "creation_datetime"),
+        Column("tags", "tags"),
+        Column("share level", "share_level"),
+        Column("figures", "figure_names"),
+        Column("notes", "notes"),
+    )
 
     experiment_id: str = attrs.field(validator=check.ident, metadata=_wire("uuid", create=True))
     experiment_type: str = attrs.field(validator=check.text, metadata=_wire("type", create=True))
@@ -217,13 +233,78 @@ class Experiment:
         default=None, validator=_datetime, metadata=_wire("updated_at")
     )
 
+    def _summary(self) -> str:
+        parts = [f"Experiment {short_id(self.experiment_id)} {self.experiment_type}"]
+        parts[0] += f" on {self.backend_name}"
+        when = self.creation_datetime or self.start_datetime
+        if when is not None:
+            parts.append(short_time(when))
+        if self.tags:
+            parts.append(plural(len(self.tags), "tag"))
+        return ", ".join(parts)
 
-@attrs.define(kw_only=True)
-class AnalysisResult:
+    def _fields(self) -> list[tuple[str, Any]]:
+        hgp = "/".join(x for x in (self.hub, self.group, self.project) if x)
+        return [
+            ("id", self.experiment_id),
+            ("type", self.experiment_type),
+            ("backend", self.backend_name),
+            ("created", self.creation_datetime),
+            ("updated", self.updated_datetime),
+            ("started", self.start_datetime),
+            ("ended", self.end_datetime),
+            ("tags", self.tags),
+            ("share level", self.share_level),
+            ("owner", self.owner),
+            ("hub/group/project", hgp),
+            ("parent", self.parent_id),
+            ("jobs", self.job_ids),
+            ("figures", self.figure_names),
+            ("metadata", self.metadata),
+            ("notes", self.notes),
+        ]
+
+
+def fit_text(data: Any) -> str:
+    """The value of an analysis result's data as a human reads it: ``62.1 ± 3.1 us``.
+
+    Reads ``value``, and ``stderr`` or ``variance``, and ``unit`` (what this client and the
+    reference store); ``""`` when there is no ``value``.
+    """
+    if not isinstance(data, dict) or data.get("value") is None:
+        return ""
+    text = cell_text(data["value"], None)
+    error = data.get("stderr")
+    variance = data.get("variance")
+    if error is None and isinstance(variance, int | float) and variance >= 0:
+        error = variance**0.5
+    if isinstance(error, int | float) and not isinstance(error, bool):
+        text += f" ± {cell_text(float(error), None)}"
+    if isinstance(data.get("unit"), str) and data["unit"]:
+        text += f" {data['unit']}"
+    return text
+
+
+@attrs.define(kw_only=True, repr=False)
+class AnalysisResult(Displayable):
     """An analysis result as stored by the service.
 
-    ``backend_name`` and the date-times are set by the service.
+    ``backend_name`` and the date-times are set by the service. It shows itself briefly
+    (``<AnalysisResult 1a2b3c4d T1 on Q0 = 62.1 ± 3.1 us, GOOD>``), and as a table in a
+    notebook (:mod:`async_qexp._display`).
     """
+
+    _noun = "analysis result"
+    _columns = (
+        Column("id", "result_id", short_id),
+        Column("type", "result_type"),
+        Column("components", "device_components"),
+        Column("value", "result_data", fit_text),
+        Column("quality", "quality"),
+        Column("chisq", "chisq"),
+        Column("experiment", "experiment_id", short_id),
+        Column("created", "creation_datetime"),
+    )
 
     result_id: str = attrs.field(validator=check.ident, metadata=_wire("uuid", create=True))
     experiment_id: str = attrs.field(
@@ -263,6 +344,34 @@ class AnalysisResult:
     updated_datetime: datetime | None = attrs.field(
         default=None, validator=_datetime, metadata=_wire("updated_at")
     )
+
+    def _summary(self) -> str:
+        text = f"AnalysisResult {short_id(self.result_id)} {self.result_type}"
+        if self.device_components:
+            text += f" on {cell_text(self.device_components)}"
+        value = fit_text(self.result_data)
+        if value:
+            text += f" = {value}"
+        if self.quality is not None:
+            text += f", {self.quality.value}"
+        return text
+
+    def _fields(self) -> list[tuple[str, Any]]:
+        return [
+            ("id", self.result_id),
+            ("type", self.result_type),
+            ("experiment", self.experiment_id),
+            ("components", self.device_components),
+            ("value", fit_text(self.result_data)),
+            ("quality", self.quality),
+            ("verified", self.verified),
+            ("chisq", self.chisq),
+            ("backend", self.backend_name),
+            ("tags", self.tags),
+            ("created", self.creation_datetime),
+            ("updated", self.updated_datetime),
+            ("data", self.result_data),
+        ]
 
 
 @attrs.frozen(kw_only=True)

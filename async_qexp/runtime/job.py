@@ -17,6 +17,7 @@ from .._config import StreamPolicy
 from .._tasks import TaskOwner
 from ..errors import JobTimeoutError, RuntimeInvalidStateError, RuntimeJobFailureError
 from ..models._checks import require_ident, require_seconds, require_str
+from ..models._display import Column, Displayable, short_time
 from ..models.runtime import RAN_TOO_LONG, JobRecord, JobStatus
 from ._api import JobsApi, known_status
 from .decoder import ResultDecoder, check_decoder, decode_result
@@ -44,8 +45,11 @@ class JobRuntime(Protocol):
         """How result streams keep their connection."""
 
 
-class RuntimeJob:
+class RuntimeJob(Displayable):
     """A job running a runtime program; get it from ``RuntimeService.run`` or ``.job``.
+
+    It shows its id, program, backend, last known status and creation date (in a ``repr``, in
+    IPython, and as a table in a notebook) without asking the server.
 
     Args:
         runtime: the runtime service the job belongs to.
@@ -119,11 +123,20 @@ class RuntimeJob:
         job._apply(record, strict=False)
         return job
 
-    def __repr__(self) -> str:
-        return (
-            f"<RuntimeJob {self.job_id} program={self.program_id} backend={self.backend} "
-            f"status={self._status.value}>"
-        )
+    _noun = "job"
+    _columns = (
+        Column("id", "job_id"),
+        Column("program", "program_id"),
+        Column("backend", "backend"),
+        Column("status", "cached_status"),
+        Column("created", "creation_date"),
+    )
+
+    def _summary(self) -> str:
+        text = f"RuntimeJob {self.job_id} {self.program_id} on {self.backend}, {self._status.value}"
+        if self._creation_date is not None:
+            text += f", created {short_time(self._creation_date)}"
+        return text
 
     @property
     def creation_date(self) -> datetime | None:

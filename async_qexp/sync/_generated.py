@@ -1279,6 +1279,15 @@ class SyncExperimentData(ExperimentDataBase):
         )
         return result
 
+    @property
+    def cached_status(self) -> ExperimentStatus:
+        """The overall status as last known, without asking any job's service (what a notebook shows; :meth:`status` asks).
+
+        Blocking: see :meth:`async_qexp.ExperimentData.cached_status`.
+        """
+        value: ExperimentStatus = self._loop.wrap(self._async.cached_status)
+        return value
+
     def cancel(self) -> bool:
         """Cancel queued analysis, then the jobs. ``True`` if everything was cancelled.
 
