@@ -103,6 +103,12 @@ def module_names(module_name: str) -> dict[str, tuple[str, str | None]]:
     return names
 
 
+def members_static(cls: type) -> list[tuple[str, Any]]:
+    """``inspect.getmembers_static`` (Python 3.11+), for 3.10 too: every attribute of a class
+    and its bases, without running descriptors."""
+    return [(name, inspect.getattr_static(cls, name)) for name in sorted(dir(cls))]
+
+
 def function_node(func: Any) -> ast.FunctionDef | ast.AsyncFunctionDef:
     """The syntax tree of a function's definition."""
     source = textwrap.dedent(inspect.getsource(func))
@@ -388,7 +394,7 @@ def twin_class(twin: str, module_name: str, cls_name: str, base_name: str) -> tu
     ]
     if cls_name in ("ExperimentData", "Provider"):
         lines += ["", *init_method(cls.__init__, imports)]
-    for name, member in inspect.getmembers_static(cls):
+    for name, member in members_static(cls):
         skipped = SKIPPED | SKIPPED_IN.get(cls_name, set())
         if name.startswith("_") or name in skipped or hasattr(base, name):
             continue

@@ -146,8 +146,6 @@ def test_a_closed_provider_refuses_and_stops_its_thread() -> None:
 def test_a_script_that_never_closes_exits_cleanly() -> None:
     script = textwrap.dedent(
         """
-        import warnings
-        warnings.simplefilter("error")
         from async_qexp import SyncProvider, SyncExperimentData
         provider = SyncProvider.local()
         exp_id = provider.experiment.create_experiment("T1", "ibmq_lima")

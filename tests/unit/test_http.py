@@ -478,7 +478,7 @@ async def test_status_maps_to_typed_error_with_code_and_message(
         (httpx.Response(400, json={"message": "top message"}), "top message", None),
         (httpx.Response(400, json={"error": {"code": 7, "name": "NAMED"}}), "NAMED", 7),
         (httpx.Response(400), "Bad Request", None),
-        (httpx.Response(400, json=[1, 2]), "[1,2]", None),
+        (httpx.Response(400, content=b"[1,2]"), "[1,2]", None),
     ],
 )
 async def test_error_message_from_other_bodies(
