@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["tests", "lowest", "optional_deps", "compat", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lowest", "wheel", "optional_deps", "compat", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False  # an absent Python is skipped, not a failure
 
@@ -77,6 +77,25 @@ def lowest(session: nox.Session) -> None:
         os.unlink(constraints.name)
     session.run("python", "-m", "pip", "freeze", silent=False)
     session.run("python", "-m", "pytest", *PYTEST_WARNINGS, "-q", *session.posargs)
+
+
+@nox.session(python=[PYTHONS[0], PYTHONS[-1]])
+def wheel(session: nox.Session) -> None:
+    """The built wheel, installed in a clean virtualenv (not the checkout), runs the
+    quickstart against the embedded emulator and the ``qexp`` command."""
+    with tempfile.TemporaryDirectory() as out:
+        session.run("python", "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, str(ROOT))
+        (built,) = Path(out).glob("async_qexp-*.whl")
+        session.install(f"{built}[emulator]")
+        with tempfile.TemporaryDirectory() as elsewhere:  # the checkout is not importable here
+            session.chdir(elsewhere)
+            session.run("python", str(ROOT / "examples" / "quickstart.py"))
+            session.run("qexp", "--version")
+            session.run(
+                "python",
+                "-c",
+                "import async_qexp, sys; assert 'site-packages' in async_qexp.__file__",
+            )
 
 
 @nox.session
