@@ -161,6 +161,23 @@ def examples(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (``mkdocs.yml``) built into ``site/``, strictly: a link to a
+    missing page or heading, a reference to an object the API reference lacks, a docstring
+    griffe cannot parse, or any other warning fails the build."""
+    session.install("-e", ".[docs]")
+    session.run(
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        "site",
+        *session.posargs,
+        env={"NO_MKDOCS_2_WARNING": "1"},  # mkdocs-material's notice about its successor
+    )
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """The benchmarks (``bench/README.md``); ``-- --quick`` for a one-minute smoke run.
 
