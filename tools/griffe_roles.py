@@ -8,11 +8,17 @@ the package:
   ``~`` shortens the title to the last name, as in Sphinx;
 * a paragraph ending in ``::`` ends in ``:``, the indented block after it staying a code block;
 * an ``Args:`` item naming several parameters (``hub, group, project: ...``) becomes one item
-  per parameter, with the same description.
+  per parameter, with the same description;
+* an attribute made by a descriptor that takes its docstring as an argument
+  (``experiment_id = _Field[str]("The experiment's id.")`` of ``ExperimentData``) gets that
+  docstring, so the reference lists it;
+* a bare annotation in the body of a plain class (``experiment_id: Any`` in a mixin, for the
+  type checker) is dropped, so that it does not hide the documented attribute of another base.
 """
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 from typing import Any
@@ -115,12 +121,44 @@ def _rewrite(obj: griffe.Object, text: str) -> str:
     return LITERAL.sub(r"\1:", text)
 
 
+def _descriptor_doc(obj: griffe.Object) -> str | None:
+    """The docstring given to a ``_Field(...)`` descriptor that makes the attribute ``obj``."""
+    value = getattr(obj, "value", None)
+    if not obj.is_attribute or obj.docstring is not None or value is None:
+        return None
+    try:
+        call = ast.parse(str(value), mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(call, ast.Call) or not call.args:
+        return None
+    func = call.func.value if isinstance(call.func, ast.Subscript) else call.func
+    first = call.args[0]
+    if not (isinstance(func, ast.Name) and func.id == "_Field"):
+        return None
+    if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        return None
+    settable = any(
+        k.arg == "settable" and isinstance(k.value, ast.Constant) and k.value.value is True
+        for k in call.keywords
+    )
+    return first.value + (" Settable." if settable else " Read-only.")
+
+
 def _walk(obj: griffe.Object, seen: set[str]) -> None:
     if obj.path in seen:
         return
     seen.add(obj.path)
+    doc = _descriptor_doc(obj)
+    if doc is not None:
+        obj.docstring = griffe.Docstring(doc, parent=obj)
     if obj.docstring is not None:
         obj.docstring.value = _rewrite(obj, obj.docstring.value)
+    if obj.is_class and not obj.decorators:  # not a dataclass or attrs class: no fields
+        for name, member in list(obj.members.items()):
+            bare = not member.is_alias and member.is_attribute and member.value is None
+            if bare and member.docstring is None:
+                del obj.members[name]
     for member in obj.members.values():
         if not member.is_alias and isinstance(member, griffe.Object):
             _walk(member, seen)
