@@ -225,7 +225,7 @@ class EmulatorConfig:
     runtime_backends: tuple[str, ...] = attrs.field(
         default=DEFAULT_RUNTIME_BACKENDS, converter=_to_strs
     )
-    """Backends runtime jobs may run on (an unknown one is 404)."""
+    """Backends runtime jobs may run on (a job on another one is refused with 400)."""
     runtime_concurrency: int = 5
     """Jobs running at once per backend; more wait QUEUED, in submission order."""
     runtime_program_dirs: tuple[str, ...] = attrs.field(default=(), converter=_to_strs)

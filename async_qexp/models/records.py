@@ -153,7 +153,7 @@ class Experiment(Displayable):
     The read-only fields (``owner``, ``figure_names``, ``creation_datetime``,
     ``updated_datetime``) are set by the service. It shows itself briefly
     (``<Experiment 3c5d2f4e T1 on ibmq_lima, 2026-11-29 10:02, 3 tags>``), and as a table in
-    a notebook (:mod:`async_qexp._display`).
+    a notebook and IPython.
     """
 
     _noun = "experiment"
@@ -291,7 +291,7 @@ class AnalysisResult(Displayable):
 
     ``backend_name`` and the date-times are set by the service. It shows itself briefly
     (``<AnalysisResult 1a2b3c4d T1 on Q0 = 62.1 ± 3.1 us, GOOD>``), and as a table in a
-    notebook (:mod:`async_qexp._display`).
+    notebook and IPython.
     """
 
     _noun = "analysis result"
