@@ -35,6 +35,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 import httpx
+import websockets.version
 
 from ._logs import get_logger
 
@@ -46,6 +47,19 @@ VerifyType = bool | str | os.PathLike[str] | ssl.SSLContext
 """What ``verify=`` takes."""
 
 _PROXY_SCHEMES = ("http", "https")
+_WEBSOCKETS_DECODES_CREDENTIALS = tuple(int(n) for n in websockets.version.tag.split(".")[:2]) >= (
+    17,
+    2,
+)
+_URL_DELIMITERS = frozenset(":/?#[]@%")
+
+
+def _sendable_raw(part: str) -> bool:
+    """Whether a proxy user name or password survives, unencoded, in a URL that websockets
+    before 17.2 parses (printable ASCII, no delimiter)."""
+    return all(" " <= c <= "~" and c not in _URL_DELIMITERS for c in part)
+
+
 _SECURE_SCHEMES = ("https", "wss")
 
 
@@ -76,12 +90,28 @@ class ProxyRoute:
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
     def url_with_credentials(self) -> str:
-        """The URL with the credentials in it (what websockets takes)."""
+        """The URL with the credentials in it, percent-encoded."""
         if self.auth is None:
             return self.url
         scheme, rest = self.url.split("://", 1)
         user, password = (quote(part, safe="") for part in self.auth)
         return f"{scheme}://{user}:{password}@{rest}"
+
+    def websocket_url(self) -> str:
+        """The URL to give websockets' ``connect(proxy=...)``.
+
+        websockets decodes percent-encoded credentials from 17.2 on only (17 needs Python
+        3.11); an older one sends them to the proxy still encoded. For it, credentials made
+        of printable ASCII without URL delimiters go into the URL as they are, which it sends
+        unchanged; others can only be given encoded, so such a proxy may refuse the stream's
+        connection, and the stream then falls back to polling through the REST calls.
+        """
+        if self.auth is None or _WEBSOCKETS_DECODES_CREDENTIALS:
+            return self.url_with_credentials()
+        if all(_sendable_raw(part) for part in self.auth):
+            scheme, rest = self.url.split("://", 1)
+            return f"{scheme}://{self.auth[0]}:{self.auth[1]}@{rest}"
+        return self.url_with_credentials()
 
     def httpx_proxy(self, context: ssl.SSLContext | None = None) -> httpx.Proxy:
         """The same proxy for httpx's transport (``context``: the TLS context of an
@@ -356,7 +386,7 @@ class Network:
         proxy (``None``: connect directly, whatever websockets would read from the
         environment) and the TLS context of a ``wss://`` URL and of an ``https://`` proxy."""
         route = self.proxy_for(url)
-        options: dict[str, Any] = {"proxy": route.url_with_credentials() if route else None}
+        options: dict[str, Any] = {"proxy": route.websocket_url() if route else None}
         if url.lower().startswith("wss://"):
             options["ssl"] = self.ssl_context
         if route is not None and route.secure:

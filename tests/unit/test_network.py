@@ -10,7 +10,7 @@ import certifi
 import httpx
 import pytest
 
-from async_qexp import Provider
+from async_qexp import Provider, _network
 from async_qexp._network import Network, ProxyRoute, matches_no_proxy
 
 VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR")
@@ -136,6 +136,25 @@ def test_websocket_options() -> None:
     tunnelled = Network(proxy="https://u:p@proxy:443").websocket_options("wss://example.com/")
     assert tunnelled["proxy"] == "https://u:p@proxy:443"
     assert tunnelled["proxy_ssl"] is tunnelled["ssl"]
+
+
+@pytest.mark.parametrize(
+    ("decodes", "auth", "expected"),
+    [
+        (True, "qexp%20user:s%40cret", "http://qexp%20user:s%40cret@proxy:3128"),
+        (False, "qexp%20user:pr0xy-s3cret", "http://qexp user:pr0xy-s3cret@proxy:3128"),
+        (False, "qexp:s%40cret", "http://qexp:s%40cret@proxy:3128"),  # only encoded will do
+        (False, "caf%C3%A9:x", "http://caf%C3%A9:x@proxy:3128"),
+    ],
+)
+def test_the_websocket_gets_credentials_its_websockets_version_reads(
+    monkeypatch: pytest.MonkeyPatch, decodes: bool, auth: str, expected: str
+) -> None:
+    """websockets decodes a proxy URL's credentials from 17.2 on; before, the URL holds them
+    as they are wherever it can."""
+    monkeypatch.setattr(_network, "_WEBSOCKETS_DECODES_CREDENTIALS", decodes)
+    network = Network(proxy=f"http://{auth}@proxy:3128")
+    assert network.websocket_options("ws://example.com/x")["proxy"] == expected
 
 
 # -- trust ------------------------------------------------------------------------------------
