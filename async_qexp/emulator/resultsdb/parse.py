@@ -19,6 +19,7 @@ from ..queries import Principal
 
 __all__ = [
     "bulk_updates",
+    "check_place",
     "experiment_changes",
     "experiment_query",
     "experiment_values",
@@ -120,6 +121,17 @@ def _verified(value: Any) -> bool:
 # -- experiments -------------------------------------------------------------------------------
 
 
+def check_place(user: Principal, hub: str, group: str, project: str) -> None:
+    """400 for a group without its hub or a project without its group; 403 for a
+    hub/group/project the user does not belong to (``docs/protocol.md#hub-group-and-project``).
+    """
+    if (group and not hub) or (project and not group):
+        raise HTTPProblem(400, "a group needs its hub, and a project its hub and group")
+    if not user.may_write_to(hub, group, project):
+        place = "/".join(part for part in (hub, group, project) if part)
+        raise HTTPProblem(403, f"you are not a member of {place}")
+
+
 def experiment_values(body: dict[str, Any], user: Principal, now: str) -> dict[str, Any]:
     """The record of a new experiment (``POST /experiments``), owned by ``user``.
 
@@ -135,6 +147,7 @@ def experiment_values(body: dict[str, Any], user: Principal, now: str) -> dict[s
             _opt_str(body, "group_id") or "",
             _opt_str(body, "project_id") or "",
         )
+        check_place(user, hub, group, project)
     return {
         "uuid": uuid,
         "type": _req_str(body, "type"),

@@ -233,6 +233,8 @@ def job_values(body: dict[str, Any], user: Principal, backends: tuple[str, ...])
     given = [body.get(k) for k in ("hub", "group", "project")]
     if all(isinstance(v, str) and v for v in given):
         hub, group, project = (str(v) for v in given)
+        if not user.may_write_to(hub, group, project):
+            raise HTTPProblem(403, f"you are not a member of {hub}/{group}/{project}")
     values: dict[str, Any] = {
         "owner": user.id,
         "program_id": program_id,
