@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -43,6 +44,8 @@ class _DropFilter(logging.Filter):
         return not isinstance(exc, _DroppedConnection)
 
 
+logger = logging.getLogger("async_qexp.emulator")
+
 _drop_filter = _DropFilter()
 logging.getLogger("uvicorn.error").addFilter(_drop_filter)
 
@@ -62,7 +65,8 @@ async def _problem(request: Request, exc: Exception) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StoreError)
-    return error_response(_STORE_STATUS.get(type(exc), 500), exc.message)
+    status = _STORE_STATUS.get(type(exc), 500)
+    return error_response(status, exc.message, headers=_CLOSE if status >= 500 else None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -76,8 +80,14 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+_CLOSE = {"connection": "close"}
+"""A 500 closes its connection: whatever broke may have left it unusable, and a client that
+sees ``Connection: close`` sends its next request on a fresh one."""
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return error_response(500, f"internal emulator error: {type(exc).__name__}")
+    # Starlette raises the exception again once this answer is sent: OuterMiddleware logs it.
+    return error_response(500, f"internal emulator error: {type(exc).__name__}", headers=_CLOSE)
 
 
 async def _not_implemented(request: Request) -> Response:
@@ -119,13 +129,31 @@ class OuterMiddleware:
                     RequestRecord(method, path, status, fault, duration_ms=duration_ms)
                 )
 
+        complete = False
+
         async def send_recording(message: Message) -> None:
-            nonlocal status
+            nonlocal status, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
                 record()
             await send(message)
+
+        async def app(send_to: Send) -> None:
+            """The app, where an unexpected exception is logged (with its traceback) and
+            answered 500 with ``Connection: close``, not handed to the server (which would
+            reset the connection); only a response cut short is left to the server to abort."""
+            try:
+                await self.app(scope, limited, send_to)
+            except _DroppedConnection:
+                raise
+            except Exception:
+                logger.exception("internal error answering %s %s", method, path)
+                if status is None:
+                    await _send_error(send_recording, 500, "internal emulator error", dict(_CLOSE))
+                elif not complete:
+                    raise
 
         try:
             if state.latency_ms > 0:
@@ -134,6 +162,10 @@ class OuterMiddleware:
             if length is not None and length > state.config.max_body_bytes:
                 await _send_error(send_recording, 413, "request body too large")
                 return
+            problem = _undecodable(scope)
+            if problem is not None:
+                await _send_error(send_recording, 400, problem)
+                return
             decision = state.faults.decide(method, path, _is_service(path))
             if decision is not None and not decision.after_processing:
                 fault = "drop" if decision.drop else "error"
@@ -141,14 +173,14 @@ class OuterMiddleware:
                 return
             limited = _limited_receive(receive, state.config.max_body_bytes)
             if decision is None:
-                await self.app(scope, limited, send_recording)
+                await app(send_recording)
                 return
             fault = "drop-after" if decision.drop else "error-after"
 
             async def swallow(message: Message) -> None:
                 return None
 
-            await self.app(scope, limited, swallow)
+            await app(swallow)
             await self._apply(decision, send_recording, send)
         finally:
             record()  # (dropped, failed or aborted: no last chunk was sent)
@@ -162,6 +194,26 @@ class OuterMiddleware:
         if decision.retry_after is not None:
             headers["retry-after"] = str(decision.retry_after)
         await _send_error(send, status, f"injected fault ({status})", headers)
+
+
+def _undecodable(scope: Scope) -> str | None:
+    """Why the percent-decoded path or query string is not UTF-8 (``None`` if it is).
+
+    Names and ids are percent-decoded from the path; decoding invalid UTF-8 leniently would
+    turn different raw names into one (``%ff`` and ``%fe`` both into U+FFFD), so such a
+    request is refused instead (``docs/protocol.md#names-in-paths``).
+    """
+    raw_path = scope.get("raw_path")
+    parts = [
+        ("path", raw_path if isinstance(raw_path, bytes) else scope["path"].encode()),
+        ("query string", scope.get("query_string", b"").replace(b"+", b" ")),
+    ]
+    for where, raw in parts:
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return f"the {where} is not UTF-8 once percent-decoded"
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:

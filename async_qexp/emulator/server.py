@@ -13,6 +13,7 @@ import attrs
 import uvicorn
 from starlette.routing import BaseRoute
 
+from ._protocols import http_protocol
 from .app import build_app
 from .config import EmulatorConfig
 from .faults import FaultSettings, RequestLog
@@ -218,7 +219,7 @@ async def _serving(app: Any, cfg: EmulatorConfig) -> AsyncIterator[str]:
         uv_config = uvicorn.Config(
             app,
             lifespan="off",
-            http=cfg.http_impl,
+            http=http_protocol(cfg.http_impl),
             access_log=False,
             log_level="warning",
             proxy_headers=False,

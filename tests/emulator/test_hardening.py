@@ -4,16 +4,20 @@ existence oracle of creates (``docs/protocol.md#errors`` and ``#visibility``).""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
-from async_qexp.emulator import Emulator
+from async_qexp.emulator import Emulator, serve
 
-from .conftest import assert_error, create_exp, create_result
-from .runtime_helpers import runtime_client
+from .conftest import assert_error, create_exp, create_result, login_client
+from .runtime_helpers import ECHO, b64, runtime_client, upload
 
 # -- 1. writes into a hub/group/project the caller does not belong to ----------------------------
 
@@ -74,6 +78,150 @@ async def test_without_a_users_file_projects_are_labels(rdb: httpx.AsyncClient) 
     # Nobody belongs to any project but ibm-q/open/main, so a label shares with nobody.
     record = await create_exp(rdb, "labelled", hub_id="h", group_id="g", project_id="p")
     assert (record["hub_id"], record["group_id"], record["project_id"]) == ("h", "g", "p")
+
+
+# -- 2. inputs that reached a 500 ----------------------------------------------------------------
+
+BIG = "9" * 5000
+HUGE_OFFSET = str(2**64)
+
+
+def _deep_string(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest_asyncio.fixture
+async def rt(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
+    client = await runtime_client(emu, "fuzzer")
+    async with client:
+        yield client
+
+
+@pytest.mark.asyncio
+async def test_numbers_out_of_range_are_400(rdb: httpx.AsyncClient, rt: httpx.AsyncClient) -> None:
+    for path in ("/experiments", "/analysis_results"):
+        assert_error(await rdb.get(path, params={"limit": BIG}), 400)
+    for path in ("/jobs", "/programs"):
+        assert_error(await rt.get(path, params={"offset": HUGE_OFFSET}), 400)
+        assert_error(await rt.get(path, params={"offset": BIG}), 400)
+        assert_error(await rt.get(path, params={"limit": BIG}), 400)
+    program = {"name": "p", "data": b64(ECHO), "description": "d"}
+    pid = await upload(rt, "echo", ECHO)
+    job = {"program_id": pid, "backend": "emulator_simulator", "params": {}}
+    for cost in ('"inf"', '"-inf"', "1e999", "-1e999", "1e300", '"1e300"', str(2**64), '"nan"'):
+        text = json.dumps(program)[:-1] + f', "cost": {cost}}}'
+        assert_error(await rt.post("/programs", content=text), 400)
+        assert_error(await rt.patch(f"/programs/{pid}", content=f'{{"cost": {cost}}}'), 400)
+        text = json.dumps(job)[:-1] + f', "cost": {cost}}}'
+        assert_error(await rt.post("/jobs", content=text), 400)
+    assert (await rt.get("/jobs")).json()["count"] == 0
+    assert (await rt.get(f"/programs/{pid}")).json()["cost"] == 60
+
+
+@pytest.mark.asyncio
+async def test_deeply_nested_strings_are_400(rt: httpx.AsyncClient) -> None:
+    pid = await upload(rt, "echo", ECHO)
+    for depth in (300, 100_000):
+        deep = _deep_string(depth)
+        body = {"name": "deep", "data": b64(ECHO), "spec": deep}
+        assert_error(await rt.post("/programs", content=json.dumps(body)), 400)
+        assert_error(await rt.patch(f"/programs/{pid}", content=json.dumps({"spec": deep})), 400)
+        for params in (deep, [deep]):
+            job = {"program_id": pid, "backend": "emulator_simulator", "params": params}
+            assert_error(await rt.post("/jobs", content=json.dumps(job)), 400)
+    assert (await rt.get("/jobs")).json()["count"] == 0
+
+
+async def _raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 10)  # the server closes the connection
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("http_impl", ["h11", "httptools"])
+async def test_malformed_http_gets_a_json_400(http_impl: str) -> None:
+    async with serve(http_impl=http_impl) as emu:
+        for request in (
+            b"POST /resultsdb/experiments HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+            b"POST /resultsdb/experiments HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}",
+            b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        ):
+            status, headers, body = await _raw_exchange(emu.port, request)
+            assert status == 400, body
+            assert headers["content-type"] == "application/json"
+            assert headers["connection"] == "close"
+            assert json.loads(body)["error"]["code"] == 400
+
+
+@pytest.mark.asyncio
+async def test_undecodable_names_are_refused_not_mangled(rdb: httpx.AsyncClient) -> None:
+    await create_exp(rdb, "e")
+    for name in ("%ff%fe.svg", "a%FFb.svg", "%ED%A0%80.svg", "%C0%AF.svg"):
+        assert_error(await rdb.get(f"/experiments/e/plots/upload/{name}"), 400)
+        assert_error(await rdb.get(f"/experiments/e/files/upload/{name}"), 400)
+        assert_error(await rdb.get(f"/experiments/e/plots/{name}"), 400)
+    assert_error(await rdb.get("/experiments/%ff"), 400)
+    assert_error(await rdb.get("/experiments?type=%ff"), 400)
+    # valid UTF-8 (NUL included) round-trips byte-exactly
+    for name in ("a%00b.svg", "%E2%82%AC.svg", "sp%20ace.svg", "d%2Fe.svg"):
+        r = await rdb.get(f"/experiments/e/plots/upload/{name}")
+        assert r.status_code == 200, r.text
+        assert (await rdb.put(r.json()["url"], content=name.encode())).status_code == 200
+    names = (await rdb.get("/experiments/e")).json()["plot_names"]
+    assert names == ["a\x00b.svg", "\u20ac.svg", "sp ace.svg", "d/e.svg"]
+    r = await rdb.get("/experiments/e/plots/%E2%82%AC.svg")
+    assert r.content == b"%E2%82%AC.svg"
+
+
+# -- 3. a 500 closes its connection cleanly ------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("http_impl", ["h11", "httptools"])
+async def test_a_500_says_connection_close_and_the_next_request_works(
+    http_impl: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serve(http_impl=http_impl) as emu:
+        calls = 0
+
+        async def broken(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            raise ZeroDivisionError("a bug")
+
+        emu.state.store.list_experiments = broken  # type: ignore[method-assign]
+        c = await login_client(emu.url, "t")
+        async with c:
+            token = c.headers["X-Access-Token"]
+            request = (
+                f"GET /resultsdb/experiments HTTP/1.1\r\nHost: x\r\nX-Access-Token: {token}\r\n\r\n"
+            ).encode()
+            with caplog.at_level(logging.ERROR):
+                status, headers, body = await _raw_exchange(emu.port, request)
+            assert status == 500
+            assert headers["connection"] == "close"
+            assert headers["content-type"] == "application/json"
+            assert json.loads(body)["error"]["code"] == 500
+            # the client's next request goes on a fresh connection and succeeds
+            for _ in range(20):
+                assert_error(await c.get("/experiments"), 500)
+                assert (await c.get("/devices")).status_code == 200
+        assert calls == 21
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged
+    assert all(r.name == "async_qexp.emulator" for r in logged), [r.name for r in logged]
+    assert logged[0].exc_info is not None
+    assert "ZeroDivisionError" in caplog.text
 
 
 # -- 7. the existence oracle ---------------------------------------------------------------------

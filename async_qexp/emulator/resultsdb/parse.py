@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 
 from .. import queries as q
+from .._req import MAX_INT_DIGITS
 from .._util import HTTPProblem, normalize_timestamp
 from ..config import EmulatorConfig
 from ..queries import Principal
@@ -261,7 +262,11 @@ def _limit(config: EmulatorConfig, request: Request) -> int:
     raw = last(request, "limit")
     if raw is None or raw == "":
         return config.default_page_size
-    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > MAX_INT_DIGITS:
+        raise HTTPProblem(
+            400, f"'limit' must be a positive integer of at most {MAX_INT_DIGITS} digits"
+        )
+    if int(raw) <= 0:
         raise HTTPProblem(400, "'limit' must be a positive integer")
     return min(int(raw), config.max_page_size)
 
