@@ -189,7 +189,7 @@ async def serve(
     """
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
     async with contextlib.AsyncExitStack() as stack:
-        store = await SQLiteStore.open(cfg.db)
+        store = await SQLiteStore.open(cfg.db, cfg.synchronous)
         stack.push_async_callback(store.aclose)
         state = await EmulatorState.create(cfg, store)
         manager: RuntimeManager | None = None
