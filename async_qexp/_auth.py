@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
+import httpx
 
+from ._config import DEFAULT_AUTH_URL
 from ._http import HttpSession, Secret, parse_json
-from .errors import ApiError, AuthError, QexpError
+from ._logs import get_logger
+from .errors import ApiError, AuthError, EntryNotFound, QexpError
 
-__all__ = ["Account", "HubGroupProject", "login"]
+__all__ = ["Account", "HubGroupProject", "login", "not_an_auth_url"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.auth")
+
+_NOT_THERE = (404, 405, 501)
+"""Statuses that say there is no login endpoint at the URL (not that the token is wrong)."""
 
 
 @attrs.frozen
@@ -66,31 +72,71 @@ def _base(url: Any) -> str | None:
     return url.rstrip("/") if isinstance(url, str) and url else None
 
 
+def not_an_auth_url(auth_url: str, what: str) -> str:
+    """The message of a login at a URL that does not look like an auth URL: what happened
+    (``what``), and what an auth URL looks like."""
+    parts = urlsplit(auth_url)
+    guess = f"{parts.scheme}://{parts.netloc}/api"
+    hint = f" (did you mean {guess}?)" if parts.netloc and guess != auth_url else ""
+    return (
+        f"{auth_url} does not look like an IBM Quantum auth URL{hint}: {what}. An auth URL is "
+        f"where POST /users/loginWithToken logs in, such as {DEFAULT_AUTH_URL} (the default) "
+        "or an emulator's base URL, http://127.0.0.1:8765 (with or without /api)"
+    )
+
+
+def _login_answer(response: httpx.Response, auth_url: str) -> str:
+    """The access token of a login answer.
+
+    Raises:
+        AuthError: when the answer is no login answer (not JSON, or no ``id``).
+    """
+    login_url = f"{auth_url}/users/loginWithToken"
+    try:
+        body = parse_json(response)
+    except ApiError as exc:
+        kind = response.headers.get("Content-Type", "").split(";")[0] or "not JSON"
+        raise exc.recast(
+            AuthError,
+            not_an_auth_url(auth_url, f"POST {login_url} answered {kind}, not a login answer"),
+        ) from exc
+    access = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(access, str) or not access:
+        raise AuthError(
+            "the auth service did not return an access token "
+            f"({not_an_auth_url(auth_url, 'its login answer has no id')})",
+            status=response.status_code,
+            method="POST",
+            url=login_url,
+            headers=response.headers.multi_items(),
+        )
+    return access
+
+
 async def login(session: HttpSession, auth_url: str, token: Secret) -> tuple[Secret, Account]:
     """Log in with an API token and discover the service URLs.
 
     Returns the access token and the account description.
 
     Raises:
-        AuthError: when the token is refused.
+        AuthError: when the token is refused, or when ``auth_url`` does not look like an auth
+            URL (its login endpoint is not there, or answers something else than a login
+            answer: the message says what an auth URL looks like).
         ApiError: when the auth service answers something unusable.
     """
-    response = await session.request(
-        "POST",
-        f"{auth_url}/users/loginWithToken",
-        json_body={"apiToken": token.get()},
-        replay_safe=True,
-    )
-    body = parse_json(response)
-    access = body.get("id") if isinstance(body, dict) else None
-    if not isinstance(access, str) or not access:
-        raise AuthError(
-            "the auth service did not return an access token",
-            status=response.status_code,
-            method="POST",
-            url=f"{auth_url}/users/loginWithToken",
+    login_url = f"{auth_url}/users/loginWithToken"
+    try:
+        response = await session.request(
+            "POST", login_url, json_body={"apiToken": token.get()}, replay_safe=True
         )
-    access_token = Secret(access)
+    except ApiError as exc:
+        if exc.status not in _NOT_THERE:
+            raise
+        what = f"POST {login_url} answered {exc.status}"
+        if isinstance(exc, EntryNotFound):
+            what += " Not Found"
+        raise exc.recast(AuthError, not_an_auth_url(auth_url, what)) from exc
+    access_token = Secret(_login_answer(response, auth_url))
     session.set_access_token(access_token, [auth_url])
 
     me = await session.get_json(f"{auth_url}/users/me")
@@ -122,6 +168,14 @@ async def login(session: HttpSession, auth_url: str, token: Secret) -> tuple[Sec
         http_url=http_url,
         ws_url=_base(urls.get("ws")),
         hgps=hgps,
+    )
+    logger.info(
+        "logged in to %s as %s: experiment service %s, runtime %s, %d hub/group/project(s)",
+        auth_url,
+        user_id or "an unnamed user",
+        resultsdb or "none",
+        runtime or "none",
+        len(hgps),
     )
     return access_token, account
 

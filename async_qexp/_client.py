@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
@@ -19,6 +19,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
     RetryPolicy,
     StreamPolicy,
+    configure_logging_from_env,
     env_token,
     env_url,
     load_preferences,
@@ -26,6 +27,8 @@ from ._config import (
 from ._config import preferences_path as default_preferences_path
 from ._http import HttpSession, Secret, TransportName, check_transport
 from ._lifetime import Held, watch
+from ._logs import get_logger, install_redaction
+from ._network import Network
 from ._service import ServiceContext
 from ._tasks import TaskOwner
 from ._version import __version__
@@ -45,7 +48,7 @@ __all__ = [
     "Provider",
 ]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp")
 
 DEFAULT_LOCAL_TOKEN = "local-user"
 """The token :meth:`Provider.local` logs in with (any token is a user of the emulator)."""
@@ -116,10 +119,26 @@ class Provider:
         preferences_path: where experiment preferences are saved (default
             ``~/.async_qexp/preferences.json``, or ``$QEXP_CONFIG_DIR/preferences.json``).
         stream_policy: how runtime result streams reconnect and keep alive.
+        trust_env: read the proxies (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, and
+            ``NO_PROXY`` for the hosts to reach directly) and the TLS trust (``SSL_CERT_FILE``,
+            ``SSL_CERT_DIR``) from the environment, as httpx and requests do. Loopback hosts
+            (a local emulator) never go through a proxy from the environment.
+        proxy: a proxy for every request and result stream, instead of the environment's:
+            ``"http://user:password@proxy.example:3128"`` or an ``httpx.Proxy``. Requests to
+            ``http://`` URLs are forwarded by it, everything else is tunnelled (``CONNECT``).
+        verify: how servers' TLS certificates are checked: ``True`` (certifi's CA bundle, or
+            ``SSL_CERT_FILE``/``SSL_CERT_DIR`` with ``trust_env``), the path of a CA bundle
+            (or of a directory of hashed certificates) to trust instead, an
+            ``ssl.SSLContext``, or ``False`` (not at all; logged at WARNING). A certificate
+            that does not verify fails the request at once with a
+            :class:`~async_qexp.errors.RequestError` saying so, without retries. With a
+            ``transport`` instance, ``proxy`` and ``verify`` apply to result streams only.
 
     Raises:
         TypeError: for an argument of the wrong type.
-        ValueError: for a missing token, a bad value or an inconsistent hub/group/project.
+        ValueError: for a missing token, a bad value or an inconsistent hub/group/project,
+            a proxy that is not an ``http://`` or ``https://`` URL (one from the environment
+            too), or a ``verify`` path that does not exist.
     """
 
     def __init__(
@@ -137,7 +156,12 @@ class Provider:
         transport: TransportName | httpx.AsyncBaseTransport | None = None,
         preferences_path: str | os.PathLike[str] | None = None,
         stream_policy: StreamPolicy | None = None,
+        trust_env: bool = True,
+        proxy: str | httpx.Proxy | None = None,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
     ) -> None:
+        configure_logging_from_env()
+        install_redaction()
         if token is None:
             token = env_token()
         if token is not None and not isinstance(token, str):
@@ -158,6 +182,7 @@ class Provider:
             raise TypeError(
                 f"stream_policy must be a StreamPolicy, not {type(stream_policy).__name__}"
             )
+        network = Network(trust_env=trust_env, proxy=proxy, verify=verify)
         if instance is not None:
             if hub or group or project:
                 raise ValueError("pass either instance or hub/group/project, not both")
@@ -174,6 +199,7 @@ class Provider:
         self._retry = retry or RetryPolicy()
         self._max_in_flight = max_in_flight
         self._transport = transport
+        self._network = network
         self._preferences_path = (
             Path(preferences_path) if preferences_path else default_preferences_path()
         )
@@ -221,12 +247,21 @@ class Provider:
             retry=self._retry,
             max_in_flight=self._max_in_flight,
             user_agent=f"async_qexp/{__version__}",
+            network=self._network,
         )
         tasks = TaskOwner("provider")
         await self._held.hold(session, tasks)
         if self._finalizer is None:
             self._finalizer = watch(self, self._held)
         session.add_secret(self._token)
+        http_logger = get_logger("async_qexp.http")
+        http_logger.debug("network of the provider for %s: %s", self._auth_url, self._network)
+        if self._network.verify is False:
+            http_logger.warning(
+                "TLS certificates are not verified (verify=False): anyone on the network "
+                "path to %s can read and change this provider's traffic",
+                self._auth_url,
+            )
         try:
             _, account = await login(session, self._auth_url, self._token)
             self._hgp = self._select_hgp(account)
@@ -382,7 +417,8 @@ class Provider:
         Args:
             token: the API token to log in with (each token is its own user).
             emulator: the emulator's configuration (default: in-memory, no latency or faults).
-            options: passed on to :class:`Provider` (timeout, retry, transport, ...).
+            options: passed on to :class:`Provider` (timeout, retry, transport, proxy,
+                verify, trust_env, ...).
         """
 
         def start() -> Awaitable[Provider]:

@@ -11,7 +11,14 @@ environment variable                meaning
 ``QEXP_URL``                        the auth URL when none is passed
 ``QEXP_CONFIG_DIR``                 where preferences are kept (default ``~/.async_qexp``)
 ``QEXP_CUSTOM_CLIENT_APP_HEADER``   a suffix for the ``X-Qx-Client-Application`` header
+``QEXP_LOG``                        ``debug``, ``info`` or ``warning``: log the library at that
+                                    level on stderr, for programs that configure no logging
+                                    (:func:`configure_logging_from_env`)
 ==================================  ==========================================================
+
+With ``trust_env=True`` (the default) a provider also reads the standard variables of proxies
+(``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) and of TLS trust
+(``SSL_CERT_FILE``, ``SSL_CERT_DIR``); see :mod:`async_qexp._network`.
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
 
+from ._logs import LOG_LEVELS, configure_logging
 from ._version import __version__
 
 __all__ = [
@@ -33,12 +42,15 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENV_CLIENT_APP_SUFFIX",
     "ENV_CONFIG_DIR",
+    "ENV_LOG",
     "ENV_TOKEN",
     "ENV_URL",
     "RetryPolicy",
     "StreamPolicy",
     "backoff_delay",
     "client_application",
+    "configure_logging_from_env",
+    "env_log_level",
     "env_token",
     "env_url",
     "load_preferences",
@@ -50,6 +62,7 @@ ENV_TOKEN = "QEXP_TOKEN"
 ENV_URL = "QEXP_URL"
 ENV_CONFIG_DIR = "QEXP_CONFIG_DIR"
 ENV_CLIENT_APP_SUFFIX = "QEXP_CUSTOM_CLIENT_APP_HEADER"
+ENV_LOG = "QEXP_LOG"
 
 DEFAULT_AUTH_URL = "https://auth.quantum-computing.ibm.com/api"
 """The IBM Quantum auth URL (see ``docs/protocol.md``)."""
@@ -73,6 +86,34 @@ def env_token() -> str | None:
 def env_url() -> str | None:
     """The auth URL from the environment, if set and not empty."""
     return os.environ.get(ENV_URL) or None
+
+
+def env_log_level() -> int | None:
+    """The logging level ``QEXP_LOG`` asks for: ``debug``, ``info`` or ``warning`` (any case).
+
+    Unset or empty is ``None``. Any other value is ignored with a ``RuntimeWarning`` naming
+    the values it takes: a typo in an environment variable must not stop a program.
+    """
+    value = os.environ.get(ENV_LOG, "").strip()
+    if not value:
+        return None
+    level = LOG_LEVELS.get(value.lower())
+    if level is None:
+        warnings.warn(
+            f"{ENV_LOG}={value!r} is ignored: it takes {', '.join(LOG_LEVELS)}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return level
+
+
+def configure_logging_from_env() -> None:
+    """Apply ``QEXP_LOG`` (a provider does, when it is made): the ``async_qexp`` logger gets
+    that level unless it has one, and a stderr handler if nobody configured logging (no
+    handler on the root logger or on ``async_qexp``). Once per process."""
+    level = env_log_level()
+    if level is not None:
+        configure_logging(level)
 
 
 def client_application() -> str:

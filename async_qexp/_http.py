@@ -8,7 +8,12 @@ Every service call goes through :meth:`HttpSession.request`, which
 * retries 429 (honouring ``Retry-After``), 500/502/503/504/520/522/524 and connection errors
   with capped exponential backoff and jitter, within a total time budget, and replays a POST
   only when the caller says it is safe,
-* maps error statuses onto the typed exceptions of :mod:`async_qexp.errors`.
+* maps error statuses onto the typed exceptions of :mod:`async_qexp.errors`,
+* logs one DEBUG line per attempt on ``async_qexp.http`` (method, URL without a signed query,
+  status, milliseconds, attempt number), each retry at INFO and giving up at WARNING.
+
+A failure that cannot go better by trying again (a TLS certificate that does not verify, a
+proxy that wants other credentials, a URL scheme no transport speaks) is raised at once.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import email.utils
 import functools
 import json
 import logging
+import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
 from ._config import RetryPolicy, client_application
+from ._logs import get_logger, install_redaction, register_secret
+from ._network import Network
 from .errors import (
     ApiError,
     AuthError,
@@ -47,7 +55,7 @@ __all__ = [
     "quote_path",
 ]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.http")
 
 TransportName = Literal["aiohttp", "httpx"]
 """The built-in transports: ``"aiohttp"`` (the default, fast) or ``"httpx"`` (httpx's own)."""
@@ -59,12 +67,15 @@ _MAX_REDIRECTS = 5
 
 
 class Secret:
-    """A string that never shows itself in a ``repr``, a ``str`` or a log line."""
+    """A string that never shows itself in a ``repr``, a ``str`` or a log line (while it is
+    alive, its value is replaced by ``***`` in every record our loggers and those of the
+    libraries we drive make: :mod:`async_qexp._logs`)."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        register_secret(self)
 
     def get(self) -> str:
         """Return the secret value (only to put it on the wire)."""
@@ -106,14 +117,18 @@ def check_transport(transport: Any) -> None:
 
 
 def make_transport(
-    transport: TransportName | httpx.AsyncBaseTransport | None, *, max_connections: int
+    transport: TransportName | httpx.AsyncBaseTransport | None,
+    *,
+    max_connections: int,
+    network: Network | None = None,
 ) -> httpx.AsyncBaseTransport:
     """Build the transport of the shared client.
 
     ``None`` or ``"aiohttp"`` gives the ``httpx-aiohttp`` transport (httpx's own pool spends
     about ten times the CPU per request under concurrency; ``bench/README.md``); ``"httpx"``
-    gives httpx's default transport; an ``httpx.AsyncBaseTransport`` instance (a respx
-    router wrapped in ``httpx.MockTransport``, say) is used as it is.
+    gives httpx's own; both take their TLS context and proxies from ``network``. An
+    ``httpx.AsyncBaseTransport`` instance (a respx router wrapped in
+    ``httpx.MockTransport``, say) is used as it is.
     """
     check_transport(transport)
     if isinstance(transport, httpx.AsyncBaseTransport):
@@ -121,11 +136,11 @@ def make_transport(
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
-    if transport == "httpx":
-        return httpx.AsyncHTTPTransport(limits=limits)
-    from ._transport import AiohttpTransport
+    from ._transport import AiohttpTransport, HttpxTransport
 
-    return AiohttpTransport(limits=limits)
+    if transport == "httpx":
+        return HttpxTransport(limits=limits, network=network)
+    return AiohttpTransport(limits=limits, network=network)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
@@ -154,8 +169,10 @@ class HttpSession:
     """The request layer shared by every service of one provider.
 
     It owns the one ``httpx.AsyncClient`` and its transport (the connection pool), the retry
-    policy, the client-wide bound on requests in flight, and the credentials. After
-    :meth:`aclose`, every request raises :class:`~async_qexp.errors.ClosedError`.
+    policy, the client-wide bound on requests in flight, the credentials, and the network
+    settings (:class:`~async_qexp._network.Network`: TLS trust and proxies, for the
+    websocket of result streams too). After :meth:`aclose`, every request raises
+    :class:`~async_qexp.errors.ClosedError`.
     """
 
     def __init__(
@@ -166,10 +183,15 @@ class HttpSession:
         retry: RetryPolicy,
         max_in_flight: int,
         user_agent: str,
+        network: Network | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be a positive integer")
-        self.transport = make_transport(transport, max_connections=max_in_flight)
+        install_redaction()
+        self.network = network or Network()
+        self.transport = make_transport(
+            transport, max_connections=max_in_flight, network=self.network
+        )
         self.client = httpx.AsyncClient(
             transport=self.transport, timeout=timeout, headers={"User-Agent": user_agent}
         )
@@ -221,6 +243,11 @@ class HttpSession:
     def access_token_for(self, url: str) -> str | None:
         """The access token, if ``url`` is on a service origin (for websocket handshakes)."""
         return self._token.get() if self._token is not None and self.sends_token_to(url) else None
+
+    def websocket_options(self, url: str) -> dict[str, Any]:
+        """The TLS context and proxy of a websocket to ``url`` (keyword arguments of
+        ``websockets.asyncio.client.connect``), as this session's requests use them."""
+        return self.network.websocket_options(url)
 
     def sends_token_to(self, url: str | httpx.URL) -> bool:
         """Whether a request to ``url`` would carry the access token."""
@@ -274,20 +301,35 @@ class HttpSession:
         started = time.monotonic()
         attempt = 0
         maybe_applied = False  # whether an earlier attempt may have reached the server
+        debug = logger.isEnabledFor(logging.DEBUG)
         while True:
             attempt += 1
             response: httpx.Response | None = None
             failure: RequestError | None = None
+            sent_at = time.perf_counter() if debug else 0.0
             try:
                 async with self._slots:
                     self.check_open()
+                    if debug:
+                        sent_at = time.perf_counter()
                     response = await self._send(method, url, params, body, base_headers, timeout)
             except (httpx.TransportError, RuntimeError) as exc:
                 if self._closed:  # closed while in flight (aiohttp: "Session is closed")
                     raise ClosedError("the provider was closed during the request") from exc
                 if not isinstance(exc, httpx.TransportError):
                     raise
-                failure = _transport_failure(exc, method=method, url=loggable(url))
+                failure = _transport_failure(
+                    exc, method=method, url=loggable(url), via=self._proxy_note(url)
+                )
+            if debug:
+                logger.debug(
+                    "%s %s -> %s in %.1f ms (attempt %d)",
+                    method,
+                    log_target(url, params),
+                    response.status_code if response is not None else _kind(failure),
+                    (time.perf_counter() - sent_at) * 1000,
+                    attempt,
+                )
 
             if response is not None and response.status_code < 300:
                 return response
@@ -301,28 +343,56 @@ class HttpSession:
                 retryable = status in policy.retry_statuses and (replay_safe or status == 429)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 applied = status >= 500
+                outcome: object = status
             else:
                 # A connection that failed before the request was sent is always safe to retry;
                 # one that dropped afterwards may have reached the server.
+                assert failure is not None
                 sent = not _never_sent(failure)
-                retryable = policy.retry_connection_errors and (replay_safe or not sent)
+                retryable = (
+                    policy.retry_connection_errors
+                    and (replay_safe or not sent)
+                    and not _permanent(failure)
+                )
                 applied = sent
-            if retryable and attempt < policy.max_attempts:
+                outcome = failure.reason
+            why_not = ""
+            if retryable and attempt >= policy.max_attempts:
+                why_not = f"{attempt} attempts made, the most the retry policy allows"
+            elif retryable:
                 delay = policy.backoff(attempt)
                 if retry_after is not None:
                     delay = retry_after if retry_after <= policy.max_retry_after else -1.0
-                if delay >= 0 and elapsed + delay <= policy.total_budget:
-                    logger.debug(
-                        "retrying %s %s in %.3fs (attempt %d failed: %s)",
+                if delay < 0:
+                    why_not = (
+                        f"the server asked to wait {retry_after:.0f} s, more than the "
+                        f"{policy.max_retry_after:g} s the retry policy allows"
+                    )
+                elif elapsed + delay > policy.total_budget:
+                    why_not = f"the retry budget of {policy.total_budget:g} s is spent"
+                else:
+                    logger.info(
+                        "retrying %s %s in %.2f s: attempt %d of %d failed (%s)",
                         method,
                         loggable(url),
                         delay,
                         attempt,
-                        response.status_code if response is not None else failure,
+                        policy.max_attempts,
+                        outcome,
                     )
                     maybe_applied = maybe_applied or applied
                     await asyncio.sleep(delay)
                     continue
+            if why_not and policy.max_attempts > 1:
+                logger.warning(
+                    "giving up on %s %s after %d attempt%s: %s (%s)",
+                    method,
+                    loggable(url),
+                    attempt,
+                    "s" if attempt > 1 else "",
+                    outcome,
+                    why_not,
+                )
             if response is not None:
                 error = error_from_response(
                     response, attempts=attempt, retry_after=retry_after, redact=self._secrets
@@ -330,7 +400,12 @@ class HttpSession:
                 error.maybe_applied = maybe_applied
                 raise error
             assert failure is not None
+            failure.after_attempts(attempt)
             raise failure
+
+    def _proxy_note(self, url: str) -> str:
+        route = self.network.proxy_for(url)
+        return f" (through the proxy {route.url})" if route is not None else ""
 
     async def _send(
         self,
@@ -406,6 +481,7 @@ def parse_json(response: httpx.Response) -> Any:
             status=response.status_code,
             method=response.request.method,
             url=loggable(str(response.request.url)),
+            headers=response.headers.multi_items(),
         ) from exc
 
 
@@ -459,6 +535,7 @@ def error_from_response(
         "code": code,
         "method": response.request.method,
         "url": loggable(str(response.request.url)),
+        "headers": response.headers.multi_items(),
     }
     if status == 404:
         return EntryNotFound(message, **kwargs)
@@ -476,6 +553,22 @@ def loggable(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+_SECRET_PARAMS = ("sig", "signature", "token", "key", "credential", "secret", "password")
+
+
+def log_target(url: str, params: QueryParams) -> str:
+    """What the request log shows of a URL: never the query the URL itself carries (a
+    signed URL's signature is there), and the separate ``params`` (list filters, paging)
+    unless one of their names looks like a credential or the URL is a blob's."""
+    shown = loggable(url)
+    if not params or "/_blob/" in shown:
+        return shown
+    pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
+    if any(part in name.lower() for name, _ in pairs for part in _SECRET_PARAMS):
+        return shown + "?..."
+    return shown + "?" + urlencode(pairs)
+
+
 _PATH_SAFE = ":@!$&'()*+,;=~"
 
 
@@ -491,16 +584,87 @@ def quote_path(name: str) -> str:
     )
 
 
-def _transport_failure(exc: httpx.TransportError, *, method: str, url: str) -> RequestError:
+def _chain(exc: BaseException) -> Iterable[BaseException]:
+    """``exc`` and the exceptions it was raised from (or during), outermost first."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < 16:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc`` (a certificate that did not verify, a handshake that
+    failed), if there is one; a TLS connection that merely ended early does not count.
+
+    The innermost one of the standard library's is preferred (aiohttp's own TLS errors
+    subclass ``ssl.SSLError`` without its ``reason``, and carry the real one)."""
+    found: list[ssl.SSLError] = []
+    for link in _chain(exc):
+        for candidate in (
+            link,
+            getattr(link, "certificate_error", None),
+            getattr(link, "os_error", None),
+        ):
+            if isinstance(candidate, ssl.SSLError) and not isinstance(
+                candidate, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError
+            ):
+                found.append(candidate)
+    plain = [error for error in found if type(error).__module__ == "ssl"]
+    chosen = plain or found
+    return chosen[-1] if chosen else None
+
+
+def _tls_reason(error: ssl.SSLError) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError) and error.verify_message:
+        return str(error.verify_message)
+    return str(getattr(error, "reason", None) or error)
+
+
+def _transport_failure(
+    exc: httpx.TransportError, *, method: str, url: str, via: str = ""
+) -> RequestError:
     """Turn a transport exception into a :class:`RequestError` (or :class:`RequestTimeout`)."""
     cls = RequestTimeout if isinstance(exc, httpx.TimeoutException) else RequestError
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    tls = tls_failure(exc)
+    if isinstance(tls, ssl.SSLCertVerificationError):
+        host = origin(url)
+        text = (
+            f"TLS certificate verification failed for {host[1]}:{host[2]}{via}: "
+            f"{_tls_reason(tls)}. Trust the certificate authority "
+            "that signed the server's certificate with verify='ca.pem', or SSL_CERT_FILE"
+        )
+    elif tls is not None:
+        text = f"TLS handshake failed{via}: {_tls_reason(tls)}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        text += via
     failure = cls(text, method=method, url=url)
     failure.__cause__ = exc
     return failure
 
 
+def _kind(failure: RequestError | None) -> str:
+    """The name of what a transport failure was (for the request log)."""
+    cause = failure.__cause__ if failure is not None else None
+    return type(cause).__name__ if cause is not None else "failed"
+
+
 def _never_sent(failure: RequestError | None) -> bool:
     """Whether a transport failure happened before the request could reach the server."""
     cause = failure.__cause__ if failure is not None else None
-    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return isinstance(
+        cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ProxyError
+    )
+
+
+def _permanent(failure: RequestError) -> bool:
+    """Whether trying again cannot help: a TLS failure, a proxy refusing our credentials, a
+    URL no transport speaks."""
+    cause = failure.__cause__
+    if cause is None:
+        return False
+    if isinstance(cause, httpx.UnsupportedProtocol) or tls_failure(cause) is not None:
+        return True
+    return isinstance(cause, httpx.ProxyError) and "407" in str(cause)

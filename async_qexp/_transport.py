@@ -1,13 +1,22 @@
-"""The default transport: httpx's API over aiohttp's connection pool (``httpx-aiohttp``).
+"""The transports: httpx's API over aiohttp's connection pool (``httpx-aiohttp``, the
+default), and httpx's own pool, each routed through the provider's proxies
+(:class:`~async_qexp._network.Network`).
 
-Two corrections on top of ``httpx_aiohttp.AiohttpTransport``:
+Three corrections on top of ``httpx_aiohttp.AiohttpTransport``:
 
 * the URL is handed to aiohttp exactly as httpx encoded it (``yarl.URL(..., encoded=True)``);
   otherwise yarl re-normalises the path and a name like ``../x.svg`` loses its dot segments;
 * aiohttp's exceptions map onto the httpx exception that says what happened: a dropped
   connection is ``httpx.RemoteProtocolError`` (httpx-aiohttp reports it as
   ``ConnectTimeout``), a refused one ``httpx.ConnectError``, a timeout an
-  ``httpx.TimeoutException``.
+  ``httpx.TimeoutException``, a proxy that refused ``httpx.ProxyError``;
+* the TLS context and the proxy of each request are the provider's: one context for every
+  connection, and the proxy :meth:`Network.proxy_for <async_qexp._network.Network.proxy_for>`
+  chooses for the request's URL (with its credentials as ``Proxy-Authorization``).
+
+httpx's own transport is :class:`HttpxTransport`: one ``httpx.AsyncHTTPTransport`` for direct
+connections and one per proxy, chosen per request, as ``httpx.AsyncClient`` would choose its
+mounts (which :class:`~async_qexp._http.HttpSession` bypasses).
 """
 
 from __future__ import annotations
@@ -21,14 +30,18 @@ import yarl
 from httpx_aiohttp import AiohttpTransport as _BaseAiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream
 
-__all__ = ["AiohttpTransport", "map_aiohttp_error"]
+from ._network import Network, ProxyRoute
+
+__all__ = ["AiohttpTransport", "HttpxTransport", "map_aiohttp_error"]
 
 
 def map_aiohttp_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
     """The httpx exception that describes an aiohttp (or asyncio) failure."""
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     cls: type[httpx.TransportError]
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        cls = httpx.ProxyError
+    elif isinstance(exc, aiohttp.ClientConnectorError):
         cls = httpx.ConnectError
     elif isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError | TimeoutError):
         cls = httpx.ReadTimeout
@@ -57,13 +70,32 @@ class _Stream(AiohttpResponseStream):
 
 
 class AiohttpTransport(_BaseAiohttpTransport):
-    """``httpx_aiohttp.AiohttpTransport`` with exact URLs and precise exception mapping."""
+    """``httpx_aiohttp.AiohttpTransport`` with exact URLs, precise exception mapping, and the
+    provider's TLS context and proxies (``network``; without one: the defaults, no proxy)."""
+
+    def __init__(self, *, limits: httpx.Limits, network: Network | None = None) -> None:
+        network = network or Network(trust_env=False)
+        super().__init__(verify=network.ssl_context, limits=limits, trust_env=False)
+        self.ssl_context = network.ssl_context
+        self.network = network
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send one request through aiohttp's pool."""
+        """Send one request through aiohttp's pool (and the proxy for its URL, if any)."""
         if not isinstance(self.client, aiohttp.ClientSession):
             self.client = self.get_client()
         timeout = request.extensions.get("timeout", {})
+        headers: Any = request.headers
+        route = self.network.proxy_for(request.url)
+        proxy_headers: dict[str, str] | None = None
+        if route is not None:
+            proxy_headers = dict(route.headers)
+            authorization = route.authorization()
+            if authorization is not None:
+                if request.url.scheme == "http":  # forwarded: the proxy reads the request
+                    headers = httpx.Headers(request.headers)
+                    headers["Proxy-Authorization"] = authorization
+                else:  # tunnelled: the proxy reads the CONNECT
+                    proxy_headers["Proxy-Authorization"] = authorization
         try:
             data: bytes | None = request.content or None
         except httpx.RequestNotRead:  # pragma: no cover - we always send bytes
@@ -72,7 +104,7 @@ class AiohttpTransport(_BaseAiohttpTransport):
             response = await self.client.request(
                 method=request.method,
                 url=yarl.URL(str(request.url), encoded=True),
-                headers=request.headers,
+                headers=headers,
                 data=data,
                 allow_redirects=False,
                 auto_decompress=False,
@@ -83,7 +115,8 @@ class AiohttpTransport(_BaseAiohttpTransport):
                     connect=timeout.get("pool"),
                 ),
                 server_hostname=request.extensions.get("sni_hostname"),
-                proxy=str(self.proxy.url) if self.proxy else None,
+                proxy=route.url if route is not None else None,
+                proxy_headers=proxy_headers or None,
             ).__aenter__()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise map_aiohttp_error(exc, request) from exc
@@ -97,3 +130,43 @@ class AiohttpTransport(_BaseAiohttpTransport):
             request=request,
             extensions=extensions,
         )
+
+
+class HttpxTransport(httpx.AsyncBaseTransport):
+    """httpx's own transport, routed: one ``httpx.AsyncHTTPTransport`` for direct connections
+    and one per proxy (made when first needed), all with the provider's TLS context."""
+
+    def __init__(self, *, limits: httpx.Limits, network: Network | None = None) -> None:
+        self.network = network or Network(trust_env=False)
+        self._limits = limits
+        self.direct = self._make(None)
+        self._proxied: dict[ProxyRoute, httpx.AsyncHTTPTransport] = {}
+
+    def _make(self, route: ProxyRoute | None) -> httpx.AsyncHTTPTransport:
+        return httpx.AsyncHTTPTransport(
+            verify=self.network.ssl_context,
+            limits=self._limits,
+            trust_env=False,
+            proxy=route.httpx_proxy(self.network.ssl_context) if route is not None else None,
+        )
+
+    def transport_for(self, url: httpx.URL) -> httpx.AsyncHTTPTransport:
+        """The transport a request to ``url`` goes through."""
+        route = self.network.proxy_for(url)
+        if route is None:
+            return self.direct
+        transport = self._proxied.get(route)
+        if transport is None:
+            transport = self._proxied[route] = self._make(route)
+        return transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send one request, directly or through its proxy."""
+        return await self.transport_for(request.url).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        transports = [self.direct, *self._proxied.values()]
+        self._proxied.clear()
+        for transport in transports:
+            await transport.aclose()

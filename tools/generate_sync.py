@@ -310,6 +310,11 @@ def method(name: str, func: Any, cls_name: str, imports: Imports) -> list[str]:
     returns = expr(node.returns, imports, module, at_runtime=False)
     doc = docstring(ast.get_docstring(node), cls_name, name)
     lines = [f"    def {name}({params}) -> {returns}:", f"        {doc}"]
+    if getattr(func, "__rejects_unknown_keywords__", False):  # the same TypeError, with hints
+        lines.insert(0, "    @reject_unknown_keywords")
+        imports.runtime.setdefault("async_qexp.models._checks", set()).add(
+            ("reject_unknown_keywords", "reject_unknown_keywords")
+        )
     target = f"self._async.{name}" + (f", {call}" if call else "")
     if returns == "None":
         lines.append(f"        self._call({target})")

@@ -52,7 +52,7 @@ def login(
         async def whoami(provider: Provider) -> str | None:
             return provider.account.user_id
 
-        user_id = run_connected(token, url, instance, whoami)
+        user_id = run_connected(token, url, instance, whoami, **settings.network())
     path = account_path()
     write_account(path, {"token": token, "url": url or "", "instance": instance or ""})
     if as_json:

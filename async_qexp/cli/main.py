@@ -71,6 +71,19 @@ _NO_ARGS = tuple(
     help="The API token [default: $QEXP_TOKEN, else the account of 'qexp login'].",
 )
 @click.option("--instance", metavar="H/G/P", help="The hub/group/project to work in.")
+@click.option(
+    "--proxy",
+    metavar="URL",
+    help="The proxy of every request, http://[user:password@]host:port "
+    "[default: $HTTPS_PROXY, $HTTP_PROXY, $ALL_PROXY except $NO_PROXY hosts].",
+)
+@click.option(
+    "--ca-file",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=True),
+    help="The CA bundle to trust (a proxy's inspecting CA, a private service) "
+    "[default: $SSL_CERT_FILE, else certifi's].",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no warnings.")
 @click.option("--debug", is_flag=True, help="Show tracebacks, and log the library's requests.")
 @click.pass_context
@@ -79,6 +92,8 @@ def cli(
     url: str | None,
     token: str | None,
     instance: str | None,
+    proxy: str | None,
+    ca_file: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -90,6 +105,7 @@ def cli(
     settings = context.ensure_object(Settings)
     settings.url, settings.token, settings.instance = url, token, instance
     settings.quiet, settings.debug = quiet, debug
+    settings.proxy, settings.ca_file = proxy, ca_file
     library = logging.getLogger("async_qexp")
     if _LOG_HANDLER not in library.handlers:
         library.addHandler(_LOG_HANDLER)

@@ -47,6 +47,8 @@ class Settings:
         instance: ``--instance`` (``hub/group/project``).
         debug: ``--debug``: errors show their traceback, and the library logs at DEBUG.
         quiet: ``--quiet``: no progress bars, and no warnings.
+        proxy: ``--proxy``: the proxy of every request (else the environment's).
+        ca_file: ``--ca-file``: the CA bundle to trust (else certifi's, or ``SSL_CERT_FILE``).
     """
 
     token: str | None = attrs.field(default=None, repr=False)
@@ -54,6 +56,18 @@ class Settings:
     instance: str | None = None
     debug: bool = False
     quiet: bool = False
+    proxy: str | None = attrs.field(default=None, repr=False)
+    ca_file: str | None = None
+
+    def network(self) -> dict[str, Any]:
+        """The provider's ``proxy`` and ``verify`` options from ``--proxy`` and
+        ``--ca-file`` (only those given)."""
+        options: dict[str, Any] = {}
+        if self.proxy:
+            options["proxy"] = self.proxy
+        if self.ca_file:
+            options["verify"] = self.ca_file
+        return options
 
     def credentials(self) -> tuple[str, str | None, str | None]:
         """``(token, url, instance)``: the token and the URL each from its flag, else its
@@ -81,7 +95,7 @@ class Settings:
     def run(self, command: Callable[[Provider], Awaitable[T]]) -> T:
         """Connect a provider with :meth:`credentials`, run ``command(provider)`` on it, and
         close it: one ``asyncio.run``."""
-        return run_connected(*self.credentials(), command)
+        return run_connected(*self.credentials(), command, **self.network())
 
 
 def run_connected(
@@ -89,14 +103,15 @@ def run_connected(
     url: str | None,
     instance: str | None,
     command: Callable[[Provider], Awaitable[T]],
+    **network: Any,
 ) -> T:
     """Connect a provider, run ``command(provider)`` on it, and close it: one
-    ``asyncio.run``."""
+    ``asyncio.run``. ``network`` holds the provider's ``proxy`` and ``verify``, if given."""
 
     async def main() -> T:
         from .._client import Provider
 
-        async with Provider(token, url, instance=instance) as provider:
+        async with Provider(token, url, instance=instance, **network) as provider:
             return await command(provider)
 
     return asyncio.run(main())

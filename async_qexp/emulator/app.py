@@ -1,7 +1,9 @@
 """The ASGI application: Starlette routes wrapped by the emulator's outer middleware.
 
 The outer middleware (pure ASGI, outermost) adds latency, enforces the body-size limit,
-injects faults and records every request in the request log.
+injects faults, gives every response an ``X-Request-Id`` (a new id per request, also kept in
+the request log) and records every request in the request log (and at DEBUG on the
+``async_qexp.emulator`` logger).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -48,6 +51,11 @@ logger = logging.getLogger("async_qexp.emulator")
 
 _drop_filter = _DropFilter()
 logging.getLogger("uvicorn.error").addFilter(_drop_filter)
+
+logger = logging.getLogger("async_qexp.emulator")
+
+REQUEST_ID_HEADER = b"x-request-id"
+"""The header that carries the id of every response (``docs/protocol.md#headers``)."""
 
 
 _STORE_STATUS: dict[type[StoreError], int] = {
@@ -117,6 +125,7 @@ class OuterMiddleware:
         status: int | None = None
         fault: str | None = None
         recorded = False
+        request_id = uuid.uuid4().hex
 
         def record() -> None:
             # Logged before the last body chunk goes out: a client that has the whole
@@ -126,8 +135,19 @@ class OuterMiddleware:
                 recorded = True
                 duration_ms = (time.perf_counter() - started) * 1000
                 state.request_log.append(
-                    RequestRecord(method, path, status, fault, duration_ms=duration_ms)
+                    RequestRecord(
+                        method, path, status, fault, duration_ms=duration_ms, request_id=request_id
+                    )
                 )
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "%s %s -> %s in %.1f ms%s",
+                        method,
+                        path,
+                        status if status is not None else "dropped",
+                        duration_ms,
+                        f" (fault: {fault})" if fault else "",
+                    )
 
         complete = False
 
@@ -135,6 +155,9 @@ class OuterMiddleware:
             nonlocal status, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = list(message.get("headers", ()))
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 complete = True
                 record()

@@ -255,6 +255,8 @@ class RequestRecord:
     """``None``, ``"error"``, ``"drop"``, ``"error-after"`` or ``"drop-after"``."""
     duration_ms: float = 0.0
     time: float = attrs.field(factory=time.time)
+    request_id: str = ""
+    """The ``X-Request-Id`` the response carried (``""`` for a request logged without one)."""
 
 
 class RequestLog:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from .runtime.manager import RuntimeManager
 
 __all__ = ["Emulator", "serve"]
+
+logger = logging.getLogger("async_qexp.emulator")
 
 
 _NOT_HTTP = object()
@@ -206,7 +209,11 @@ async def serve(
         if manager is not None:
             # Kill the jobs (so their streams end) before the server waits for its connections.
             stack.push_async_callback(manager.aclose)
-        yield Emulator(url, cfg, state)
+        logger.info("emulator serving %s (database: %s)", url, cfg.db or "in memory")
+        try:
+            yield Emulator(url, cfg, state)
+        finally:
+            logger.info("emulator at %s stopping", url)
 
 
 @contextlib.asynccontextmanager

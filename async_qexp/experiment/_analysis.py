@@ -11,19 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import logging
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .._logs import get_logger
 from .._tasks import TaskOwner
 from ._jobs import call
 from .status import AnalysisCallback, AnalysisStatus, first_by_precedence, targets
 
 __all__ = ["AnalysisQueue", "running_callback_of"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 _PRECEDENCE = (
     AnalysisStatus.ERROR,

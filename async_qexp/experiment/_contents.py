@@ -12,7 +12,6 @@ and loading; it is told of every change through :meth:`ExperimentContents._chang
 from __future__ import annotations
 
 import copy as copy_module
-import logging
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import Any, Generic, TypeVar, overload
 import attrs
 
 from .._auth import HubGroupProject
+from .._logs import get_logger
 from .._version import __version__
 from ..models import Experiment, ExperimentShareLevel, encode_envelopes
 from ..models._display import (
@@ -41,7 +41,7 @@ from .results import AnalysisResultData, AnalysisResultTable
 
 __all__ = ["ExperimentContents"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 T = TypeVar("T")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import logging
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 import anyio
 
+from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..errors import QexpError
 from ..models import JobStatus
@@ -28,7 +28,7 @@ from .status import first_by_precedence, targets
 
 __all__ = ["JobTracker", "call", "job_backend", "job_id_of"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 _PRECEDENCE = (
     JobStatus.ERROR,

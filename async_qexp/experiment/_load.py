@@ -8,12 +8,12 @@ they return.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 
+from .._logs import get_logger
 from ..models import Experiment, FileInfo
 from ..progress import ProgressReporter
 from ._save import METADATA_FILE
@@ -23,7 +23,7 @@ from .service import ExperimentService
 
 __all__ = ["fetch_artifacts", "fetch_jobs", "fetch_record", "fetch_results", "load_container"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 
 async def fetch_record(

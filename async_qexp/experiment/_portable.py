@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from .._logs import get_logger
 from ._state import ContainerState, capture, restore, state_from_json, state_to_json
 from ._sync import ExperimentDataError
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PortableContainer"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 C = TypeVar("C", bound="PortableContainer")
 

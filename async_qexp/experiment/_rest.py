@@ -6,25 +6,26 @@ it is not used on its own.
 
 from __future__ import annotations
 
+import inspect
 import json
-import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
 
 from .._http import loggable, parse_json, quote_path
+from .._logs import get_logger
 from .._paging import Page, Pager
 from .._service import Service
 from ..errors import ApiError, EntryExists, EntryNotFound
 from ..models import AnalysisResult, Experiment, ExperimentFilters, ResultFilters, from_wire
-from ..models._checks import require_int, require_str
+from ..models._checks import require_int, require_str, warn_unknown_keywords
 from ..progress import check_progress
 
 __all__ = ["JSONDecoderType", "JSONEncoderType", "ServiceBase"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 JSONEncoderType = type[json.JSONEncoder] | None
 JSONDecoderType = type[json.JSONDecoder] | None
@@ -42,9 +43,14 @@ def check_limit(limit: Any, name: str = "limit") -> None:
         require_int(limit, name, minimum=1)
 
 
-def ignore_unknown(filters: Mapping[str, Any], call: str) -> None:
-    if filters:
-        logger.info("%s: ignoring unsupported filters %s", call, sorted(filters))
+def ignore_unknown(kwargs: Mapping[str, Any], method: Callable[..., Any]) -> None:
+    """Warn that ``method`` ignores the unsupported attributes ``kwargs`` (a ``UserWarning``
+    naming each, with the parameters closest to it), as the reference ignores them."""
+    if kwargs:
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        parameters = inspect.signature(method).parameters
+        accepted = [n for n, p in parameters.items() if p.kind in kinds]
+        warn_unknown_keywords(method.__name__, kwargs, accepted, stacklevel=4)
 
 
 def require_name(value: Any, what: str) -> str:
@@ -86,6 +92,7 @@ class ServiceBase(Service):
             status=response.status_code,
             method=response.request.method,
             url=loggable(str(response.request.url)),
+            headers=response.headers.multi_items(),
         )
 
     def _record(
@@ -143,8 +150,8 @@ class ServiceBase(Service):
     def _listing(self, cls: type[T], arguments: Mapping[str, Any]) -> Pager[T]:
         """The pager of a list call, from the call's own arguments (its ``locals()``).
 
-        ``limit``, ``page_size``, ``progress``, ``json_decoder`` and the unknown ``filters``
-        are read there; the rest are the filters of ``cls``
+        ``limit``, ``page_size``, ``progress`` and ``json_decoder`` are read there; the rest
+        are the filters of ``cls``
         (:class:`~async_qexp.models.ExperimentFilters` or
         :class:`~async_qexp.models.ResultFilters`), checked before anything is sent.
         """
@@ -152,7 +159,6 @@ class ServiceBase(Service):
         check_limit(limit)
         check_limit(page_size, "page_size")
         key, filters = _LISTINGS[cls]
-        ignore_unknown(arguments["filters"], key)
         params = filters.of(arguments).to_params()
         json_decoder = arguments["json_decoder"]
         url = self._at(key)

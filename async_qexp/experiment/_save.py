@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -28,6 +27,7 @@ import anyio
 import attrs
 
 from .._config import DEFAULT_MAX_IN_FLIGHT
+from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..models import (
     AnalysisResult,
@@ -51,7 +51,7 @@ from .figures import FigureStore, figure_to_bytes
 from .results import AnalysisResultTable
 from .service import ExperimentService
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 __all__ = [
     "METADATA_FILE",

@@ -23,12 +23,12 @@ task in the container's task owner.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
 from typing import Protocol
 
 import attrs
 
+from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..errors import EntryExists, EntryNotFound, QexpError
 from ..progress import ProgressReporter
@@ -44,7 +44,7 @@ __all__ = [
     "plan",
 ]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 FLIP_ATTEMPTS = 3
 """Create-or-update attempts of one item: a create that meets "exists" becomes an update, an

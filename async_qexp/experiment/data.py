@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -36,6 +35,7 @@ import anyio.from_thread
 import anyio.lowlevel
 
 from .._config import DEFAULT_MAX_IN_FLIGHT
+from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..errors import ClosedError, EntryNotFound, QexpError
 from ..models import Experiment, ExperimentShareLevel, JobStatus
@@ -60,7 +60,7 @@ __all__ = [
     "SaveReport",
 ]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 DEFAULT_SAVE_CONCURRENCY = DEFAULT_MAX_IN_FLIGHT
 """Uploads in flight at once during ``save()``: the client-wide default bound, so a default

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ import anyio
 
 from .._config import save_preferences
 from .._http import parse_json
+from .._logs import get_logger
 from .._paging import Pager
 from .._service import ServiceContext
 from ..errors import ApiError, ClosedError, EntryExists
@@ -36,7 +36,12 @@ from ..models import (
     update_body,
     wire_name,
 )
-from ..models._checks import require_bool, require_ident, require_str
+from ..models._checks import (
+    reject_unknown_keywords,
+    require_bool,
+    require_ident,
+    require_str,
+)
 from ..progress import Progress, ProgressReporter
 from ._blobs import FigureAndFileCalls
 from ._rest import (
@@ -50,7 +55,7 @@ from .bulk import AnalysisResultItem, BulkCreateReport, analysis_result_record
 
 __all__ = ["ExperimentService"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.experiment")
 
 _RESULT_UPDATES = ("result_data", "tags", "quality", "verified", "chisq")
 
@@ -149,12 +154,13 @@ class ExperimentService(FigureAndFileCalls):
             start_datetime: when it started (naive = local time).
             json_encoder: a custom encoder for ``metadata`` instead of the built-in envelopes.
             end_datetime: when it ended.
-            kwargs: unsupported attributes, ignored.
+            kwargs: unsupported attributes, ignored as the reference ignores them, with a
+                ``UserWarning`` naming each (and the parameters closest to it).
 
         Raises:
             EntryExists: if an experiment with this id exists.
         """
-        ignore_unknown(kwargs, "create_experiment")
+        ignore_unknown(kwargs, self.create_experiment)
         require_str(experiment_type, "experiment_type", empty=False)
         require_str(backend_name, "backend_name", empty=False)
         hgp = self._hgp
@@ -232,7 +238,7 @@ class ExperimentService(FigureAndFileCalls):
             EntryNotFound: if the experiment does not exist.
         """
         require_ident(experiment_id, "experiment_id")
-        ignore_unknown(kwargs, "update_experiment")
+        ignore_unknown(kwargs, self.update_experiment)
         changes = {
             name: value
             for name, value in (
@@ -259,6 +265,7 @@ class ExperimentService(FigureAndFileCalls):
         response = await self._session.request("GET", self._at("experiments", experiment_id))
         return self._record(Experiment, self._loads(response, json_decoder), json_decoder, response)
 
+    @reject_unknown_keywords
     def experiments(
         self,
         limit: int | None = 10,
@@ -284,7 +291,6 @@ class ExperimentService(FigureAndFileCalls):
         *,
         page_size: int | None = None,
         progress: Progress | None = None,
-        **filters: Any,
     ) -> Pager[Experiment]:
         """Experiments, with optional filtering: ``await`` it for a list, or iterate it.
 
@@ -298,8 +304,13 @@ class ExperimentService(FigureAndFileCalls):
             async for experiment in service.experiments(limit=None, page_size=500):
                 ...
 
+        The filters are the parameters above: an unknown keyword is a ``TypeError`` naming it
+        and the filters closest to it (``backend=`` asks "did you mean 'backend_name'?"),
+        where the reference ignored it, so a typo can no longer list everything.
+
         Raises:
-            TypeError: for an argument of the wrong type, at once (before any request).
+            TypeError: for an argument of the wrong type or an unknown keyword, at once (before
+                any request).
             ValueError: for a bad value or combination, at once.
         """
         return self._listing(Experiment, locals())
@@ -340,7 +351,7 @@ class ExperimentService(FigureAndFileCalls):
             EntryExists: if a result with this id exists.
             EntryNotFound: if the experiment does not exist.
         """
-        ignore_unknown(kwargs, "create_analysis_result")
+        ignore_unknown(kwargs, self.create_analysis_result)
         record = analysis_result_record(
             {
                 "experiment_id": experiment_id,
@@ -506,7 +517,7 @@ class ExperimentService(FigureAndFileCalls):
             EntryNotFound: if the analysis result does not exist.
         """
         require_ident(result_id, "result_id")
-        ignore_unknown(kwargs, "update_analysis_result")
+        ignore_unknown(kwargs, self.update_analysis_result)
         body = self._result_changes(
             {
                 "result_data": result_data,
@@ -570,6 +581,7 @@ class ExperimentService(FigureAndFileCalls):
             AnalysisResult, self._loads(response, json_decoder), json_decoder, response
         )
 
+    @reject_unknown_keywords
     def analysis_results(
         self,
         limit: int | None = 10,
@@ -590,14 +602,15 @@ class ExperimentService(FigureAndFileCalls):
         *,
         page_size: int | None = None,
         progress: Progress | None = None,
-        **filters: Any,
     ) -> Pager[AnalysisResult]:
         """Analysis results, with optional filtering: ``await`` it for a list, or iterate it.
 
-        ``limit`` and ``page_size`` work as in :meth:`experiments`.
+        ``limit`` and ``page_size`` work as in :meth:`experiments`, and an unknown keyword
+        is a ``TypeError`` as there.
 
         Raises:
-            TypeError: for an argument of the wrong type, at once (before any request).
+            TypeError: for an argument of the wrong type or an unknown keyword, at once (before
+                any request).
             ValueError: for a bad value, at once.
         """
         return self._listing(AnalysisResult, locals())

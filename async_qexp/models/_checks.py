@@ -7,9 +7,13 @@ message; the ``require_*`` functions check a plain argument and name it.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import math
-from collections.abc import Callable, Mapping
-from typing import Any
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 import attrs
 
@@ -23,6 +27,7 @@ __all__ = [
     "mapping",
     "number",
     "optional",
+    "reject_unknown_keywords",
     "require_bool",
     "require_ident",
     "require_int",
@@ -30,7 +35,12 @@ __all__ = [
     "require_str",
     "str_list",
     "text",
+    "unknown_keywords",
+    "warn_unknown_keywords",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -97,6 +107,61 @@ def require_strings(value: Any, name: str) -> list[str]:
         if not isinstance(item, str):
             raise TypeError(f"{name} must hold strings only, not {_kind(item)} ({item!r})")
     return list(value)
+
+
+# -- keywords --------------------------------------------------------------------------------
+
+
+def unknown_keywords(call: str, unknown: Iterable[str], accepted: Iterable[str]) -> str:
+    """A message naming each unknown keyword of ``call``, with the accepted ones closest to
+    it (``difflib``), for a ``TypeError`` or a warning."""
+    names = sorted(accepted)
+    parts = []
+    for keyword in sorted(unknown):
+        close = difflib.get_close_matches(keyword, names, n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        parts.append(f"{keyword!r}{hint}")
+    plural = "s" if len(parts) > 1 else ""
+    return f"{call}() got unexpected keyword argument{plural} {', '.join(parts)}"
+
+
+def reject_unknown_keywords(function: Callable[P, R]) -> Callable[P, R]:
+    """Make an unknown keyword argument of ``function`` a ``TypeError`` that names it and the
+    accepted keywords closest to it: ``experiments(backend=...)`` says "did you mean
+    'backend_name'?", where Python's own message names the keyword only. The signature, and
+    so what mypy checks, is ``function``'s own."""
+    parameters = inspect.signature(function).parameters
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    accepted = frozenset(n for n, p in parameters.items() if p.kind in kinds and n != "self")
+    call = function.__name__
+
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not accepted.issuperset(kwargs):
+            unknown = [k for k in kwargs if k not in accepted]
+            message = unknown_keywords(call, unknown, accepted)
+            if "did you mean" not in message:
+                message += "; it takes " + ", ".join(sorted(accepted))
+            raise TypeError(message)
+        return function(*args, **kwargs)
+
+    checked.__rejects_unknown_keywords__ = True  # type: ignore[attr-defined]
+    return checked
+
+
+def warn_unknown_keywords(
+    call: str, kwargs: Mapping[str, Any], accepted: Iterable[str], *, stacklevel: int = 3
+) -> None:
+    """Warn (``UserWarning``) that ``call`` ignores ``kwargs``, naming each with the accepted
+    keywords closest to it: for the reference calls that take unsupported attributes and
+    ignore them."""
+    if kwargs:
+        warnings.warn(
+            unknown_keywords(call, kwargs, accepted) + ": ignored, as the reference client "
+            "ignores them",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
 
 
 # -- attrs validators and converters ------------------------------------------------------------

@@ -12,7 +12,6 @@ the runtime's exceptions as ``docs/protocol.md#runtime-errors`` lists.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .._http import HttpSession, QueryParams, loggable, parse_json, quote_path
+from .._logs import get_logger
 from .._paging import Fetch, Page
 from ..errors import (
     ApiError,
@@ -53,7 +53,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.runtime")
 
 PAGE_SIZE = 20
 """Items per page of a runtime listing (the reference clients' page size)."""
@@ -178,6 +178,7 @@ class RuntimeApi:
                 status=response.status_code,
                 method=request.method,
                 url=loggable(str(request.url)),
+                headers=response.headers.multi_items(),
             ) from exc
 
     async def logout(self) -> None:
@@ -201,6 +202,11 @@ class JobsApi(RuntimeApi):
     def access_token(self) -> str | None:
         """The access token for the stream's handshake (``None`` off the service origins)."""
         return self._session.access_token_for(self._base)
+
+    def websocket_options(self, url: str) -> dict[str, Any]:
+        """The TLS context and proxy of the stream's websocket to ``url``: the provider's,
+        as its HTTP requests use them (keyword arguments of ``websockets``' ``connect``)."""
+        return self._session.websocket_options(url)
 
     async def create(self, body_text: str) -> tuple[str, datetime | None]:
         """``POST /jobs`` with a serialised run request; the new job's id and creation time.
@@ -338,9 +344,7 @@ class ProgramsApi(RuntimeApi):
         try:
             response = await self.request("POST", "/programs", json_body=body, replay_safe=False)
         except EntryExists as exc:
-            raise RuntimeDuplicateProgramError(
-                exc.message, status=exc.status, code=exc.code, method=exc.method, url=exc.url
-            ) from exc
+            raise exc.recast(RuntimeDuplicateProgramError) from exc
         return self.read(response, lambda answer: created_id(answer, "program"), "answer")
 
     async def replace_data(self, program_id: str, encoded_source: str) -> None:

@@ -6,7 +6,6 @@ How a job behaves, rule by rule, is in ``docs/behaviour.md#runtimejob``.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +13,7 @@ from typing import Any, Protocol
 import anyio
 
 from .._config import StreamPolicy
+from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..errors import JobTimeoutError, RuntimeInvalidStateError, RuntimeJobFailureError
 from ..models._checks import require_ident, require_seconds, require_str
@@ -25,7 +25,7 @@ from .stream import MessageCallback, ResultStream
 
 __all__ = ["JobRuntime", "JobStatus", "RuntimeJob"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.runtime")
 
 
 class JobRuntime(Protocol):
@@ -120,7 +120,7 @@ class RuntimeJob(Displayable):
             backend=record.backend,
             inputs=record.inputs,
         )
-        job._apply(record, strict=False)
+        job._apply(record, strict=False, announce=False)
         return job
 
     _noun = "job"
@@ -148,7 +148,7 @@ class RuntimeJob(Displayable):
         """The last status seen, without asking the server."""
         return self._status
 
-    def _apply(self, record: JobRecord, *, strict: bool = True) -> None:
+    def _apply(self, record: JobRecord, *, strict: bool = True, announce: bool = True) -> None:
         if record.created is not None and self._creation_date is None:
             self._creation_date = record.created
         if record.status is None and not strict:  # listing a job must not fail
@@ -156,6 +156,8 @@ class RuntimeJob(Displayable):
             return
         status = known_status(record)
         if not self._status.is_final:
+            if announce and status is not self._status:
+                logger.info("job %s: %s -> %s", self.job_id, self._status.name, status.name)
             self._status = status
             self._final_status_name = record.status_name
 
@@ -265,6 +267,8 @@ class RuntimeJob(Displayable):
         """
         await self._api.cancel(self.job_id)
         await self.cancel_result_streaming()
+        if self._status is not JobStatus.CANCELLED:
+            logger.info("job %s: %s -> CANCELLED (cancelled)", self.job_id, self._status.name)
         self._status = JobStatus.CANCELLED
         self._final_status_name = "CANCELLED"
 

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 
 from .._config import StreamPolicy
+from .._logs import get_logger
 from .._paging import Pager
 from .._service import Service, ServiceContext
 from ..models._checks import require_bool, require_ident, require_int
@@ -34,6 +35,8 @@ from ._api import PAGE_SIZE, JobsApi, ProgramsApi, offset_pages
 from .decoder import ResultDecoder, check_decoder
 from .job import RuntimeJob
 from .stream import MessageCallback
+
+logger = get_logger("async_qexp.runtime")
 
 __all__ = [
     "ProgramParameter",
@@ -347,6 +350,9 @@ class RuntimeService(Service):
             creation_date=created,
             result_decoder=decoder,
             image=runtime_options.image or "",
+        )
+        logger.info(
+            "job %s submitted: program %s on %s", job_id, program_id, runtime_options.backend_name
         )
         if callback is not None:
             job.stream_results(callback)

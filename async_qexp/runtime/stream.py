@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
@@ -28,6 +28,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .._config import StreamPolicy
+from .._http import loggable, tls_failure
+from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..errors import ClosedError, RuntimeInvalidStateError, StreamingError
 from ..models.runtime import JobStatus
@@ -36,7 +38,7 @@ from .decoder import ResultDecoder
 
 __all__ = ["MessageCallback", "ResultStream"]
 
-logger = logging.getLogger("async_qexp")
+logger = get_logger("async_qexp.stream")
 
 MessageCallback = Callable[[str, Any], Any]
 """``callback(job_id, message)``, sync or async."""
@@ -257,22 +259,41 @@ class ResultStream:
         while True:
             try:
                 if await self._one_connection(url):
+                    logger.debug(
+                        "stream of job %s ended (code 1000) after %d message(s)",
+                        self.job_id,
+                        len(self._delivered),
+                    )
                     return True
                 reason: object = "closed without code 1000"
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if 400 <= status < 500:
-                    logger.info("stream of job %s refused (%s): polling", self.job_id, status)
+                    logger.info(
+                        "stream of job %s refused (%s): falling back to polling",
+                        self.job_id,
+                        status,
+                    )
                     return False
                 reason = exc
             except (ConnectionClosed, InvalidHandshake, OSError, asyncio.TimeoutError) as exc:
+                tls = tls_failure(exc)
+                if isinstance(tls, ssl.SSLCertVerificationError):
+                    logger.warning(
+                        "stream of job %s: the TLS certificate of %s did not verify (%s): "
+                        "falling back to polling",
+                        self.job_id,
+                        loggable(url),
+                        tls.verify_message or tls.reason,
+                    )
+                    return False
                 reason = exc
             if self._received_since_retry:
                 retries = 0
             retries += 1
             if retries > policy.max_retries:
-                logger.warning(
-                    "stream of job %s lost after %d retries (%s): polling instead",
+                logger.info(
+                    "stream of job %s lost after %d retries (%s): falling back to polling",
                     self.job_id,
                     policy.max_retries,
                     reason,
@@ -280,7 +301,12 @@ class ResultStream:
                 return False
             delay = policy.backoff(retries)
             logger.info(
-                "stream of job %s broke (%s); reconnecting in %.2fs", self.job_id, reason, delay
+                "stream of job %s broke (%s); reconnecting in %.2f s (retry %d of %d)",
+                self.job_id,
+                reason,
+                delay,
+                retries,
+                policy.max_retries,
             )
             await asyncio.sleep(delay)
             self.reconnects += 1
@@ -291,6 +317,9 @@ class ResultStream:
         token = self._api.access_token()
         headers = {"X-Access-Token": token} if token else {}
         self._received_since_retry = False
+        network = self._api.websocket_options(url)
+        via = f" through the proxy {_shown(network['proxy'])}" if network.get("proxy") else ""
+        logger.debug("stream of job %s: connecting to %s%s", self.job_id, loggable(url), via)
         async with connect(
             url,
             additional_headers=headers,
@@ -299,7 +328,13 @@ class ResultStream:
             open_timeout=policy.open_timeout,
             max_size=None,
             user_agent_header=None,
+            **network,
         ) as socket:
+            logger.debug(
+                "stream of job %s: connected (%d message(s) delivered before)",
+                self.job_id,
+                len(self._delivered),
+            )
             position = 0  # frames of this connection matched against delivered ones
             acknowledged = False
             replaying = True
@@ -328,6 +363,11 @@ class ResultStream:
     async def _poll(self) -> None:
         """Poll ``/interim_results`` (and finally ``/results``) until the job is final."""
         self.polled = True
+        logger.info(
+            "stream of job %s: polling every %g s until the job is final",
+            self.job_id,
+            self._policy.poll_interval,
+        )
         api, job_id = self._api, self.job_id
         while True:
             status = known_status(await api.record(job_id))
@@ -341,6 +381,12 @@ class ResultStream:
                     self._deliver(await api.result_text(job_id))
                 return
             await asyncio.sleep(self._policy.poll_interval)
+
+
+def _shown(proxy: str) -> str:
+    """A proxy URL without its credentials."""
+    scheme, _, rest = proxy.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
 async def _call(callback: MessageCallback, job_id: str, message: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,6 +20,7 @@ from async_qexp._config import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from async_qexp._paging import Pager
 from async_qexp.experiment.data import ExperimentData
 from async_qexp.experiment.service import ExperimentService
+from async_qexp.models._checks import reject_unknown_keywords
 from async_qexp.models.records import ResultQuality
 from async_qexp.runtime.job import RuntimeJob
 from async_qexp.runtime.service import RuntimeService
@@ -100,6 +102,9 @@ class SyncProvider(ProviderBase):
         transport: TransportName | httpx.AsyncBaseTransport | None = None,
         preferences_path: str | os.PathLike[str] | None = None,
         stream_policy: StreamPolicy | None = None,
+        trust_env: bool = True,
+        proxy: str | httpx.Proxy | None = None,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
     ) -> None:
         self._start(
             {
@@ -115,6 +120,9 @@ class SyncProvider(ProviderBase):
                 "transport": transport,
                 "preferences_path": preferences_path,
                 "stream_policy": stream_policy,
+                "trust_env": trust_env,
+                "proxy": proxy,
+                "verify": verify,
             }
         )
 
@@ -175,6 +183,7 @@ class SyncExperimentService(ServiceBase):
         result: AnalysisResult = self._call(self._async.analysis_result, result_id, json_decoder)
         return result
 
+    @reject_unknown_keywords
     def analysis_results(
         self,
         limit: int | None = 10,
@@ -195,7 +204,6 @@ class SyncExperimentService(ServiceBase):
         *,
         page_size: int | None = None,
         progress: Progress | None = None,
-        **filters: Any,
     ) -> SyncPager[AnalysisResult]:
         """Analysis results, with optional filtering: ``await`` it for a list, or iterate it.
 
@@ -220,7 +228,6 @@ class SyncExperimentService(ServiceBase):
             sort_by,
             page_size=page_size,
             progress=progress,
-            **filters,
         )
         return result
 
@@ -410,6 +417,7 @@ class SyncExperimentService(ServiceBase):
         result: bool = self._call(self._async.experiment_has_file, experiment_id, file_name)
         return result
 
+    @reject_unknown_keywords
     def experiments(
         self,
         limit: int | None = 10,
@@ -435,7 +443,6 @@ class SyncExperimentService(ServiceBase):
         *,
         page_size: int | None = None,
         progress: Progress | None = None,
-        **filters: Any,
     ) -> SyncPager[Experiment]:
         """Experiments, with optional filtering: ``await`` it for a list, or iterate it.
 
@@ -465,7 +472,6 @@ class SyncExperimentService(ServiceBase):
             sort_by,
             page_size=page_size,
             progress=progress,
-            **filters,
         )
         return result
 

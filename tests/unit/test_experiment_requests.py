@@ -7,6 +7,7 @@ kept), the JSON body (§4.3) and the headers (§1.2), and checks what the method
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import re
@@ -272,7 +273,6 @@ async def test_experiments_every_filter_maps_to_its_query_parameter(connected: C
         mine_only=True,
         parent_id="p1",
         sort_by=["experiment_type:asc", "start_datetime:desc"],
-        unsupported_filter="ignored",
     )
     assert_request(
         last(route),
@@ -517,26 +517,61 @@ async def test_iter_experiments_as_async_context_manager_closes_the_prefetch(
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
 
+@pytest.mark.parametrize(
+    ("call", "typo", "meant"),
+    [
+        ("experiments", "backend", "'backend_name'"),
+        ("experiments", "tag", "'tags'"),
+        ("iter_experiments", "experiment_typ", "'experiment_type'"),
+        ("analysis_results", "experiment", "'experiment_id'"),
+        ("iter_analysis_results", "qualty", "'quality'"),
+    ],
+)
+async def test_an_unknown_filter_is_a_type_error_naming_the_close_matches(
+    connected: Connected, call: str, typo: str, meant: str
+) -> None:
+    """Issue 11: a typo'd filter used to be dropped with an INFO line (and list everything)."""
+    provider, router = connected
+    before = router.calls.call_count
+    with pytest.raises(TypeError, match=f"'{typo}' \\(did you mean {meant}") as info:
+        getattr(provider.experiment, call)(**{typo: "x"})
+    assert f"{call.removeprefix('iter_')}()" in str(info.value)
+    with pytest.raises(TypeError, match="'zzz'; it takes backend_name, "):
+        getattr(provider.experiment, call)(zzz=1)
+    assert router.calls.call_count == before
+
+
+async def test_the_blocking_twins_reject_unknown_filters_the_same_way() -> None:
+    from async_qexp.sync import SyncExperimentService
+
+    for call, typo in (("experiments", "backend"), ("analysis_results", "tag")):
+        with pytest.raises(TypeError, match="did you mean"):
+            getattr(SyncExperimentService, call)(None, **{typo: "x"})
+        assert "filters" not in inspect.signature(getattr(SyncExperimentService, call)).parameters
+
+
 # -- create / update / delete experiment (§3.5.4, §3.5.6, §3.5.7, §4.3) ---------------------------
 
 
 async def test_create_experiment_sends_the_full_body(connected: Connected) -> None:
     provider, router = connected
     route = rdb(router, "POST", ok({"uuid": "e1"}, status=201))
-    exp_id = await provider.experiment.create_experiment(
-        "T1",
-        "ibmq_lima",
-        metadata={"qubits": [0], "z": 1 + 2j, "bad": float("nan"), "s": {1}},
-        experiment_id="e1",
-        parent_id="p1",
-        job_ids=["job1", "job2"],
-        tags=["calib"],
-        notes="some notes",
-        share_level="Group",
-        start_datetime=datetime(2022, 7, 29, 15, 19, 45, 123456, tzinfo=IST),
-        end_datetime=datetime(2022, 7, 29, 2, 0, tzinfo=PST),
-        unsupported="ignored",
-    )
+    with pytest.warns(UserWarning, match="'unsupported': ignored") as warned:
+        exp_id = await provider.experiment.create_experiment(
+            "T1",
+            "ibmq_lima",
+            metadata={"qubits": [0], "z": 1 + 2j, "bad": float("nan"), "s": {1}},
+            experiment_id="e1",
+            parent_id="p1",
+            job_ids=["job1", "job2"],
+            tags=["calib"],
+            notes="some notes",
+            share_level="Group",
+            start_datetime=datetime(2022, 7, 29, 15, 19, 45, 123456, tzinfo=IST),
+            end_datetime=datetime(2022, 7, 29, 2, 0, tzinfo=PST),
+            unsupported="ignored",
+        )
+    assert warned[0].filename == __file__  # the warning points at the caller
     assert exp_id == "e1"
     assert_request(
         last(route),
@@ -735,7 +770,6 @@ async def test_analysis_results_every_filter_maps_to_its_query_parameter(
         creation_datetime_after=datetime(2022, 7, 29, 15, 30, tzinfo=IST),
         creation_datetime_before=datetime(2022, 7, 29, 10, 0, 0, 1, tzinfo=timezone.utc),
         sort_by=["result_type:asc", "creation_datetime:desc", "device_components:asc"],
-        unsupported_filter=1,
     )
     assert_request(
         last(route),
@@ -821,18 +855,19 @@ async def test_iter_analysis_results_is_lazy_and_pages(connected: Connected) -> 
 async def test_create_analysis_result_sends_the_full_body(connected: Connected) -> None:
     provider, router = connected
     route = rdb(router, "POST", ok({"uuid": "r1"}, status=201))
-    result_id = await provider.experiment.create_analysis_result(
-        "e1",
-        {"value": 41.4, "inf": float("inf"), "z": 1j},
-        "T1",
-        device_components=["Q0", "Q1"],
-        tags=["calib"],
-        quality="good",
-        verified=True,
-        result_id="r1",
-        chisq=1.32,
-        unsupported="x",
-    )
+    with pytest.warns(UserWarning, match="create_analysis_result"):
+        result_id = await provider.experiment.create_analysis_result(
+            "e1",
+            {"value": 41.4, "inf": float("inf"), "z": 1j},
+            "T1",
+            device_components=["Q0", "Q1"],
+            tags=["calib"],
+            quality="good",
+            verified=True,
+            result_id="r1",
+            chisq=1.32,
+            unsupported="x",
+        )
     assert result_id == "r1"
     assert_request(
         last(route),
