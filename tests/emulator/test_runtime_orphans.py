@@ -4,6 +4,7 @@ were left (``async_qexp/emulator/runtime/worker.py``, ``reaper.py``)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -165,3 +166,51 @@ async def test_no_record_is_left_after_jobs_end(tmp_path: Path) -> None:
             await wait_until(lambda: not emu.runtime or not emu.runtime.live)
             assert list(records.directory.glob("*.json")) == []
     assert WorkerRecords.for_database(None) is None  # in memory: nothing to record
+
+
+HELLO = "def main(backend, user_messenger, **kwargs):\n    return {'backend': backend.name}\n"
+
+
+def _frames(data: bytes) -> list[tuple[str, object]]:
+    frames = []
+    while data:
+        header, _, data = data.partition(b"\n")
+        kind, size = header.decode().split()
+        frames.append((kind, json.loads(data[: int(size)])))
+        data = data[int(size) :]
+    return frames
+
+
+def test_a_worker_without_parent_reads_a_closed_stdin_and_runs() -> None:
+    """The watchdog is opt-in: a worker started without ``--parent`` (by an emulator that
+    writes the spec and closes stdin) runs its job, not killing itself at end of file."""
+    spec = {"source": HELLO, "name": "hello", "inputs": "{}", "backend": "sim", "deadline": 30}
+    done = subprocess.run(
+        [sys.executable, "-m", "async_qexp.emulator.runtime.worker"],
+        input=json.dumps(spec).encode(),
+        capture_output=True,
+        timeout=30,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _frames(done.stdout) == [("F", {"backend": "sim"})]
+
+
+def test_a_worker_with_parent_dies_when_its_stdin_ends() -> None:
+    """With ``--parent``, the end of stdin after the spec means the emulator is gone: the
+    worker kills its process group at once (a job that would sleep for a minute)."""
+    source = "import time\n\ndef main(backend, user_messenger, **kwargs):\n    time.sleep(60)\n"
+    spec = {"source": source, "name": "sleepy", "inputs": "{}", "backend": "sim"}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "async_qexp.emulator.runtime.worker", "--parent", str(os.getpid())],
+        input=json.dumps(spec).encode() + b"\n",
+        capture_output=True,
+        timeout=30,
+        cwd=ROOT,
+        check=False,
+        start_new_session=True,  # the worker kills its own group
+    )
+    assert done.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 20

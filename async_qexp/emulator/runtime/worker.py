@@ -4,6 +4,7 @@ Run as ``python -m async_qexp.emulator.runtime.worker`` with the server's interp
 imports the standard library and :mod:`async_qexp.models.envelopes` (the runtime's JSON
 envelopes), nothing else of the package, so it starts fast. Protocol with the emulator:
 
+* **arguments**: ``--parent <emulator pid>``.
 * **stdin**: one line of JSON: ``{"source", "name", "inputs" (JSON text), "backend",
   "log_level", "deadline" (seconds, optional)}``. The emulator then keeps stdin open and
   writes nothing more: its end of file means the emulator is gone (exited, crashed, killed
@@ -144,11 +145,15 @@ def _die_with_parent(parent: int) -> None:
         _kill_group()
 
 
-def _read_spec() -> dict[str, Any]:
-    """The job's spec (the first line of stdin); then stdin becomes the watchdog's and the
-    program gets an empty one."""
-    line = sys.stdin.buffer.readline()
-    spec: dict[str, Any] = json.loads(line)
+def _read_spec(watch: bool) -> dict[str, Any]:
+    """The job's spec (the first line of stdin); then, with ``watch``, stdin becomes the
+    watchdog's, and the program gets an empty one. (Without it, as an emulator that does not
+    pass ``--parent`` expects, stdin ends after the spec and nothing is watched.)"""
+    if not watch:
+        spec: dict[str, Any] = json.loads(sys.stdin.buffer.read())
+        sys.stdin.close()
+        return spec
+    spec = json.loads(sys.stdin.buffer.readline())
     watched = os.dup(0)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -161,13 +166,14 @@ def _read_spec() -> dict[str, Any]:
 
 def main() -> int:
     """Run the job described on stdin; see the module docstring."""
-    if len(sys.argv) > 2 and sys.argv[1] == "--parent":
+    watch = len(sys.argv) > 2 and sys.argv[1] == "--parent"
+    if watch:
         _die_with_parent(int(sys.argv[2]))
     # The message channel is a private duplicate of stdout; fd 1 then goes to the log.
     channel = os.fdopen(os.dup(1), "wb", buffering=64 * 1024)
     os.dup2(2, 1)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", errors="backslashreplace")
-    spec = _read_spec()
+    spec = _read_spec(watch)
     level = str(spec.get("log_level") or "INFO").upper()
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
