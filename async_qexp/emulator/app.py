@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._util import HTTPProblem, error_body, error_response
+from ._util import HTTPProblem, error_body, error_response, json_response
 from .auth import auth_routes
 from .classic import classic_routes
 from .faults import FaultDecision, RequestRecord
@@ -101,6 +101,19 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 async def _not_implemented(request: Request) -> Response:
     state_of(request).authenticate(request)
     raise HTTPProblem(404, "the runtime service is not implemented by this emulator yet")
+
+
+async def openapi(request: Request) -> Response:
+    """``GET /openapi.json``: the OpenAPI 3 description of this emulator (no token needed)."""
+    document = getattr(request.app.state, "openapi", None)
+    if document is None:
+        from .openapi import openapi_document
+
+        state = state_of(request)
+        backends = state.config.runtime_backends if state.runtime is not None else ()
+        document = openapi_document(request.app.routes, runtime_backends=backends)
+        request.app.state.openapi = document
+    return json_response(document)
 
 
 def _is_service(path: str) -> bool:
@@ -319,6 +332,7 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
             )
         ]
     routes: list[BaseRoute] = [
+        Route("/openapi.json", openapi, methods=["GET"]),
         *auth_routes(),
         *classic_routes(),
         Mount("/resultsdb", routes=resultsdb_routes()),
