@@ -350,6 +350,7 @@ OPERATIONS: dict[str, Operation] = {
     "legacy_plot_create": Operation(
         body=_object(["plot"], plot=_BYTES),
         body_media="multipart/form-data",
+        query=_q("name"),  # the figure's name when the part has no file name
         response=_object(["name", "size"], name=_STR, size={"type": "integer"}),
     ),
     "legacy_plot_update": Operation(

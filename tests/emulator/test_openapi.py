@@ -4,7 +4,9 @@ the wire models, that covers every route and whose schemas the real answers matc
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -173,3 +175,42 @@ async def test_real_answers_match_their_schemas() -> None:
     # and the validator is not a rubber stamp
     with pytest.raises(Exception, match="is not of type"):
         _validator(document, "Experiment").validate({**created.json(), "tags": "a"})
+
+
+_QUERY_READ = re.compile(
+    r"(?:\blast|\b_all|\b_text|\b_times|\b_int_param|\b_bool_param|query_params\.get|\bq\.get)"
+    r"\((?:request, )?\"([a-z_]+)\""
+)
+
+
+def test_every_query_parameter_the_emulator_reads_is_described() -> None:
+    """The query parameters are declared in the document, not derived: every one the
+    emulator's parsers read (found in their source) must be among them."""
+    package = Path(openapi_document.__code__.co_filename).parent
+    read: set[str] = set()
+    for source in package.rglob("*.py"):
+        read |= set(_QUERY_READ.findall(source.read_text()))
+    read |= {"limit", "offset"}  # read through _window()
+    assert {"limit", "marker", "device_components", "created_at", "program", "sig"} <= read
+    described = {
+        parameter["name"]
+        for operations in openapi_document(_app_routes()).get("paths", {}).values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+    }
+    assert read <= described, read - described
+
+
+def _app_routes() -> list[BaseRoute]:
+    from async_qexp.emulator.auth import auth_routes
+    from async_qexp.emulator.classic import classic_routes
+    from async_qexp.emulator.resultsdb import blob_routes, resultsdb_routes
+
+    return [
+        *auth_routes(),
+        *classic_routes(),
+        Mount("/resultsdb", routes=resultsdb_routes()),
+        Mount("/runtime", routes=runtime_routes()),
+        *blob_routes(),
+    ]
