@@ -371,7 +371,13 @@ def _invoke(world: World, call: Call, arguments: dict[str, Any]) -> Any:
     if call.target == "runtime":
         return world.run(lambda: getattr(provider.runtime, call.method)(**arguments))
     if call.target == "data_new":
-        return world.run(lambda: ExperimentData(service=provider, **arguments))
+
+        async def construct() -> ExperimentData:
+            data = ExperimentData(service=provider, **arguments)
+            await data.aclose()  # (made: the arguments were valid)
+            return data
+
+        return world.run(construct)
     if call.target == "data_load":
         return world.run(lambda: ExperimentData.load(service=provider, **arguments))
 
