@@ -10,7 +10,8 @@ stops it (SIGTERM, exit 0 within 20 s), fails on any traceback in its log, and c
 database with ``PRAGMA integrity_check`` and ``foreign_key_check`` (and no orphaned analysis
 result).
 
-    python tests/emulator/fuzz_emulator.py [--max-time 90] [--seed N] [--schemathesis CMD]
+    python tests/emulator/fuzz_emulator.py [--max-time 90] [--seed N] [--team]
+                                           [--schemathesis CMD]
 """
 
 from __future__ import annotations
@@ -51,10 +52,22 @@ def _login(url: str) -> str:
         return token
 
 
-def _start(db: str, python: str, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
+TEAM = {
+    "users": [
+        {"token": "fuzzer", "id": "fuzzer", "hgps": ["hub-a/group-1/proj-x", "ibm-q/open/main"]},
+        {"token": "neighbour", "id": "neighbour", "hgps": ["hub-a/group-1/proj-x"]},
+    ]
+}
+"""With ``--team``: a users file, so that foreign hub/group/projects are refused (403)."""
+
+
+def _start(
+    db: str, python: str, log: IO[str], users: str | None
+) -> tuple[subprocess.Popen[str], str]:
+    extra = ["--users", users] if users else []
     emulator = subprocess.Popen(
         [python, "-m", "async_qexp.emulator", "--host", "127.0.0.1", "--port", "0", "--db", db,
-         "--runtime-concurrency", "2"],
+         "--runtime-concurrency", "2", *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=log,
@@ -127,14 +140,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-time", type=int, default=90, help="seconds of fuzzing")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--team", action="store_true", help="with a users file (the fuzzer is one of two users)"
+    )
     parser.add_argument("--python", default=sys.executable, help="the emulator's interpreter")
     parser.add_argument("--schemathesis", default=shutil.which("schemathesis") or "schemathesis")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="qexp-fuzz-") as tmp:
         db = os.path.join(tmp, "fuzz.sqlite")
         log = os.path.join(tmp, "emulator.log")
+        users = None
+        if args.team:
+            users = os.path.join(tmp, "users.json")
+            Path(users).write_text(json.dumps(TEAM))
         with open(log, "w") as log_file:
-            emulator, url = _start(db, args.python, log_file)
+            emulator, url = _start(db, args.python, log_file, users)
         problems: list[str] = []
         try:
             token = _login(url)
