@@ -11,9 +11,13 @@ The links (``POST /experiments`` → the experiment's routes, ``POST /runtime/jo
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
+import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -68,37 +72,45 @@ _SPECIAL: dict[str, Schema] = {
 }
 
 
+_SCALARS: dict[Any, Schema] = {
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    datetime: _TIME,
+}
+
+
 def _annotation_schema(annotation: Any) -> Schema:
-    """The JSON schema of a field's annotation (as the records spell them)."""
-    text = str(annotation).replace("typing.", "")
-    optional = text.endswith(" | None")
-    text = text.removesuffix(" | None")
-    schema: Schema
-    if text == "str":
-        schema = {"type": "string"}
-    elif text == "bool":
-        schema = {"type": "boolean"}
-    elif text == "int":
-        schema = {"type": "integer"}
-    elif text == "float":
-        schema = {"type": "number"}
-    elif text == "datetime":
-        schema = dict(_TIME)
-    elif text.startswith("list["):
-        schema = {"type": "array", "items": {"type": "string"}}
-    elif text.startswith("dict["):
-        schema = {"type": "object", "additionalProperties": True}
-    else:  # an enum: its wire values (see _SPECIAL)
-        schema = {"type": "string"}
-    return _nullable(schema) if optional else schema
+    """The JSON schema of a field's (resolved) type: a scalar, a list, a dict, an enum (its
+    wire values come from ``_SPECIAL``), or one of those or ``None``.
+
+    Raises:
+        TypeError: for a type this does not know (a new kind of field needs a schema here).
+    """
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _nullable(_annotation_schema(inner))
+    origin = typing.get_origin(annotation) or annotation
+    if origin in _SCALARS:
+        return dict(_SCALARS[origin])
+    if origin is list:
+        return {"type": "array", "items": _annotation_schema(args[0]) if args else {}}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": True}
+    if isinstance(origin, type) and issubclass(origin, enum.Enum):
+        return {"type": "string"}
+    raise TypeError(f"no JSON schema for a field of type {annotation!r}")
 
 
 def _record_fields(cls: type[Any]) -> Iterator[tuple[str, Schema, dict[str, Any]]]:
+    hints = typing.get_type_hints(cls)  # the annotations as types, not as their text
     for field in attrs.fields(cls):
         wire = field.metadata.get("wire")
         if wire is None:
             continue
-        schema = _annotation_schema(field.type)
+        schema = _annotation_schema(hints[field.name])
         if wire in _SPECIAL:
             schema = {**_SPECIAL[wire], **({"nullable": True} if schema.get("nullable") else {})}
         yield wire, schema, dict(field.metadata)

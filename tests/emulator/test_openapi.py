@@ -18,9 +18,9 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from async_qexp.emulator import Emulator, serve
 from async_qexp.emulator.app import build_app
-from async_qexp.emulator.openapi import OPERATIONS, openapi_document
+from async_qexp.emulator.openapi import OPERATIONS, body_schema, openapi_document, record_schema
 from async_qexp.emulator.runtime.routes import runtime_routes
-from async_qexp.models.records import AnalysisResult, Experiment
+from async_qexp.models.records import AnalysisResult, Experiment, FileInfo
 
 from .conftest import login_client
 
@@ -127,6 +127,21 @@ async def test_links_point_at_operations_and_their_parameters() -> None:
 def test_record_schemas_come_from_the_wire_models() -> None:
     document = openapi_document([])
     schemas = document["components"]["schemas"]
+    for cls in (Experiment, AnalysisResult, FileInfo):
+        attrs.resolve_types(cls)  # as cattrs does: field.type becomes a type, not its text
+    # the same schemas whether the annotations were resolved before or after the import
+    assert (
+        record_schema(AnalysisResult, ["uuid", "experiment_uuid", "device_name"])
+        == (schemas["AnalysisResult"])
+    )
+    assert body_schema(Experiment, "update") == schemas["ExperimentUpdate"]
+    result = record_schema(AnalysisResult)["properties"]
+    assert result["verified"] == {"type": "boolean"}
+    assert result["chisq"] == {"type": "number", "nullable": True}
+    assert result["device_components"] == {"type": "array", "items": {"type": "string"}}
+    assert result["fit"]["type"] == "object"
+    assert record_schema(FileInfo)["properties"]["Size"] == {"type": "integer"}
+    assert body_schema(Experiment, "update")["properties"]["end_time"]["format"] == "date-time"
     for name, cls in (("Experiment", Experiment), ("AnalysisResult", AnalysisResult)):
         wire = {f.metadata["wire"] for f in attrs.fields(cls) if "wire" in f.metadata}
         assert set(schemas[name]["properties"]) == wire
