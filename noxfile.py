@@ -1,7 +1,8 @@
 """Sessions: ``nox`` runs the tests on every Python from 3.10 to 3.13 that is present, on the
 lowest versions the project allows, with the optional dependencies, against the reference
-clients, then lint and typecheck, and builds the documentation site strictly (``nox -s docs``,
-under a minute; it needs only the package index); ``nox -s bench`` runs the benchmarks."""
+clients, then lint and typecheck, builds the documentation site strictly (``nox -s docs``, under a
+minute; it needs only the package index), and fuzzes the emulator's HTTP API for about two
+minutes (``nox -s fuzz``); ``nox -s bench`` runs the benchmarks."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ nox.options.sessions = [
     "lint",
     "typecheck",
     "docs",
+    "fuzz",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False  # an absent Python is skipped, not a failure
@@ -178,6 +180,19 @@ def typecheck(session: nox.Session) -> None:
     generated signatures are checked from the caller's side)."""
     session.install("-e", ".[test]", "mypy>=1.10")
     session.run("mypy", "--strict", "async_qexp", "tests/typecheck")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """schemathesis against the emulator (``tests/emulator/fuzz_emulator.py``): every operation
+    of its ``/openapi.json`` and the links between them, failing on any 5xx, answer outside the
+    schema, hang or traceback in the emulator's log, then on a database that fails ``PRAGMA
+    integrity_check``. Two runs of 60 s: any token a user, then with a users file (foreign
+    hub/group/projects refused). ``-- --max-time 600 --seed N`` explores longer or replays."""
+    session.install("-e", ".[emulator]", "schemathesis>=4.0")
+    script = "tests/emulator/fuzz_emulator.py"
+    session.run("python", script, "--max-time", "60", *session.posargs)
+    session.run("python", script, "--team", "--max-time", "60", *session.posargs)
 
 
 @nox.session

@@ -10,12 +10,15 @@ event loop of its own; ``with`` or ``async with``), or as a command::
         [--error-rate-500 R] [--error-rate-503 R] [--error-rate-429 R] \
         [--retry-after S] [--drop-rate R] [--seed N] \
         [--runtime-backends A,B] [--runtime-concurrency N] [--program-dir DIR] [--no-runtime] \
+        [--no-program-upload] [--synchronous normal|full] [--accept-remote-code-risk] \
         [--tls-cert FILE --tls-key FILE | --tls-self-signed]
 
-which prints ``listening on http://HOST:PORT`` (``https://`` over TLS) once it accepts
-connections and exits 0 on SIGINT/SIGTERM. ``--tls-self-signed`` makes a throw-away certificate
-authority and a certificate for the loopback names (:mod:`.tls`) and first prints
-``tls ca FILE``, the certificate a client must trust.
+It refuses a non-loopback ``--host`` while anyone reaching the port could log in (no
+``--users``) or run code (program upload on), unless ``--accept-remote-code-risk`` is given
+(README, "Security"). The command prints ``listening on http://HOST:PORT`` (``https://``
+over TLS) once it accepts connections and exits 0 on SIGINT/SIGTERM. ``--tls-self-signed``
+makes a throw-away certificate authority and a certificate for the loopback names
+(:mod:`.tls`) and first prints ``tls ca FILE``, the certificate a client must trust.
 
 URL layout (one port):
 

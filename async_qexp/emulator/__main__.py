@@ -9,7 +9,7 @@ import signal
 import sys
 import tempfile
 
-from .config import EmulatorConfig
+from .config import ACCEPT_FLAG, SYNCHRONOUS_LEVELS, EmulatorConfig, exposure_problem
 from .faults import FAULT_SETTINGS, FaultSettings
 from .server import serve
 from .tls import DEFAULT_HOSTS, self_signed
@@ -55,6 +55,26 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
         help="directory of *.py runtime programs to seed as public (repeatable)",
     )
     p.add_argument("--no-runtime", action="store_true", help="do not serve /runtime")
+    p.add_argument(
+        "--no-program-upload",
+        action="store_true",
+        help="refuse program uploads (403): only the built-in and --program-dir programs run",
+    )
+    p.add_argument(
+        "--synchronous",
+        choices=SYNCHRONOUS_LEVELS,
+        default="normal",
+        help="SQLite durability of --db: normal (default; a power failure may lose the last "
+        "commits, never corrupts) or full (every answered write is on disk: a record store)",
+    )
+    p.add_argument(
+        ACCEPT_FLAG,
+        dest="accept_remote_risk",
+        action="store_true",
+        help="listen on a non-loopback --host even without --users or with program upload on, "
+        "where anyone reaching the port may log in or run Python on this host (see the "
+        "README's security note)",
+    )
     tls = p.add_argument_group(
         "TLS",
         "Serve https:// and wss:// instead of http:// and ws:// (the old qiskit-ibmq-provider "
@@ -98,7 +118,13 @@ async def run(
         runtime_program_dirs=args.program_dir,
         tls_certfile=certfile or args.tls_cert,
         tls_keyfile=keyfile or args.tls_key,
+        runtime_program_upload=not args.no_program_upload,
+        accept_remote_risk=args.accept_remote_risk,
+        synchronous=args.synchronous,
     )
+    problem = exposure_problem(config)
+    if problem is not None:  # (accepted, or the config would have refused)
+        print(f"warning: {problem.replace('refusing to listen', 'listening')}", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -112,11 +138,24 @@ async def run(
             loop.remove_signal_handler(sig)
 
 
+def _check_exposure(args: argparse.Namespace) -> None:
+    """Refuse (``ValueError``) a dangerous non-loopback ``--host`` before anything is bound or
+    created (the same rule as :class:`EmulatorConfig`, with no file read yet)."""
+    EmulatorConfig(
+        users=[] if args.users else None,
+        host=args.host,
+        runtime=not args.no_runtime,
+        runtime_program_upload=not args.no_program_upload,
+        accept_remote_risk=args.accept_remote_risk,
+    )
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Entry point; returns the exit code (``prog``: the command's name in help and errors,
     for ``qexp emulator``)."""
     args = parse_args(argv, prog)
     try:
+        _check_exposure(args)
         with contextlib.ExitStack() as stack:
             certfile = keyfile = None
             if args.tls_self_signed:

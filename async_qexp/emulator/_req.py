@@ -9,10 +9,53 @@ from starlette.requests import Request
 
 from ._util import HTTPProblem
 
-__all__ = ["MAX_JSON_DEPTH", "read_json", "read_json_object"]
+__all__ = [
+    "MAX_INT_DIGITS",
+    "MAX_JSON_DEPTH",
+    "check_json_value",
+    "parse_count",
+    "parse_json_text",
+    "read_json",
+    "read_json_object",
+]
 
 MAX_JSON_DEPTH = 256
 """Deeper request bodies get 400 (so that re-serialising them can never hit recursion limits)."""
+
+MAX_INT_DIGITS = 18
+"""The most digits of an integer in a query string: anything longer is 400 before ``int()``
+(which refuses more than 4300 digits) and before SQLite (whose integers have 64 bits)."""
+
+
+def check_json_value(value: Any, field: str = "JSON body", limit: int = MAX_JSON_DEPTH) -> None:
+    """400 if a parsed JSON value is nested deeper than ``limit`` or holds a lone surrogate."""
+    try:
+        _check_value(value, limit)
+    except HTTPProblem as exc:
+        raise HTTPProblem(400, exc.message.replace("JSON body", field)) from None
+
+
+def parse_json_text(text: str, field: str) -> Any:
+    """A JSON value sent as a string inside a body (a ``spec``, ``params`` ...), checked like a
+    body: 400 when malformed, nested deeper than :data:`MAX_JSON_DEPTH` or not UTF-8-able."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise HTTPProblem(400, f"{field}: not valid JSON") from None
+    check_json_value(value, field)
+    return value
+
+
+def parse_count(text: str | None, name: str, default: int) -> int:
+    """A non-negative integer of a query string (``limit``, ``offset``): ASCII digits only, at
+    most :data:`MAX_INT_DIGITS` of them; ``default`` when absent or empty; 400 otherwise."""
+    if text is None or text == "":
+        return default
+    if not (text.isascii() and text.isdigit()):
+        raise HTTPProblem(400, f"{name}: expected a non-negative integer, not {text[:40]!r}")
+    if len(text.lstrip("0")) > MAX_INT_DIGITS:
+        raise HTTPProblem(400, f"{name}: at most {MAX_INT_DIGITS} digits")
+    return int(text)
 
 
 def _check_value(value: Any, limit: int) -> None:

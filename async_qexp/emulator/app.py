@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ._util import HTTPProblem, error_body, error_response
+from ._util import HTTPProblem, error_body, error_response, json_response
 from .auth import auth_routes
 from .classic import classic_routes
 from .faults import FaultDecision, RequestRecord
@@ -45,6 +46,8 @@ class _DropFilter(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, _DroppedConnection)
 
+
+logger = logging.getLogger("async_qexp.emulator")
 
 _drop_filter = _DropFilter()
 logging.getLogger("uvicorn.error").addFilter(_drop_filter)
@@ -70,7 +73,8 @@ async def _problem(request: Request, exc: Exception) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StoreError)
-    return error_response(_STORE_STATUS.get(type(exc), 500), exc.message)
+    status = _STORE_STATUS.get(type(exc), 500)
+    return error_response(status, exc.message, headers=_CLOSE if status >= 500 else None)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -84,13 +88,32 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+_CLOSE = {"connection": "close"}
+"""A 500 closes its connection: whatever broke may have left it unusable, and a client that
+sees ``Connection: close`` sends its next request on a fresh one."""
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return error_response(500, f"internal emulator error: {type(exc).__name__}")
+    # Starlette raises the exception again once this answer is sent: OuterMiddleware logs it.
+    return error_response(500, f"internal emulator error: {type(exc).__name__}", headers=_CLOSE)
 
 
 async def _not_implemented(request: Request) -> Response:
     state_of(request).authenticate(request)
     raise HTTPProblem(404, "the runtime service is not implemented by this emulator yet")
+
+
+async def openapi(request: Request) -> Response:
+    """``GET /openapi.json``: the OpenAPI 3 description of this emulator (no token needed)."""
+    document = getattr(request.app.state, "openapi", None)
+    if document is None:
+        from .openapi import openapi_document
+
+        state = state_of(request)
+        backends = state.config.runtime_backends if state.runtime is not None else ()
+        document = openapi_document(request.app.routes, runtime_backends=backends)
+        request.app.state.openapi = document
+    return json_response(document)
 
 
 def _is_service(path: str) -> bool:
@@ -139,16 +162,34 @@ class OuterMiddleware:
                         f" (fault: {fault})" if fault else "",
                     )
 
+        complete = False
+
         async def send_recording(message: Message) -> None:
-            nonlocal status
+            nonlocal status, complete
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
                 record()
             await send(message)
+
+        async def app(send_to: Send) -> None:
+            """The app, where an unexpected exception is logged (with its traceback) and
+            answered 500 with ``Connection: close``, not handed to the server (which would
+            reset the connection); only a response cut short is left to the server to abort."""
+            try:
+                await self.app(scope, limited, send_to)
+            except _DroppedConnection:
+                raise
+            except Exception:
+                logger.exception("internal error answering %s %s", method, path)
+                if status is None:
+                    await _send_error(send_recording, 500, "internal emulator error", dict(_CLOSE))
+                elif not complete:
+                    raise
 
         try:
             if state.latency_ms > 0:
@@ -157,6 +198,10 @@ class OuterMiddleware:
             if length is not None and length > state.config.max_body_bytes:
                 await _send_error(send_recording, 413, "request body too large")
                 return
+            problem = _undecodable(scope)
+            if problem is not None:
+                await _send_error(send_recording, 400, problem)
+                return
             decision = state.faults.decide(method, path, _is_service(path))
             if decision is not None and not decision.after_processing:
                 fault = "drop" if decision.drop else "error"
@@ -164,14 +209,14 @@ class OuterMiddleware:
                 return
             limited = _limited_receive(receive, state.config.max_body_bytes)
             if decision is None:
-                await self.app(scope, limited, send_recording)
+                await app(send_recording)
                 return
             fault = "drop-after" if decision.drop else "error-after"
 
             async def swallow(message: Message) -> None:
                 return None
 
-            await self.app(scope, limited, swallow)
+            await app(swallow)
             await self._apply(decision, send_recording, send)
         finally:
             record()  # (dropped, failed or aborted: no last chunk was sent)
@@ -185,6 +230,26 @@ class OuterMiddleware:
         if decision.retry_after is not None:
             headers["retry-after"] = str(decision.retry_after)
         await _send_error(send, status, f"injected fault ({status})", headers)
+
+
+def _undecodable(scope: Scope) -> str | None:
+    """Why the percent-decoded path or query string is not UTF-8 (``None`` if it is).
+
+    Names and ids are percent-decoded from the path; decoding invalid UTF-8 leniently would
+    turn different raw names into one (``%ff`` and ``%fe`` both into U+FFFD), so such a
+    request is refused instead (``docs/protocol.md#names-in-paths``).
+    """
+    raw_path = scope.get("raw_path")
+    parts = [
+        ("path", raw_path if isinstance(raw_path, bytes) else scope["path"].encode()),
+        ("query string", scope.get("query_string", b"").replace(b"+", b" ")),
+    ]
+    for where, raw in parts:
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return f"the {where} is not UTF-8 once percent-decoded"
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -267,6 +332,7 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
             )
         ]
     routes: list[BaseRoute] = [
+        Route("/openapi.json", openapi, methods=["GET"]),
         *auth_routes(),
         *classic_routes(),
         Mount("/resultsdb", routes=resultsdb_routes()),

@@ -18,6 +18,7 @@ A bare list of such objects is accepted too. Extra keys of a device object (othe
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,12 +30,16 @@ import attrs
 from .faults import FaultSettings
 
 __all__ = [
+    "ACCEPT_FLAG",
     "DEFAULT_DEVICES",
     "DEFAULT_HGP",
     "DEFAULT_RUNTIME_BACKENDS",
+    "SYNCHRONOUS_LEVELS",
     "DeviceSpec",
     "EmulatorConfig",
     "UserSpec",
+    "exposure_problem",
+    "is_loopback",
     "load_devices",
     "load_users",
 ]
@@ -237,6 +242,16 @@ class EmulatorConfig:
     ``http``/``ws`` (see :func:`~async_qexp.emulator.tls.self_signed` for a test certificate)."""
     tls_keyfile: str | None = attrs.field(default=None, converter=_optional_path)
     """PEM file of the certificate's private key (with ``tls_certfile``)."""
+    runtime_program_upload: bool = True
+    """Let users upload programs (``POST /programs``, ``PUT /programs/{id}/data``; 403 when
+    off): an uploaded program is Python that runs on this host, unsandboxed."""
+    accept_remote_risk: bool = False
+    """Listen on a non-loopback ``host`` even though anyone reaching the port could log in
+    (no ``users``) or run code (program upload on): see :func:`exposure_problem`."""
+    synchronous: str = "normal"
+    """SQLite's ``PRAGMA synchronous`` of a file database: ``"normal"`` (the default: WAL,
+    a commit may be lost in a power failure, never corrupted) or ``"full"`` (every commit is
+    on disk when it is answered: for an emulator used as a record store)."""
 
     def __attrs_post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -251,3 +266,54 @@ class EmulatorConfig:
             raise ValueError("runtime_backends: at least one backend is needed")
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("tls_certfile and tls_keyfile go together")
+        if self.synchronous not in SYNCHRONOUS_LEVELS:
+            raise ValueError(f"synchronous: one of {', '.join(SYNCHRONOUS_LEVELS)}")
+        problem = exposure_problem(self)
+        if problem is not None and not self.accept_remote_risk:
+            raise ValueError(problem)
+
+
+SYNCHRONOUS_LEVELS = ("normal", "full")
+"""The ``PRAGMA synchronous`` levels :attr:`EmulatorConfig.synchronous` accepts."""
+
+ACCEPT_FLAG = "--accept-remote-code-risk"
+"""The command-line flag by which an operator accepts an exposed emulator."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (``127.0.0.0/8``, ``::1``) or ``localhost``; an
+    empty host (every interface) and any other name are not."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_problem(config: EmulatorConfig) -> str | None:
+    """Why serving ``config`` beyond loopback is dangerous, or ``None`` when it is not (a
+    loopback host, or known users who cannot upload programs)."""
+    if is_loopback(config.host):
+        return None
+    risks = []
+    if config.users is None:
+        risks.append(
+            "without --users any token logs in, so anyone who reaches the port reads and "
+            "writes every shared record"
+        )
+    if config.runtime and config.runtime_program_upload:
+        who = "anyone who reaches the port" if config.users is None else "every user"
+        risks.append(
+            f"with program upload on (the runtime service without --no-program-upload), {who} "
+            "can run Python on this host, unsandboxed, as the user running the emulator"
+        )
+    if not risks:
+        return None
+    where = config.host or "every interface"
+    return (
+        f"refusing to listen on {where}, which is not a loopback address: "
+        + "; and ".join(risks)
+        + ". Serve 127.0.0.1 (and tunnel to it), or give --users and --no-program-upload "
+        f"(or --no-runtime), or pass {ACCEPT_FLAG} if you accept that risk."
+    )

@@ -86,11 +86,25 @@ class Principal:
 
     id: str
     hgps: tuple[tuple[str, str, str], ...]
+    open_projects: bool = False
+    """Without a users file: hub/group/project are free labels (no other user belongs to any
+    project but the default one, so a label shares with nobody)."""
 
     @property
     def default_hgp(self) -> tuple[str, str, str]:
         """The user's default hub/group/project."""
         return self.hgps[0]
+
+    def may_write_to(self, hub: str, group: str = "", project: str = "") -> bool:
+        """Whether the user may put a record in this hub/group/project: one of theirs, or a
+        prefix of one (``hub`` alone, or ``hub`` and ``group``); any label without a users
+        file. A group without its hub, or a project without its group, is no place at all."""
+        if (group and not hub) or (project and not group):
+            return False
+        if self.open_projects:
+            return True
+        given = tuple(part for part in (hub, group, project) if part)
+        return any(hgp[: len(given)] == given for hgp in self.hgps)
 
     def can_see(self, row: dict[str, Any]) -> bool:
         """Whether the user may read an experiment (or a row carrying its ``owner``,

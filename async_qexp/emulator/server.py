@@ -14,6 +14,7 @@ import attrs
 import uvicorn
 from starlette.routing import BaseRoute
 
+from ._protocols import http_protocol
 from .app import build_app
 from .config import EmulatorConfig
 from .faults import FaultSettings, RequestLog
@@ -191,7 +192,7 @@ async def serve(
     """
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
     async with contextlib.AsyncExitStack() as stack:
-        store = await SQLiteStore.open(cfg.db)
+        store = await SQLiteStore.open(cfg.db, cfg.synchronous)
         stack.push_async_callback(store.aclose)
         state = await EmulatorState.create(cfg, store)
         manager: RuntimeManager | None = None
@@ -225,7 +226,7 @@ async def _serving(app: Any, cfg: EmulatorConfig) -> AsyncIterator[str]:
         uv_config = uvicorn.Config(
             app,
             lifespan="off",
-            http=cfg.http_impl,
+            http=http_protocol(cfg.http_impl),
             access_log=False,
             log_level="warning",
             proxy_headers=False,

@@ -103,7 +103,7 @@ class EmulatorState:
         if not hmac.compare_digest(self._access_token(user_id), access_token):
             return None
         if self.users_by_id is None:
-            return Principal(user_id, (_split_hgp(DEFAULT_HGP),))
+            return Principal(user_id, (_split_hgp(DEFAULT_HGP),), open_projects=True)
         spec = self.users_by_id.get(user_id)
         if spec is None:
             return None

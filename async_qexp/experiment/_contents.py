@@ -24,6 +24,7 @@ from .._auth import HubGroupProject
 from .._logs import get_logger
 from .._version import __version__
 from ..models import Experiment, ExperimentShareLevel, encode_envelopes
+from ..models._checks import require_strings
 from ..models._display import (
     Displayable,
     PrettyPrinter,
@@ -557,12 +558,14 @@ class ExperimentContents(Displayable):
 
     def add_tags_recursive(self, tags2add: Sequence[str]) -> None:
         """Add tags here and in every descendant."""
-        self.tags = self.tags + list(tags2add)
+        tags2add = require_strings(tags2add, "tags2add")
+        self.tags = self.tags + tags2add
         for child in self._children.values():
             child.add_tags_recursive(tags2add)
 
     def remove_tags_recursive(self, tags2remove: Sequence[str]) -> None:
         """Remove tags here and in every descendant."""
+        tags2remove = require_strings(tags2remove, "tags2remove")
         self.tags = [t for t in self.tags if t not in set(tags2remove)]
         for child in self._children.values():
             child.remove_tags_recursive(tags2remove)

@@ -39,6 +39,7 @@ from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..errors import ClosedError, EntryNotFound, QexpError
 from ..models import Experiment, ExperimentShareLevel, JobStatus
+from ..models._checks import require_bool, require_seconds
 from ..progress import Progress, ProgressReporter, check_progress
 from ._analysis import AnalysisQueue, running_callback_of
 from ._contents import ExperimentContents
@@ -554,7 +555,10 @@ class ExperimentData(PortableContainer, ExperimentContents):
 
         Raises:
             RuntimeError: when called from one of this container's analysis callbacks.
+            TypeError, ValueError: for a ``timeout`` that is no finite number of seconds
+                (at least 0).
         """
+        require_seconds(timeout, "timeout", optional=True, zero=True)
         self._check_not_in_callback("block_for_results")
         reporter = ProgressReporter(check_progress(progress))
         loop = self._bind_loop()
@@ -606,7 +610,12 @@ class ExperimentData(PortableContainer, ExperimentContents):
 
         Raises:
             EntryNotFound: when ``index`` matches nothing.
+            TypeError, ValueError: for an argument of the wrong type or a bad ``timeout``.
         """
+        require_bool(refresh, "refresh")
+        require_bool(block, "block")
+        require_bool(dataframe, "dataframe")
+        require_seconds(timeout, "timeout", optional=True, zero=True)
         if block:
             self._check_not_in_callback("analysis_results(block=True)")
             pending = self._analysis.pending()

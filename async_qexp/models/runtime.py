@@ -530,7 +530,12 @@ def program_upload(metadata: Mapping[str, Any], source: str) -> dict[str, Any]:
             f"unknown program metadata {', '.join(map(repr, unknown))} "
             f"(known: {', '.join(METADATA_KEYS)})"
         )
-    missing = [key for key in _REQUIRED_METADATA if not metadata.get(key)]
+    # absent, or an empty text (a value of another type is a TypeError below)
+    missing = [
+        key
+        for key in _REQUIRED_METADATA
+        if metadata.get(key) is None or (key != "max_execution_time" and metadata[key] == "")
+    ]
     if missing:
         raise ValueError(f"missing program metadata: {', '.join(missing)}")
     is_public = metadata.get("is_public")
@@ -576,11 +581,11 @@ def program_update(metadata: Mapping[str, Any]) -> dict[str, Any]:
             "(set_program_visibility() makes a program public or private)"
         )
     patch: dict[str, Any] = {}
-    if metadata.get("name"):
-        patch["name"] = require_str(metadata["name"], "name")
-    if metadata.get("description"):
-        patch["description"] = require_str(metadata["description"], "description")
-    if metadata.get("max_execution_time"):
+    for key in ("name", "description"):  # checked whatever they are; an empty one is not sent
+        value = metadata.get(key)
+        if value is not None and require_str(value, key):
+            patch[key] = value
+    if metadata.get("max_execution_time") is not None:
         patch["cost"] = require_int(metadata["max_execution_time"], "max_execution_time", minimum=1)
     spec = spec_for_upload(_spec_parts(metadata))
     if spec:

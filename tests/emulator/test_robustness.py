@@ -227,10 +227,12 @@ async def test_invalid_unicode_and_nul(rdb: httpx.AsyncClient) -> None:
     assert r.status_code == 201
     assert r.json()["type"] == "T\U0001f600\x00"
     assert (await rdb.get("/experiments", params={"type": "like:\x00"})).status_code == 200
-    r = await rdb.get("/experiments/s3/plots/upload/a%00b%FF.svg")
+    # a NUL in a name is kept; an escape that is no UTF-8 is refused, not replaced by U+FFFD
+    assert_error(await rdb.get("/experiments/s3/plots/upload/a%00b%FF.svg"), 400)
+    r = await rdb.get("/experiments/s3/plots/upload/a%00b.svg")
     assert r.status_code == 200
     assert (await rdb.put(r.json()["url"], content=b"x")).status_code == 200
-    assert (await rdb.get("/experiments/s3")).json()["plot_names"] == ["a\x00b\ufffd.svg"]
+    assert (await rdb.get("/experiments/s3")).json()["plot_names"] == ["a\x00b.svg"]
 
 
 @pytest.mark.asyncio

@@ -13,12 +13,14 @@ from typing import Any
 from starlette.requests import Request
 
 from .. import queries as q
+from .._req import MAX_INT_DIGITS
 from .._util import HTTPProblem, normalize_timestamp
 from ..config import EmulatorConfig
 from ..queries import Principal
 
 __all__ = [
     "bulk_updates",
+    "check_place",
     "experiment_changes",
     "experiment_query",
     "experiment_values",
@@ -120,6 +122,17 @@ def _verified(value: Any) -> bool:
 # -- experiments -------------------------------------------------------------------------------
 
 
+def check_place(user: Principal, hub: str, group: str, project: str) -> None:
+    """400 for a group without its hub or a project without its group; 403 for a
+    hub/group/project the user does not belong to (``docs/protocol.md#hub-group-and-project``).
+    """
+    if (group and not hub) or (project and not group):
+        raise HTTPProblem(400, "a group needs its hub, and a project its hub and group")
+    if not user.may_write_to(hub, group, project):
+        place = "/".join(part for part in (hub, group, project) if part)
+        raise HTTPProblem(403, f"you are not a member of {place}")
+
+
 def experiment_values(body: dict[str, Any], user: Principal, now: str) -> dict[str, Any]:
     """The record of a new experiment (``POST /experiments``), owned by ``user``.
 
@@ -135,6 +148,7 @@ def experiment_values(body: dict[str, Any], user: Principal, now: str) -> dict[s
             _opt_str(body, "group_id") or "",
             _opt_str(body, "project_id") or "",
         )
+        check_place(user, hub, group, project)
     return {
         "uuid": uuid,
         "type": _req_str(body, "type"),
@@ -248,7 +262,11 @@ def _limit(config: EmulatorConfig, request: Request) -> int:
     raw = last(request, "limit")
     if raw is None or raw == "":
         return config.default_page_size
-    if not (raw.isascii() and raw.isdigit()) or int(raw) <= 0:
+    if not (raw.isascii() and raw.isdigit()) or len(raw.lstrip("0")) > MAX_INT_DIGITS:
+        raise HTTPProblem(
+            400, f"'limit' must be a positive integer of at most {MAX_INT_DIGITS} digits"
+        )
+    if int(raw) <= 0:
         raise HTTPProblem(400, "'limit' must be a positive integer")
     return min(int(raw), config.max_page_size)
 

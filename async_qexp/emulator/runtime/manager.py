@@ -29,9 +29,10 @@ from ..queries import Principal
 from ..store import Conflict, NotFound, Row, RuntimeStore
 from .live import JobRun
 from .programs import builtin_programs, load_program_dir
+from .reaper import WorkerRecords
 from .stream import send_job_messages
 
-__all__ = ["SYSTEM_OWNER", "WORKER_MODULE", "RuntimeManager"]
+__all__ = ["SYSTEM_OWNER", "WORKER_GRACE", "WORKER_MODULE", "RuntimeManager"]
 
 logger = logging.getLogger("async_qexp.emulator")
 
@@ -41,6 +42,9 @@ SYSTEM_OWNER = "system"
 WORKER_MODULE = "async_qexp.emulator.runtime.worker"
 """The module a job's process runs (``python -m``, with the server's interpreter)."""
 _READ_CHUNK = 256 * 1024
+WORKER_GRACE = 30
+"""Seconds past its job's ``cost`` after which a worker kills itself (the emulator kills it at
+``cost``; this bounds a worker whose emulator hangs)."""
 
 
 def _parse_frames(buf: bytearray) -> tuple[list[tuple[str, str]], int, str | None]:
@@ -84,6 +88,8 @@ class RuntimeManager:
         self._closing = False
         self.worker_pids: list[int] = []
         """Process ids of every worker started (for tests: none may outlive the emulator)."""
+        self.worker_records = WorkerRecords.for_database(config.db)
+        """Where running workers are recorded, for a restart to reap (``None`` in memory)."""
 
     # -- start and stop ------------------------------------------------------------------
 
@@ -111,6 +117,12 @@ class RuntimeManager:
         ]
         for name in await self.store.upsert_system_programs(rows):
             logger.warning("built-in program %r: a user's program has that name", name)
+        if self.worker_records is not None:
+            killed = await asyncio.to_thread(self.worker_records.reap)
+            if killed:
+                logger.warning(
+                    "killed %d process(es) a previous emulator left running", len(killed)
+                )
         for row in await self.store.unfinished_jobs():
             if row["status"] == "QUEUED" and row["backend"] in self._queues:
                 self._enqueue(JobRun(row))
@@ -221,6 +233,8 @@ class RuntimeManager:
                 sys.executable,
                 "-m",
                 WORKER_MODULE,
+                "--parent",
+                str(os.getpid()),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -231,6 +245,9 @@ class RuntimeManager:
             return
         run.proc = proc
         self.worker_pids.append(proc.pid)
+        records = self.worker_records
+        if records is not None:
+            await asyncio.to_thread(records.record, run.job_id, proc.pid)
         loop = asyncio.get_running_loop()
         timer = loop.call_later(max(run.cost, 0.001), self._overrun, run)
         if run.override is not None:
@@ -241,9 +258,10 @@ class RuntimeManager:
             "inputs": run.params,
             "backend": run.backend,
             "log_level": run.log_level,
+            "deadline": run.cost + WORKER_GRACE,
         }
         io_task = asyncio.gather(
-            self._write_spec(proc, json.dumps(spec).encode()),
+            self._write_spec(proc, json.dumps(spec).encode() + b"\n"),
             self._read_messages(run, proc),
             self._read_logs(run, proc),
         )
@@ -253,17 +271,27 @@ class RuntimeManager:
             timer.cancel()
             self._kill_group(proc.pid)  # whatever the program left behind
             await io_task
+            await self._close_stdin(proc)
+            if records is not None:
+                await asyncio.to_thread(records.forget, run.job_id)
         await self._finish_process(run, returncode)
 
     async def _write_spec(self, proc: asyncio.subprocess.Process, data: bytes) -> None:
+        """Send the job's spec, one line; stdin stays open while the worker runs (its end of
+        file tells the worker that the emulator is gone)."""
         stdin = proc.stdin
         assert stdin is not None
         with contextlib.suppress(OSError):
             stdin.write(data)
             await stdin.drain()
-        stdin.close()
-        with contextlib.suppress(OSError):
-            await stdin.wait_closed()
+
+    @staticmethod
+    async def _close_stdin(proc: asyncio.subprocess.Process) -> None:
+        stdin = proc.stdin
+        if stdin is not None:
+            stdin.close()
+            with contextlib.suppress(OSError):
+                await stdin.wait_closed()
 
     async def _read_messages(self, run: JobRun, proc: asyncio.subprocess.Process) -> None:
         stream = proc.stdout

@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
 
+from .._req import parse_count, parse_json_text
 from .._util import HTTPProblem
 from ..config import EmulatorConfig
 from ..queries import JobQuery, Principal, ProgramQuery
@@ -31,21 +33,15 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_COST = 300
 """Seconds a program may run when its upload gives no ``cost``."""
 
+MAX_COST = 10**9
+"""The largest ``cost`` (seconds, about 31 years) a program or job may give."""
+
 
 # -- query strings -----------------------------------------------------------------------------
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
-    text = request.query_params.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise HTTPProblem(400, f"{name}: expected an integer, not {text!r}") from None
-    if value < 0:
-        raise HTTPProblem(400, f"{name}: must be >= 0")
-    return value
+    return parse_count(request.query_params.get(name), name, default)
 
 
 def _bool_param(request: Request, name: str) -> bool | None:
@@ -119,26 +115,32 @@ def decode_source(data: Any, *, allow_plain: bool = False) -> str:
 
 
 def cost(value: Any, field: str = "cost") -> int:
-    """A positive number of seconds (a float or numeric string is truncated)."""
+    """A positive number of seconds, at most :data:`MAX_COST` (a float or numeric string is
+    truncated; infinities, NaN and anything larger are 400)."""
+    problem = HTTPProblem(400, f"{field}: expected a number of seconds from 1 to {MAX_COST}")
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise HTTPProblem(400, f"{field}: expected a positive number of seconds")
-    try:
-        seconds = int(float(value))
-    except ValueError:
-        raise HTTPProblem(400, f"{field}: expected a positive number of seconds") from None
-    if seconds <= 0:
-        raise HTTPProblem(400, f"{field}: expected a positive number of seconds")
-    return seconds
+        raise problem
+    if isinstance(value, str):
+        if len(value) > 40:
+            raise problem
+        try:
+            value = float(value)
+        except ValueError:
+            raise problem from None
+    if isinstance(value, float):
+        if not math.isfinite(value) or not 1 <= value < MAX_COST + 1:
+            raise problem
+        value = int(value)
+    if not 1 <= value <= MAX_COST:
+        raise problem
+    return int(value)
 
 
 def _spec(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise HTTPProblem(400, "spec: expected a JSON object") from None
+        value = parse_json_text(value, "spec")
     if not isinstance(value, dict):
         raise HTTPProblem(400, "spec: expected a JSON object")
     return value
@@ -196,10 +198,7 @@ def _params(value: Any) -> dict[str, Any]:
     if isinstance(value, list):
         value = value[0] if value else {}
     if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else {}
-        except ValueError:
-            raise HTTPProblem(400, "params: not a JSON object") from None
+        value = parse_json_text(value, "params") if value.strip() else {}
     if not isinstance(value, dict):
         raise HTTPProblem(400, "params: expected a JSON object")
     return value
@@ -233,6 +232,8 @@ def job_values(body: dict[str, Any], user: Principal, backends: tuple[str, ...])
     given = [body.get(k) for k in ("hub", "group", "project")]
     if all(isinstance(v, str) and v for v in given):
         hub, group, project = (str(v) for v in given)
+        if not user.may_write_to(hub, group, project):
+            raise HTTPProblem(403, f"you are not a member of {hub}/{group}/{project}")
     values: dict[str, Any] = {
         "owner": user.id,
         "program_id": program_id,

@@ -69,6 +69,11 @@ def _program_json(row: Row, with_data: bool = False) -> dict[str, Any]:
     return body
 
 
+def _check_upload(state: EmulatorState) -> None:
+    if not state.config.runtime_program_upload:
+        raise HTTPProblem(403, "program upload is disabled on this emulator")
+
+
 def _program_id(request: Request) -> str:
     value: str = request.path_params["program_id"]
     return value
@@ -84,6 +89,7 @@ async def list_programs(request: Request) -> Response:
 async def create_program(request: Request) -> Response:
     """``POST /programs``: ``{name, data (base64), cost, description, is_public, spec}``."""
     state, _, user = _ctx(request)
+    _check_upload(state)
     values = parse.program_values(await read_json_object(request), user, now_ts())
     name = values["name"]
     fallback = f"{name.replace('/', '-')}-{secrets.token_hex(3)}"
@@ -113,6 +119,7 @@ async def patch_program(request: Request) -> Response:
 async def put_program_data(request: Request) -> Response:
     """``PUT /programs/{id}/data``: the base64 source (any Content-Type)."""
     state, _, user = _ctx(request)
+    _check_upload(state)
     source = parse.decode_source(await request.body(), allow_plain=True)
     await state.store.update_program(
         user, _program_id(request), {"data": source, "update_date": now_ts()}

@@ -4,7 +4,8 @@ Every operation is queued to that thread (:class:`._thread.DatabaseThread`) and 
 SQLite call ever runs on (or blocks) the event loop that serves requests, and operations run
 one at a time in the order they were submitted. The connection is created on that thread, with
 ``check_same_thread`` on: using it from any other thread raises. A file database is in WAL mode
-with ``synchronous=NORMAL``; each writing operation is one ``BEGIN IMMEDIATE`` transaction.
+with ``synchronous=NORMAL`` (or ``FULL``); each writing operation is one ``BEGIN IMMEDIATE``
+transaction.
 """
 
 from __future__ import annotations
@@ -35,17 +36,25 @@ class SQLiteStore(Store):
     ``await store.aclose()``, on the same event loop.
     """
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, synchronous: str = "normal") -> None:
         """A store of the database at ``path``, not open yet: use :meth:`open`."""
+        if synchronous not in ("normal", "full"):
+            raise ValueError("synchronous: 'normal' or 'full'")
         self.path = path
+        self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
         self._thread: DatabaseThread | None = None
         self._closed = False
 
     @classmethod
-    async def open(cls: type[S], path: str | None) -> S:
-        """Start the database thread, connect on it, and create the tables that are missing."""
-        store = cls(path)
+    async def open(cls: type[S], path: str | None, synchronous: str = "normal") -> S:
+        """Start the database thread, connect on it, and create the tables that are missing.
+
+        ``synchronous`` is SQLite's ``PRAGMA synchronous`` of a file database: ``"normal"``
+        (with WAL, a power failure may lose the last commits but never corrupts the file) or
+        ``"full"`` (a commit is on disk before it returns).
+        """
+        store = cls(path, synchronous)
         store._thread = DatabaseThread("qexp-emulator-db", on_exit=store._close_connection)
         try:
             await store._run_raw(store._connect)
@@ -64,7 +73,7 @@ class SQLiteStore(Store):
         try:
             if self.path:
                 conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
                 conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(exp.SCHEMA + rt.SCHEMA)
