@@ -2,7 +2,13 @@
 default), and httpx's own pool, each routed through the provider's proxies
 (:class:`~async_qexp._network.Network`).
 
-Three corrections on top of ``httpx_aiohttp.AiohttpTransport``:
+Four corrections on top of ``httpx_aiohttp.AiohttpTransport``:
+
+* aiohttp's own retry is off: by default ``ClientSession`` silently sends an idempotent
+  request a second time when a reused keep-alive connection drops it, so the server would see
+  one attempt more than :class:`~async_qexp.RetryPolicy` allows (its ``max_attempts`` alone
+  decides, as on httpx's transport). The switch is the session's ``_retry_connection``
+  attribute (aiohttp >= 3.11, the floor; the one aiohttp's own test client turns off);
 
 * the URL is handed to aiohttp exactly as httpx encoded it (``yarl.URL(..., encoded=True)``);
   otherwise yarl re-normalises the path and a name like ``../x.svg`` loses its dot segments;
@@ -32,7 +38,7 @@ from httpx_aiohttp.transport import AiohttpResponseStream
 
 from ._network import Network, ProxyRoute
 
-__all__ = ["AiohttpTransport", "HttpxTransport", "map_aiohttp_error"]
+__all__ = ["AiohttpTransport", "HttpxTransport", "disable_hidden_retries", "map_aiohttp_error"]
 
 
 def map_aiohttp_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -54,6 +60,14 @@ def map_aiohttp_error(exc: BaseException, request: httpx.Request) -> httpx.Trans
     else:
         cls = httpx.TransportError
     return cls(message, request=request)
+
+
+def disable_hidden_retries(session: aiohttp.ClientSession) -> None:
+    """Stop ``session`` from resending an idempotent request on its own when a reused
+    connection drops (the client's retry policy decides every attempt)."""
+    if not hasattr(session, "_retry_connection"):  # pragma: no cover - aiohttp < 3.11
+        raise RuntimeError("aiohttp >= 3.11 is required (its retry switch is missing)")
+    session._retry_connection = False
 
 
 class _Stream(AiohttpResponseStream):
@@ -78,6 +92,12 @@ class AiohttpTransport(_BaseAiohttpTransport):
         super().__init__(verify=network.ssl_context, limits=limits, trust_env=False)
         self.ssl_context = network.ssl_context
         self.network = network
+
+    def get_client(self) -> aiohttp.ClientSession:
+        """The aiohttp session, made with aiohttp's hidden retry of idempotent requests off."""
+        client = super().get_client()
+        disable_hidden_retries(client)
+        return client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request through aiohttp's pool (and the proxy for its URL, if any)."""

@@ -168,3 +168,25 @@ async def test_unknown_token_is_refused(team_emulator: Emulator, transport: str)
             pass
     assert excinfo.value.status == 401
     assert "nobody" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 6])
+async def test_retry_policy_alone_decides_the_attempts(
+    emulator: Emulator, transport: str, attempts: int
+) -> None:
+    """Drops of idempotent requests on a reused connection: exactly ``max_attempts`` reach the
+    server (the transport retries nothing of its own), and one more drop than that fails."""
+    policy = RetryPolicy(max_attempts=attempts, backoff_initial=0.001, backoff_max=0.002)
+    async with Provider("t", emulator.url, transport=transport, retry=policy) as provider:  # type: ignore[arg-type]
+        await provider.experiment.backends()  # a kept-alive connection to reuse
+        emulator.request_log.clear()
+        emulator.faults.fail_next(attempts, path_prefix="/resultsdb/devices", drop=True)
+        with pytest.raises(RequestError) as excinfo:
+            await provider.experiment.backends()
+        assert excinfo.value.attempts == attempts
+        assert count(emulator, "GET", "/resultsdb/devices") == attempts
+        emulator.request_log.clear()
+        if attempts > 1:  # one drop fewer than the attempts: the last attempt succeeds
+            emulator.faults.fail_next(attempts - 1, path_prefix="/resultsdb/devices", drop=True)
+            assert await provider.experiment.backends()
+            assert count(emulator, "GET", "/resultsdb/devices") == attempts
