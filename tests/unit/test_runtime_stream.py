@@ -7,8 +7,10 @@ The REST side (job status, interim results) is mocked with respx; the websocket 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -469,4 +471,204 @@ async def test_an_async_callback_may_stop_its_own_stream(runtime_provider) -> No
     assert seen[0] == 1  # what had been received before the stop may still be fed
     assert not job.streaming
     assert provider.tasks.tasks == frozenset()
+    release.set()
+
+
+# -- what each branch of the reader does, pinned down -------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def provider_with(
+    runtime_url: str, policy: StreamPolicy
+) -> AsyncIterator[tuple[Provider, respx.MockRouter]]:
+    """A provider on the scripted server with its own stream policy."""
+    router = respx.MockRouter(assert_all_called=False)
+    router.post(f"{AUTH}/users/loginWithToken").respond(json={"id": "ACCESS"})
+    router.get(f"{AUTH}/users/me").respond(json={"urls": {"services": {"runtime": runtime_url}}})
+    async with Provider(
+        "token",
+        AUTH,
+        transport=httpx.MockTransport(router.async_handler),
+        retry=RetryPolicy(backoff_initial=0.001),
+        stream_policy=policy,
+    ) as provider:
+        yield provider, router
+
+
+def mock_polling(router: respx.MockRouter, base: str, job_id: str, interim: list[Any]) -> None:
+    """The REST side of a finished job, for a stream that falls back to polling."""
+    router.get(f"{base}/jobs/{job_id}").respond(
+        json={"id": job_id, "program": {"id": "p"}, "status": "COMPLETED"}
+    )
+    router.get(f"{base}/jobs/{job_id}/interim_results").respond(json=interim)
+    router.get(f"{base}/jobs/{job_id}/results").respond(text='"final"')
+
+
+@pytest.mark.parametrize(
+    ("status", "handshakes"),
+    [
+        (HTTPStatus.NOT_FOUND, 1),  # a 4xx polls at once
+        (HTTPStatus.FORBIDDEN, 1),
+        (HTTPStatus.SERVICE_UNAVAILABLE, 1 + FAST.max_retries),  # a 5xx is retried first
+        (HTTPStatus.BAD_GATEWAY, 1 + FAST.max_retries),
+    ],
+)
+async def test_a_refused_handshake_polls_at_once_for_4xx_and_after_retries_for_5xx(
+    runtime_provider, status: HTTPStatus, handshakes: int
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("never")]
+    scripted.refuse_with = status
+    mock_polling(router, provider.runtime.base_url, "job20", ["m0", "m1"])
+    job = await provider.runtime.job("job20")
+    stream = job.stream_results()
+    assert await collect(stream) == ["m0", "m1", "final"]  # polled, not ended empty
+    assert stream.polled
+    assert scripted.refused == handshakes
+    assert scripted.connections == 0
+    assert stream.reconnects == handshakes - 1
+
+
+async def test_the_retry_count_resets_after_a_connection_that_delivered(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    """Twice as many breaks as retries allowed, each after a new message: the stream keeps
+    the socket (every retry count starts afresh), and never polls."""
+    provider, router, scripted = runtime_provider
+    breaks = 2 * FAST.max_retries
+    scripted.script = [
+        *(messages(*range(n + 1), close=1011) for n in range(breaks)),
+        messages(*range(breaks + 1)),
+    ]
+    mock_job(router, provider.runtime.base_url, "job21")
+    router.get(f"{provider.runtime.base_url}/jobs/job21/interim_results").respond(500)
+    job = await provider.runtime.job("job21")
+    stream = job.stream_results()
+    assert await collect(stream) == list(range(breaks + 1))
+    assert not stream.polled
+    assert stream.reconnects == breaks
+    assert scripted.connections == breaks + 1
+
+
+async def test_a_connection_that_only_replays_does_not_reset_the_retry_count(
+    runtime_provider,
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("a", close=1011), messages("a", close=1011)]
+    mock_polling(router, provider.runtime.base_url, "job22", ["a", "b"])
+    job = await provider.runtime.job("job22")
+    stream = job.stream_results()
+    assert await collect(stream) == ["a", "b", "final"]
+    assert stream.polled
+    assert scripted.connections == 1 + FAST.max_retries
+
+
+async def test_reconnects_back_off_exponentially_up_to_the_cap(
+    ws_server: tuple[ScriptedServer, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    scripted, runtime_url = ws_server
+    policy = StreamPolicy(
+        max_retries=4, backoff_initial=0.04, backoff_max=0.1, jitter=0.0, poll_interval=0.01
+    )
+    scripted.script = [messages(close=1011)]
+    async with provider_with(runtime_url, policy) as (provider, router):
+        mock_polling(router, provider.runtime.base_url, "job23", [])
+        job = await provider.runtime.job("job23")
+        stream = job.stream_results()
+        started = time.monotonic()
+        with caplog.at_level(logging.INFO, logger="async_qexp"):
+            assert await collect(stream) == ["final"]
+        elapsed = time.monotonic() - started
+    pauses = [
+        r.getMessage().split("reconnecting in ")[1]
+        for r in caplog.records
+        if "reconnecting in" in r.getMessage()
+    ]
+    assert pauses == [
+        "0.04 s (retry 1 of 4)",
+        "0.08 s (retry 2 of 4)",
+        "0.10 s (retry 3 of 4)",
+        "0.10 s (retry 4 of 4)",
+    ]
+    assert elapsed >= 0.04 + 0.08 + 0.1 + 0.1  # the pauses were really taken
+    assert stream.reconnects == 4
+
+
+@pytest.mark.parametrize(
+    ("draw", "expected"),
+    [(0.0, [1.0, 2.0, 4.0, 5.0]), (0.5, [0.75, 1.5, 3.0, 3.75]), (0.999, None)],
+)
+async def test_the_reconnect_backoff_is_jittered_downwards(
+    monkeypatch: pytest.MonkeyPatch, draw: float, expected: list[float] | None
+) -> None:
+    import async_qexp._config as config
+
+    monkeypatch.setattr(config.random, "random", lambda: draw)
+    policy = StreamPolicy(backoff_initial=1.0, backoff_max=5.0, jitter=0.5)
+    pauses = [policy.backoff(n) for n in (1, 2, 3, 4)]
+    if expected is not None:
+        assert pauses == pytest.approx(expected)
+    for n, pause in enumerate(pauses, start=1):
+        base = min(5.0, 2.0 ** (n - 1))
+        assert base * 0.5 <= pause <= base
+    full = StreamPolicy(backoff_initial=1.0, backoff_max=5.0, jitter=1.0)
+    assert full.backoff(1) == pytest.approx(1.0 - draw)
+
+
+async def test_the_socket_is_opened_with_the_policys_keepalive_and_no_size_limit(
+    ws_server: tuple[ScriptedServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from async_qexp.runtime import stream as stream_module
+
+    scripted, runtime_url = ws_server
+    opened: list[dict[str, Any]] = []
+    real_connect = stream_module.connect
+
+    def recording_connect(url: str, **options: Any) -> Any:
+        opened.append({"url": url, **options})
+        return real_connect(url, **options)
+
+    monkeypatch.setattr(stream_module, "connect", recording_connect)
+    policy = StreamPolicy(ping_interval=7.0, ping_timeout=3.0, open_timeout=4.0)
+    big = "x" * (2 * 1024 * 1024)  # past websockets' default 1 MiB limit
+    scripted.script = [messages(big, "end")]
+    async with provider_with(runtime_url, policy) as (provider, router):
+        mock_job(router, provider.runtime.base_url, "job24")
+        job = await provider.runtime.job("job24")
+        assert await collect(job.stream_results()) == [big, "end"]
+    [options] = opened
+    assert options["url"].endswith("/runtime/stream/jobs/job24")
+    assert options["ping_interval"] == 7.0
+    assert options["ping_timeout"] == 3.0
+    assert options["open_timeout"] == 4.0
+    assert options["close_timeout"] == 3.0
+    assert options["max_size"] is None
+    assert options["additional_headers"] == {"X-Access-Token": "ACCESS"}
+    assert scripted.connections == 1
+    assert "user-agent" not in scripted.headers[0]
+
+
+async def test_a_silent_connection_is_noticed_by_keepalive_and_replaced(
+    ws_server: tuple[ScriptedServer, str],
+) -> None:
+    """The server stops reading (so pings go unanswered) without closing: the keepalive ping
+    times out, the stream reconnects, and the job's messages arrive once each."""
+    scripted, runtime_url = ws_server
+    release = asyncio.Event()
+
+    async def go_silent(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send(json.dumps(1))
+        ws.transport.pause_reading()
+        with anyio.move_on_after(5):
+            await release.wait()
+
+    scripted.script = [go_silent, messages(1, 2)]
+    policy = StreamPolicy(max_retries=2, backoff_initial=0.01, ping_interval=0.05, ping_timeout=0.1)
+    async with provider_with(runtime_url, policy) as (provider, router):
+        mock_job(router, provider.runtime.base_url, "job25")
+        job = await provider.runtime.job("job25")
+        stream = job.stream_results()
+        with anyio.fail_after(5):
+            assert [m async for m in stream] == [1, 2]
+        assert stream.reconnects == 1
+        assert not stream.polled
     release.set()
