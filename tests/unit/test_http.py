@@ -752,3 +752,121 @@ async def test_default_preferences_path_is_under_qexp_config_dir(
     (tmp_path / "cfg" / "preferences.json").write_text('{"experiment": {"auto_save": true}}')
     async with connect(router) as provider:
         assert provider.experiment.preferences == {"auto_save": True}
+
+
+# -- redirects, bodies and the session's own settings -----------------------------------------
+
+
+async def test_too_many_redirects_is_an_api_error_with_the_last_status(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    hops = [router.get(f"{RDB}/hop/{n}") for n in range(7)]
+    for n, hop in enumerate(hops):
+        hop.respond(301 if n % 2 else 307, headers={"Location": f"{RDB}/hop/{n + 1}?sig=s{n}"})
+    with pytest.raises(ApiError) as excinfo:
+        await provider.http.request("GET", f"{RDB}/hop/0")
+    error = excinfo.value
+    assert type(error) is ApiError
+    assert error.status == 301  # what the last request made (hop 5) answered
+    assert "more than 5 redirects" in error.message
+    assert error.method == "GET"
+    assert error.url == f"{RDB}/hop/5"  # that request's URL, without its signed query
+    assert error.headers["Location"] == f"{RDB}/hop/6?sig=s5"
+    assert [hop.call_count for hop in hops] == [1, 1, 1, 1, 1, 1, 0]
+    assert all(h.calls.last.request.headers["X-Access-Token"] == "ACCESS" for h in hops[:6])
+
+
+async def test_a_redirect_that_is_not_followed_is_an_error_with_secrets_redacted(
+    connected: Connected,
+) -> None:
+    """A POST is not redirected: the 3xx is the error, and a token its body echoes is not
+    in the error (nor is the Location's query)."""
+    provider, router = connected
+    route = router.post(f"{RDB}/custom").respond(
+        303,
+        json={"error": {"message": f"moved; your token {TOKEN} and access ACCESS"}},
+        headers={"Location": "https://elsewhere.example.test/x"},
+    )
+    elsewhere = router.route(host="elsewhere.example.test").respond(200, json={})
+    with pytest.raises(ApiError) as excinfo:
+        await provider.http.request("POST", f"{RDB}/custom", json_body={})
+    error = excinfo.value
+    assert error.status == 303
+    assert error.method == "POST"
+    assert TOKEN not in str(error)
+    assert "ACCESS" not in str(error)
+    assert "moved; your token ... and access ..." in error.message
+    assert route.call_count == 1
+    assert elsewhere.call_count == 0
+
+
+async def test_a_get_redirect_without_location_is_the_error(connected: Connected) -> None:
+    provider, router = connected
+    router.get(DEVICES).respond(302, json={"error": {"message": f"no {TOKEN} here"}})
+    with pytest.raises(ApiError) as excinfo:
+        await provider.experiment.backends()
+    assert excinfo.value.status == 302
+    assert TOKEN not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+async def test_a_body_with_nan_or_infinity_is_refused_before_sending(
+    connected: Connected, value: float
+) -> None:
+    provider, router = connected
+    route = router.post(f"{RDB}/custom").respond(200, json={})
+    with pytest.raises(ValueError, match="JSON"):
+        await provider.http.request("POST", f"{RDB}/custom", json_body={"x": [1, value]})
+    assert route.call_count == 0
+
+
+async def test_a_json_body_is_compact_with_its_content_type(connected: Connected) -> None:
+    provider, router = connected
+    route = router.post(f"{RDB}/custom").respond(200, json={})
+    await provider.http.request("POST", f"{RDB}/custom", json_body={"a": [1, 2], "b": "é"})
+    request = route.calls.last.request
+    assert request.content == b'{"a":[1,2],"b":"\\u00e9"}'
+    assert request.headers["Content-Type"] == "application/json"
+
+
+async def test_the_session_sends_its_user_agent_and_per_request_timeout(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    route = router.get(DEVICES).respond(200, json=[])
+    await provider.experiment.backends()
+    request = route.calls.last.request
+    assert request.headers["User-Agent"].startswith("async_qexp/")
+    default = request.extensions["timeout"]
+    await provider.http.request("GET", DEVICES, timeout=1.5)
+    assert route.calls.last.request.extensions["timeout"] == {
+        "connect": 1.5,
+        "read": 1.5,
+        "write": 1.5,
+        "pool": 1.5,
+    }
+    assert default != route.calls.last.request.extensions["timeout"]
+    assert provider.http.max_in_flight == 64
+
+
+async def test_error_from_a_response_defaults_to_one_attempt() -> None:
+    from async_qexp._http import error_from_response
+
+    request = httpx.Request("GET", f"{RDB}/x?sig=secret")
+    error = error_from_response(httpx.Response(500, text="plain failure", request=request))
+    assert error.attempts == 1
+    assert error.message == "plain failure"
+    assert error.url == f"{RDB}/x"
+    empty = error_from_response(httpx.Response(502, request=request))
+    assert empty.message == "Bad Gateway"
+
+
+async def test_the_request_log_hides_a_blobs_query_and_credential_like_params() -> None:
+    from async_qexp._http import log_target
+
+    assert log_target(f"{RDB}/x?sig=1", None) == f"{RDB}/x"
+    assert log_target(f"{RDB}/x", {"limit": 5, "sort": "a"}) == f"{RDB}/x?limit=5&sort=a"
+    assert log_target(f"{RDB}/x", [("tag", "a"), ("tag", "b")]) == f"{RDB}/x?tag=a&tag=b"
+    assert log_target(f"{RDB}/_blob/abc", {"limit": 5}) == f"{RDB}/_blob/abc"
+    assert log_target(f"{RDB}/x", {"Api_Key": "k"}) == f"{RDB}/x?..."
