@@ -230,8 +230,9 @@ class EmulatorProcess:
     """``python -m async_qexp.emulator`` on a SQLite file; killed with SIGKILL and restarted
     on the same port (so a client's URLs stay valid)."""
 
-    def __init__(self, db: Path, port: int | None = None) -> None:
+    def __init__(self, db: Path, port: int | None = None, *, runtime: bool = False) -> None:
         self.db = db
+        self.runtime = runtime
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[str] | None = None
@@ -248,7 +249,7 @@ class EmulatorProcess:
                 str(self.port),
                 "--db",
                 str(self.db),
-                "--no-runtime",
+                *([] if self.runtime else ["--no-runtime"]),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
