@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
@@ -507,7 +508,8 @@ def mock_polling(router: respx.MockRouter, base: str, job_id: str, interim: list
 @pytest.mark.parametrize(
     ("status", "handshakes"),
     [
-        (HTTPStatus.NOT_FOUND, 1),  # a 4xx polls at once
+        (HTTPStatus.BAD_REQUEST, 1),  # a 4xx polls at once
+        (HTTPStatus.NOT_FOUND, 1),
         (HTTPStatus.FORBIDDEN, 1),
         (HTTPStatus.SERVICE_UNAVAILABLE, 1 + FAST.max_retries),  # a 5xx is retried first
         (HTTPStatus.BAD_GATEWAY, 1 + FAST.max_retries),
@@ -672,3 +674,158 @@ async def test_a_silent_connection_is_noticed_by_keepalive_and_replaced(
         assert stream.reconnects == 1
         assert not stream.polled
     release.set()
+
+
+# -- what the stream tells the log, and its small parts ----------------------------------------
+
+
+def stream_log(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "async_qexp.stream"]
+
+
+async def test_the_log_tells_the_life_of_a_stream(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("a", "b", close=1011), messages("a", "b", "c")]
+    mock_job(router, provider.runtime.base_url, "job30")
+    job = await provider.runtime.job("job30")
+    with caplog.at_level(logging.DEBUG, logger="async_qexp"):
+        assert await collect(job.stream_results()) == ["a", "b", "c"]
+    url = f"{provider.runtime.base_url.replace('http', 'ws', 1)}/stream/jobs/job30"
+    log = stream_log(caplog)
+    assert log[0] == (logging.DEBUG, f"stream of job job30: connecting to {url}")
+    assert log[1] == (
+        logging.DEBUG,
+        "stream of job job30: connected (0 message(s) delivered before)",
+    )
+    level, broke = log[2]
+    assert level == logging.INFO
+    # FAST: a first pause of 0.01 s, half of it jittered away at most
+    assert re.fullmatch(
+        r"stream of job job30 broke \(.*1011.*\); reconnecting in 0\.0[01] s \(retry 1 of 3\)",
+        broke,
+    ), broke
+    assert log[3:] == [
+        (logging.DEBUG, f"stream of job job30: connecting to {url}"),
+        (logging.DEBUG, "stream of job job30: connected (2 message(s) delivered before)"),
+        (logging.DEBUG, "stream of job job30 ended (code 1000) after 3 message(s)"),
+    ]
+
+
+async def test_the_log_tells_a_refusal_and_the_polling(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.refuse_with = HTTPStatus.BAD_REQUEST  # the lowest 4xx polls at once too
+    mock_polling(router, provider.runtime.base_url, "job31", ["m"])
+    job = await provider.runtime.job("job31")
+    with caplog.at_level(logging.INFO, logger="async_qexp"):
+        assert await collect(job.stream_results()) == ["m", "final"]
+    assert stream_log(caplog) == [
+        (logging.INFO, "stream of job job31 refused (400): falling back to polling"),
+        (logging.INFO, "stream of job job31: polling every 0.01 s until the job is final"),
+    ]
+    assert scripted.refused == 1
+
+
+async def test_the_log_tells_a_stream_lost_and_a_stream_failed(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages(close=1011)]
+    base = provider.runtime.base_url
+    mock_job(router, base, "job32")
+    router.get(f"{base}/jobs/job32/interim_results").respond(500, json={"error": "down"})
+    job = await provider.runtime.job("job32")
+    with (
+        caplog.at_level(logging.INFO, logger="async_qexp"),
+        pytest.raises(StreamingError) as excinfo,
+    ):
+        await collect(job.stream_results())
+    assert "the result stream of job job32 failed: " in str(excinfo.value)
+    log = stream_log(caplog)
+    lost = [m for level, m in log if "lost after" in m]
+    assert len(lost) == 1
+    assert lost[0].startswith("stream of job job32 lost after 3 retries (")
+    assert lost[0].endswith("): falling back to polling")
+    [failed] = [(level, m) for level, m in log if "failed" in m]
+    assert failed[0] == logging.WARNING
+    assert failed[1].startswith("result stream of job job32 failed: ")
+    assert str(excinfo.value.__cause__) in failed[1]
+
+
+async def test_a_callback_stream_logs_what_its_callback_raised_and_a_failure(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages(1, close=1011), messages(1, close=1011)]
+    base = provider.runtime.base_url
+    mock_job(router, base, "job33")
+    router.get(f"{base}/jobs/job33/interim_results").respond(500, json={"error": "down"})
+    job = await provider.runtime.job("job33")
+
+    def refuse(job_id: str, message: Any) -> None:
+        raise KeyError(f"no room for {message}")
+
+    with caplog.at_level(logging.WARNING, logger="async_qexp"):
+        stream = job.stream_results(refuse)
+        with anyio.fail_after(10):
+            await stream.wait_closed()
+    warnings_ = [m for level, m in stream_log(caplog) if level == logging.WARNING]
+    assert "result callback of job job33 raised: KeyError('no room for 1')" in warnings_
+    assert any(m.startswith("the result stream of job job33 failed: ") for m in warnings_)
+
+
+async def test_a_sync_callback_that_returns_an_awaitable_is_awaited(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("x", "y")]
+    mock_job(router, provider.runtime.base_url, "job34")
+    job = await provider.runtime.job("job34")
+    got: list[Any] = []
+
+    async def record(message: Any) -> None:
+        got.append(message)
+
+    def hand_back(job_id: str, message: Any) -> Any:
+        return record(message)  # a plain function returning a coroutine
+
+    stream = job.stream_results(hand_back)
+    with anyio.fail_after(10):
+        await stream.wait_closed()
+    assert got == ["x", "y"]
+
+
+async def test_the_stream_and_its_tasks_say_what_they_are(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    release = asyncio.Event()
+
+    async def hold(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send(json.dumps(1))
+        await release.wait()
+
+    scripted.script = [hold]
+    mock_job(router, provider.runtime.base_url, "job35")
+    job = await provider.runtime.job("job35")
+    iterated = job.stream_results()
+    assert repr(iterated) == "<ResultStream job=job35 not started delivered=0>"
+    async with iterated:
+        assert await iterated.__aiter__().__anext__() == 1
+        assert repr(iterated) == "<ResultStream job=job35 open delivered=1>"
+        names = {t.get_name() for t in asyncio.all_tasks()}
+        assert "result stream of job35" in names
+    assert repr(iterated) == "<ResultStream job=job35 closed delivered=1>"
+    fed: list[Any] = []
+    with_callback = job.stream_results(lambda _job_id, message: fed.append(message))
+    await wait_until(lambda: fed == [1])
+    assert {t.get_name() for t in provider.tasks.tasks} == {"result callback of job job35"}
+    await with_callback.aclose()
+    release.set()
+
+
+async def test_a_proxy_is_shown_without_its_credentials() -> None:
+    from async_qexp.runtime.stream import _shown
+
+    assert _shown("http://user:secret@proxy.test:3128") == "http://proxy.test:3128"
+    assert _shown("https://proxy.test") == "https://proxy.test"
