@@ -870,3 +870,92 @@ async def test_the_request_log_hides_a_blobs_query_and_credential_like_params() 
     assert log_target(f"{RDB}/x", [("tag", "a"), ("tag", "b")]) == f"{RDB}/x?tag=a&tag=b"
     assert log_target(f"{RDB}/_blob/abc", {"limit": 5}) == f"{RDB}/_blob/abc"
     assert log_target(f"{RDB}/x", {"Api_Key": "k"}) == f"{RDB}/x?..."
+
+
+# -- how a transport failure reads --------------------------------------------------------------
+
+
+def _caused(outer: Exception, inner: BaseException) -> Exception:
+    outer.__cause__ = inner
+    return outer
+
+
+async def test_a_certificate_that_did_not_verify_says_where_and_what_to_do() -> None:
+    import ssl
+
+    from async_qexp._http import _transport_failure
+
+    bad = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    bad.verify_message = "self-signed certificate"
+    failure = _transport_failure(
+        _caused(httpx.ConnectError("tls"), bad),
+        method="GET",
+        url="https://rdb.example.test:8443/x",
+        via=" (through the proxy http://p:1)",
+    )
+    assert type(failure) is RequestError
+    assert failure.__cause__ is not None
+    text = str(failure)
+    assert (
+        "TLS certificate verification failed for rdb.example.test:8443 (through the proxy "
+        "http://p:1): self-signed certificate. Trust the certificate authority that signed "
+        "the server's certificate with verify='ca.pem', or SSL_CERT_FILE"
+    ) in text
+
+
+async def test_a_failed_handshake_and_a_plain_failure_read_as_they_are() -> None:
+    import ssl
+
+    from async_qexp._http import _transport_failure, tls_failure
+
+    handshake = ssl.SSLError(1, "[SSL] wrong version number")
+    handshake.reason = "WRONG_VERSION_NUMBER"
+    failure = _transport_failure(
+        _caused(httpx.ConnectError("x"), handshake), method="GET", url="https://h/x"
+    )
+    assert "TLS handshake failed: WRONG_VERSION_NUMBER" in str(failure)
+    plain = _transport_failure(httpx.ReadError("peer went away"), method="GET", url="http://h/")
+    assert "ReadError: peer went away" in str(plain)
+    assert "proxy" not in str(plain)
+    bare = _transport_failure(httpx.ReadTimeout(""), method="GET", url="http://h/")
+    assert type(bare) is RequestTimeout
+    assert str(bare).endswith("ReadTimeout")
+    # aiohttp's TLS errors carry the standard library's in os_error / certificate_error
+    wrapped = RuntimeError("aiohttp wrapper")
+    wrapped.os_error = handshake  # type: ignore[attr-defined]
+    assert tls_failure(httpx.ConnectError("x").with_traceback(None)) is None
+    assert tls_failure(_caused(httpx.ConnectError("x"), wrapped)) is handshake
+    eof = ssl.SSLEOFError(8, "EOF")
+    assert tls_failure(_caused(httpx.ReadError("x"), eof)) is None  # an early end is no TLS failure
+
+
+async def test_a_wrong_transport_is_refused_with_its_type() -> None:
+    with pytest.raises(TypeError, match="not int"):
+        Provider(TOKEN, AUTH, transport=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not 'curl'"):
+        Provider(TOKEN, AUTH, transport="curl")  # type: ignore[arg-type]
+
+
+async def test_the_pool_size_is_max_in_flight(router: respx.MockRouter) -> None:
+    from async_qexp._http import HttpSession
+    from async_qexp._transport import AiohttpTransport
+
+    session = HttpSession(
+        transport="aiohttp",
+        timeout=5,
+        retry=RetryPolicy.none(),
+        max_in_flight=7,
+        user_agent="ua/1",
+    )
+    try:
+        assert isinstance(session.transport, AiohttpTransport)
+        assert session.transport.limits.max_connections == 7
+        assert session.client.headers["User-Agent"] == "ua/1"
+    finally:
+        await session.aclose()
+
+
+async def test_the_token_goes_to_service_origins_only(connected: Connected) -> None:
+    provider, _ = connected
+    assert provider.http.access_token_for(f"{RDB}/x") == "ACCESS"
+    assert provider.http.access_token_for("https://elsewhere.example.test/x") is None
