@@ -108,12 +108,15 @@ async def test_random_cancellations_leave_nothing_behind(
                 seen[:] = [(t.get_name(), t.get_coro()) for t in client_tasks()]
                 return not seen
 
-            assert await settle(no_client_task), seen
+            assert await settle(no_client_task, timeout=20), seen
             assert not job.streaming
             open_now = Resources.now()
             assert open_now.sockets - before.sockets <= MAX_IN_FLIGHT + 1
             await job.cancel()
-        assert await settle(lambda: Resources.now() == before), (before, Resources.now())
+        assert await settle(lambda: Resources.now() == before, timeout=20), (
+            before,
+            Resources.now(),
+        )
         assert reports.messages == []
         assert set(cancelled) == {"save", "pager", "stream", "wait", "call"}
         assert min(cancelled.values()) >= cancellations // 100, cancelled
