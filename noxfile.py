@@ -1,8 +1,10 @@
-"""Sessions: ``nox`` runs the tests on every Python from 3.10 to 3.13 that is present, on the
-lowest versions the project allows, with the optional dependencies, against the reference
-clients, then lint and typecheck, builds the documentation site strictly (``nox -s docs``, under a
-minute; it needs only the package index), and fuzzes the emulator's HTTP API for about two
-minutes (``nox -s fuzz``); ``nox -s bench`` runs the benchmarks."""
+"""Sessions: ``nox`` runs the tests on every Python from 3.10 to 3.13 that is present (in New
+York's and Kolkata's time zones on two of them), on the lowest versions the project allows,
+with the optional dependencies, against the reference clients, then lint and typecheck, builds
+the documentation site strictly (``nox -s docs``, under a minute; it needs only the package
+index), fuzzes the emulator's HTTP API for about two minutes (``nox -s fuzz``) and runs the
+chaos suite (``nox -s chaos``, a few minutes); ``nox -s bench`` runs the benchmarks and
+``nox -s mutation`` the mutation tests (neither by default)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ nox.options.sessions = [
     "typecheck",
     "docs",
     "fuzz",
+    "chaos",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False  # an absent Python is skipped, not a failure
@@ -55,11 +58,25 @@ PYTEST_WARNINGS = [
 ]
 
 
+TIME_ZONES = {"3.10": "America/New_York", "3.11": "Asia/Kolkata"}
+"""The local zone of the ``tests`` session on these Pythons (UTC on the others, and in the
+``lowest`` session), so the suite runs west and east of UTC as well as in it."""
+
+CHECK_ZONE = (
+    "import os, time; zone = os.environ['TZ']; "
+    "assert zone == 'UTC' or time.strftime('%z') != '+0000', "
+    "f'{zone} is not known on this machine (install tzdata)'"
+)
+
+
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The whole test suite (unit, emulator, integration), on each Python that is present."""
+    """The whole test suite (unit, emulator, integration), on each Python that is present,
+    in the local time zone of :data:`TIME_ZONES` (the chaos suite has its own session)."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", *PYTEST_WARNINGS, *session.posargs)
+    env = {"TZ": TIME_ZONES.get(str(session.python), "UTC")}
+    session.run("python", "-c", CHECK_ZONE, env=env)
+    session.run("python", "-m", "pytest", *PYTEST_WARNINGS, *session.posargs, env=env)
 
 
 def lowest_constraints() -> list[str]:
@@ -87,7 +104,9 @@ def lowest(session: nox.Session) -> None:
     finally:
         os.unlink(constraints.name)
     session.run("python", "-m", "pip", "freeze", silent=False)
-    session.run("python", "-m", "pytest", *PYTEST_WARNINGS, "-q", *session.posargs)
+    session.run(
+        "python", "-m", "pytest", *PYTEST_WARNINGS, "-q", *session.posargs, env={"TZ": "UTC"}
+    )
 
 
 @nox.session(python=[PYTHONS[0], PYTHONS[-1]])
@@ -229,3 +248,34 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".[emulator,bench]")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """The chaos suite (``tests/chaos``, about 4 minutes on 2 busy cores): bulk saves of
+    1,000 results and 50 figures and concurrent calls under every fault mix of the emulator
+    and across a kill -9 of it, result streams through broken and cut connections, and 1,000
+    random cancellations with no task, socket, thread or file left behind."""
+    session.install("-e", ".[test]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        *PYTEST_WARNINGS,
+        "-q",
+        "-m",
+        "chaos",
+        "--durations=10",
+        "tests/chaos",
+        *session.posargs,
+    )
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """Mutation testing (not a default session): mutmut's mutants of each core module, a
+    sample of 60, run against that module's own tests, and the kill rate of each
+    (``tools/mutation.py``; about 15 minutes on 2 cores). ``-- --sample 20`` for a quicker
+    look, ``-- async_qexp/_paging.py`` for one module, ``-- --min-rate 0.85`` to fail under."""
+    session.install("-e", ".[test]", "mutmut==3.8.1")
+    session.run("python", "tools/mutation.py", *session.posargs)

@@ -212,7 +212,8 @@ class StreamPolicy(_Backoff):
         backoff_max: the cap on one pause.
         jitter: the randomised fraction of each pause.
         ping_interval: seconds between keepalive pings.
-        ping_timeout: seconds to wait for a pong before the connection counts as broken.
+        ping_timeout: seconds to wait for a pong before the connection counts as broken (and
+            for the server's answer to a closing handshake).
         open_timeout: seconds allowed for the opening handshake.
         poll_interval: seconds between polls once streaming fell back to polling.
     """

@@ -447,11 +447,12 @@ class HttpSession:
                 return response
             url = str(response.url.join(location))
             params = None  # the Location carries its own query
-        raise ApiError(
+        raise ApiError(  # about the last request made (not the Location it pointed to)
             f"more than {_MAX_REDIRECTS} redirects",
             status=response.status_code,
             method=method,
-            url=loggable(url),
+            url=loggable(str(response.request.url)),
+            headers=response.headers.multi_items(),
         )
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:

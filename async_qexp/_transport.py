@@ -2,8 +2,15 @@
 default), and httpx's own pool, each routed through the provider's proxies
 (:class:`~async_qexp._network.Network`).
 
-Three corrections on top of ``httpx_aiohttp.AiohttpTransport``:
+Five corrections on top of ``httpx_aiohttp.AiohttpTransport``:
 
+* aiohttp's own retry is off: by default ``ClientSession`` silently sends an idempotent
+  request a second time when a reused keep-alive connection drops it, so the server would see
+  one attempt more than :class:`~async_qexp.RetryPolicy` allows (its ``max_attempts`` alone
+  decides, as on httpx's transport). The switch is the session's ``_retry_connection``
+  attribute (aiohttp >= 3.11, the floor; the one aiohttp's own test client turns off);
+
+* a body over 1 MiB is handed over as a file object (aiohttp warns of raw bytes that large);
 * the URL is handed to aiohttp exactly as httpx encoded it (``yarl.URL(..., encoded=True)``);
   otherwise yarl re-normalises the path and a name like ``../x.svg`` loses its dot segments;
 * aiohttp's exceptions map onto the httpx exception that says what happened: a dropped
@@ -16,12 +23,18 @@ Three corrections on top of ``httpx_aiohttp.AiohttpTransport``:
 
 httpx's own transport is :class:`HttpxTransport`: one ``httpx.AsyncHTTPTransport`` for direct
 connections and one per proxy, chosen per request, as ``httpx.AsyncClient`` would choose its
-mounts (which :class:`~async_qexp._http.HttpSession` bypasses).
+mounts (which :class:`~async_qexp._http.HttpSession` bypasses). httpcore's pool (1.0.9 and
+before) loses a connection slot for good when the task of a request is cancelled at the wrong
+moment (its upstream issues 658, 830 and 1093), until the pool is exhausted and every request
+ends in ``PoolTimeout``. So each exchange (the request and its whole body) runs in a task of
+its own that a cancelled caller leaves to finish in the background, bounded by the request's
+timeouts, and the pool never sees a cancellation; closing the transport cancels what is left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Any
 
 import aiohttp
@@ -32,7 +45,7 @@ from httpx_aiohttp.transport import AiohttpResponseStream
 
 from ._network import Network, ProxyRoute
 
-__all__ = ["AiohttpTransport", "HttpxTransport", "map_aiohttp_error"]
+__all__ = ["AiohttpTransport", "HttpxTransport", "disable_hidden_retries", "map_aiohttp_error"]
 
 
 def map_aiohttp_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
@@ -54,6 +67,19 @@ def map_aiohttp_error(exc: BaseException, request: httpx.Request) -> httpx.Trans
     else:
         cls = httpx.TransportError
     return cls(message, request=request)
+
+
+LARGE_BODY = 2**20
+"""Request bodies larger than this go to aiohttp as a file object, which it sends in chunks
+(it warns that raw bytes this large might block the event loop)."""
+
+
+def disable_hidden_retries(session: aiohttp.ClientSession) -> None:
+    """Stop ``session`` from resending an idempotent request on its own when a reused
+    connection drops (the client's retry policy decides every attempt)."""
+    if not hasattr(session, "_retry_connection"):  # pragma: no cover - aiohttp < 3.11
+        raise RuntimeError("aiohttp >= 3.11 is required (its retry switch is missing)")
+    session._retry_connection = False
 
 
 class _Stream(AiohttpResponseStream):
@@ -79,6 +105,12 @@ class AiohttpTransport(_BaseAiohttpTransport):
         self.ssl_context = network.ssl_context
         self.network = network
 
+    def get_client(self) -> aiohttp.ClientSession:
+        """The aiohttp session, made with aiohttp's hidden retry of idempotent requests off."""
+        client = super().get_client()
+        disable_hidden_retries(client)
+        return client
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request through aiohttp's pool (and the proxy for its URL, if any)."""
         if not isinstance(self.client, aiohttp.ClientSession):
@@ -97,9 +129,12 @@ class AiohttpTransport(_BaseAiohttpTransport):
                 else:  # tunnelled: the proxy reads the CONNECT
                     proxy_headers["Proxy-Authorization"] = authorization
         try:
-            data: bytes | None = request.content or None
+            content = request.content
         except httpx.RequestNotRead:  # pragma: no cover - we always send bytes
             raise httpx.TransportError("streaming request bodies are not supported") from None
+        data: bytes | io.BytesIO | None = content or None
+        if len(content) > LARGE_BODY:  # aiohttp warns (ResourceWarning) of large raw bytes
+            data = io.BytesIO(content)
         try:
             response = await self.client.request(
                 method=request.method,
@@ -134,13 +169,18 @@ class AiohttpTransport(_BaseAiohttpTransport):
 
 class HttpxTransport(httpx.AsyncBaseTransport):
     """httpx's own transport, routed: one ``httpx.AsyncHTTPTransport`` for direct connections
-    and one per proxy (made when first needed), all with the provider's TLS context."""
+    and one per proxy (made when first needed), all with the provider's TLS context.
+
+    Every exchange runs in a task of its own, shielded from the caller's cancellation (see
+    the module docstring); its response comes back with the body read.
+    """
 
     def __init__(self, *, limits: httpx.Limits, network: Network | None = None) -> None:
         self.network = network or Network(trust_env=False)
         self._limits = limits
         self.direct = self._make(None)
         self._proxied: dict[ProxyRoute, httpx.AsyncHTTPTransport] = {}
+        self._exchanges: set[asyncio.Task[httpx.Response]] = set()
 
     def _make(self, route: ProxyRoute | None) -> httpx.AsyncHTTPTransport:
         return httpx.AsyncHTTPTransport(
@@ -161,11 +201,37 @@ class HttpxTransport(httpx.AsyncBaseTransport):
         return transport
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send one request, directly or through its proxy."""
-        return await self.transport_for(request.url).handle_async_request(request)
+        """Send one request, directly or through its proxy; the body is read before this
+        returns. A cancelled caller gets ``CancelledError`` at once, while the exchange
+        finishes in the background (so httpcore's pool stays consistent)."""
+        exchange = asyncio.ensure_future(self._exchange(self.transport_for(request.url), request))
+        self._exchanges.add(exchange)
+        exchange.add_done_callback(self._settled)
+        return await asyncio.shield(exchange)
+
+    @staticmethod
+    async def _exchange(
+        transport: httpx.AsyncHTTPTransport, request: httpx.Request
+    ) -> httpx.Response:
+        response = await transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    def _settled(self, exchange: asyncio.Task[httpx.Response]) -> None:
+        self._exchanges.discard(exchange)
+        if not exchange.cancelled():
+            exchange.exception()  # a caller that was cancelled never reads it
 
     async def aclose(self) -> None:
-        """Close every pool."""
+        """Cancel the exchanges still running in the background, and close every pool."""
+        exchanges = list(self._exchanges)
+        for exchange in exchanges:
+            exchange.cancel()
+        if exchanges:
+            await asyncio.wait(exchanges)
         transports = [self.direct, *self._proxied.values()]
         self._proxied.clear()
         for transport in transports:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -71,3 +72,36 @@ class ScriptedJob:
         self.cancelled = True
         self._status = JobStatus.CANCELLED
         self.release.set()
+
+
+class UnretrievedExceptions:
+    """Catches what the event loop reports ("Task exception was never retrieved", ...) while
+    in use: ``async with UnretrievedExceptions() as reports``, then ``reports.contexts``.
+
+    Leaving the block drops the tasks nobody holds (a garbage collection) first, so an
+    unretrieved exception of a finished task is reported before the handler is restored.
+    """
+
+    def __init__(self) -> None:
+        self.contexts: list[dict[str, Any]] = []
+        self._previous: Any = None
+
+    async def __aenter__(self) -> UnretrievedExceptions:
+        loop = asyncio.get_running_loop()
+        self._previous = loop.get_exception_handler()
+        loop.set_exception_handler(lambda _loop, context: self.contexts.append(context))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            for _ in range(3):
+                gc.collect()
+                await asyncio.sleep(0)
+        finally:
+            loop.set_exception_handler(self._previous)
+
+    @property
+    def messages(self) -> list[str]:
+        """What was reported, one line each."""
+        return [str(c.get("message", "")) for c in self.contexts]

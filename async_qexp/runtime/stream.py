@@ -325,6 +325,7 @@ class ResultStream:
             additional_headers=headers,
             ping_interval=policy.ping_interval,
             ping_timeout=policy.ping_timeout,
+            close_timeout=policy.ping_timeout,  # a peer that missed a pong won't send a close
             open_timeout=policy.open_timeout,
             max_size=None,
             user_agent_header=None,

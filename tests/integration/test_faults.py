@@ -168,3 +168,73 @@ async def test_unknown_token_is_refused(team_emulator: Emulator, transport: str)
             pass
     assert excinfo.value.status == 401
     assert "nobody" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("attempts", [1, 2, 6])
+async def test_retry_policy_alone_decides_the_attempts(
+    emulator: Emulator, transport: str, attempts: int
+) -> None:
+    """Drops of idempotent requests on a reused connection: exactly ``max_attempts`` reach the
+    server (the transport retries nothing of its own), and one more drop than that fails."""
+    policy = RetryPolicy(max_attempts=attempts, backoff_initial=0.001, backoff_max=0.002)
+    async with Provider("t", emulator.url, transport=transport, retry=policy) as provider:  # type: ignore[arg-type]
+        await provider.experiment.backends()  # a kept-alive connection to reuse
+        emulator.request_log.clear()
+        emulator.faults.fail_next(attempts, path_prefix="/resultsdb/devices", drop=True)
+        with pytest.raises(RequestError) as excinfo:
+            await provider.experiment.backends()
+        assert excinfo.value.attempts == attempts
+        assert count(emulator, "GET", "/resultsdb/devices") == attempts
+        emulator.request_log.clear()
+        if attempts > 1:  # one drop fewer than the attempts: the last attempt succeeds
+            emulator.faults.fail_next(attempts - 1, path_prefix="/resultsdb/devices", drop=True)
+            assert await provider.experiment.backends()
+            assert count(emulator, "GET", "/resultsdb/devices") == attempts
+
+
+async def test_cancelled_calls_give_back_every_pool_connection(transport: str) -> None:
+    """Requests whose tasks are cancelled at random moments (in anyio scopes and by
+    ``task.cancel()``) hand their connections back: with 2 connections in the pool, 300
+    cancellations later requests still go through (httpcore alone would run out of slots)."""
+    import random
+
+    from async_qexp.emulator import serve
+
+    rng = random.Random(5)
+    async with serve(runtime=False) as running:
+        async with Provider(
+            "t",
+            running.url,
+            transport=transport,  # type: ignore[arg-type]
+            max_in_flight=2,
+            timeout=3,
+            retry=RetryPolicy.none(),
+        ) as provider:
+            exp_id = await provider.experiment.create_experiment("T1", "b")
+            body = b"<svg>" + b"x" * 200_000 + b"</svg>"
+            await provider.experiment.create_figure(exp_id, body, "big.svg")
+            for i in range(300):
+                call = provider.experiment.figure(exp_id, "big.svg")
+                if i % 2:
+                    with anyio.move_on_after(rng.uniform(0, 0.005)):
+                        await call
+                else:
+                    task = asyncio.ensure_future(call)
+                    await asyncio.sleep(rng.uniform(0, 0.005))
+                    task.cancel()
+                    await asyncio.wait([task])
+            with anyio.fail_after(10):
+                for _ in range(4):
+                    assert await provider.experiment.figure(exp_id, "big.svg") == body
+        assert client_tasks() == set()
+
+
+async def test_a_body_over_a_mebibyte_is_sent_without_a_resource_warning(
+    provider: Provider,
+) -> None:
+    """aiohttp warns (ResourceWarning, an error in this suite) of raw bytes over 1 MiB."""
+    body = b"<svg>" + bytes(range(256)) * 6000 + b"</svg>"
+    assert len(body) > 2**20
+    exp_id = await provider.experiment.create_experiment("T1", "b")
+    await provider.experiment.create_figure(exp_id, body, "large.svg")
+    assert await provider.experiment.figure(exp_id, "large.svg") == body

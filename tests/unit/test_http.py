@@ -752,3 +752,210 @@ async def test_default_preferences_path_is_under_qexp_config_dir(
     (tmp_path / "cfg" / "preferences.json").write_text('{"experiment": {"auto_save": true}}')
     async with connect(router) as provider:
         assert provider.experiment.preferences == {"auto_save": True}
+
+
+# -- redirects, bodies and the session's own settings -----------------------------------------
+
+
+async def test_too_many_redirects_is_an_api_error_with_the_last_status(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    hops = [router.get(f"{RDB}/hop/{n}") for n in range(7)]
+    for n, hop in enumerate(hops):
+        hop.respond(301 if n % 2 else 307, headers={"Location": f"{RDB}/hop/{n + 1}?sig=s{n}"})
+    with pytest.raises(ApiError) as excinfo:
+        await provider.http.request("GET", f"{RDB}/hop/0")
+    error = excinfo.value
+    assert type(error) is ApiError
+    assert error.status == 301  # what the last request made (hop 5) answered
+    assert "more than 5 redirects" in error.message
+    assert error.method == "GET"
+    assert error.url == f"{RDB}/hop/5"  # that request's URL, without its signed query
+    assert error.headers["Location"] == f"{RDB}/hop/6?sig=s5"
+    assert [hop.call_count for hop in hops] == [1, 1, 1, 1, 1, 1, 0]
+    assert all(h.calls.last.request.headers["X-Access-Token"] == "ACCESS" for h in hops[:6])
+
+
+async def test_a_redirect_that_is_not_followed_is_an_error_with_secrets_redacted(
+    connected: Connected,
+) -> None:
+    """A POST is not redirected: the 3xx is the error, and a token its body echoes is not
+    in the error (nor is the Location's query)."""
+    provider, router = connected
+    route = router.post(f"{RDB}/custom").respond(
+        303,
+        json={"error": {"message": f"moved; your token {TOKEN} and access ACCESS"}},
+        headers={"Location": "https://elsewhere.example.test/x"},
+    )
+    elsewhere = router.route(host="elsewhere.example.test").respond(200, json={})
+    with pytest.raises(ApiError) as excinfo:
+        await provider.http.request("POST", f"{RDB}/custom", json_body={})
+    error = excinfo.value
+    assert error.status == 303
+    assert error.method == "POST"
+    assert TOKEN not in str(error)
+    assert "ACCESS" not in str(error)
+    assert "moved; your token ... and access ..." in error.message
+    assert route.call_count == 1
+    assert elsewhere.call_count == 0
+
+
+async def test_a_get_redirect_without_location_is_the_error(connected: Connected) -> None:
+    provider, router = connected
+    router.get(DEVICES).respond(302, json={"error": {"message": f"no {TOKEN} here"}})
+    with pytest.raises(ApiError) as excinfo:
+        await provider.experiment.backends()
+    assert excinfo.value.status == 302
+    assert TOKEN not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+async def test_a_body_with_nan_or_infinity_is_refused_before_sending(
+    connected: Connected, value: float
+) -> None:
+    provider, router = connected
+    route = router.post(f"{RDB}/custom").respond(200, json={})
+    with pytest.raises(ValueError, match="JSON"):
+        await provider.http.request("POST", f"{RDB}/custom", json_body={"x": [1, value]})
+    assert route.call_count == 0
+
+
+async def test_a_json_body_is_compact_with_its_content_type(connected: Connected) -> None:
+    provider, router = connected
+    route = router.post(f"{RDB}/custom").respond(200, json={})
+    await provider.http.request("POST", f"{RDB}/custom", json_body={"a": [1, 2], "b": "é"})
+    request = route.calls.last.request
+    assert request.content == b'{"a":[1,2],"b":"\\u00e9"}'
+    assert request.headers["Content-Type"] == "application/json"
+
+
+async def test_the_session_sends_its_user_agent_and_per_request_timeout(
+    connected: Connected,
+) -> None:
+    provider, router = connected
+    route = router.get(DEVICES).respond(200, json=[])
+    await provider.experiment.backends()
+    request = route.calls.last.request
+    assert request.headers["User-Agent"].startswith("async_qexp/")
+    default = request.extensions["timeout"]
+    await provider.http.request("GET", DEVICES, timeout=1.5)
+    assert route.calls.last.request.extensions["timeout"] == {
+        "connect": 1.5,
+        "read": 1.5,
+        "write": 1.5,
+        "pool": 1.5,
+    }
+    assert default != route.calls.last.request.extensions["timeout"]
+    assert provider.http.max_in_flight == 64
+
+
+async def test_error_from_a_response_defaults_to_one_attempt() -> None:
+    from async_qexp._http import error_from_response
+
+    request = httpx.Request("GET", f"{RDB}/x?sig=secret")
+    error = error_from_response(httpx.Response(500, text="plain failure", request=request))
+    assert error.attempts == 1
+    assert error.message == "plain failure"
+    assert error.url == f"{RDB}/x"
+    empty = error_from_response(httpx.Response(502, request=request))
+    assert empty.message == "Bad Gateway"
+
+
+async def test_the_request_log_hides_a_blobs_query_and_credential_like_params() -> None:
+    from async_qexp._http import log_target
+
+    assert log_target(f"{RDB}/x?sig=1", None) == f"{RDB}/x"
+    assert log_target(f"{RDB}/x", {"limit": 5, "sort": "a"}) == f"{RDB}/x?limit=5&sort=a"
+    assert log_target(f"{RDB}/x", [("tag", "a"), ("tag", "b")]) == f"{RDB}/x?tag=a&tag=b"
+    assert log_target(f"{RDB}/_blob/abc", {"limit": 5}) == f"{RDB}/_blob/abc"
+    assert log_target(f"{RDB}/x", {"Api_Key": "k"}) == f"{RDB}/x?..."
+
+
+# -- how a transport failure reads --------------------------------------------------------------
+
+
+def _caused(outer: Exception, inner: BaseException) -> Exception:
+    outer.__cause__ = inner
+    return outer
+
+
+async def test_a_certificate_that_did_not_verify_says_where_and_what_to_do() -> None:
+    import ssl
+
+    from async_qexp._http import _transport_failure
+
+    bad = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    bad.verify_message = "self-signed certificate"
+    failure = _transport_failure(
+        _caused(httpx.ConnectError("tls"), bad),
+        method="GET",
+        url="https://rdb.example.test:8443/x",
+        via=" (through the proxy http://p:1)",
+    )
+    assert type(failure) is RequestError
+    assert failure.__cause__ is not None
+    text = str(failure)
+    assert (
+        "TLS certificate verification failed for rdb.example.test:8443 (through the proxy "
+        "http://p:1): self-signed certificate. Trust the certificate authority that signed "
+        "the server's certificate with verify='ca.pem', or SSL_CERT_FILE"
+    ) in text
+
+
+async def test_a_failed_handshake_and_a_plain_failure_read_as_they_are() -> None:
+    import ssl
+
+    from async_qexp._http import _transport_failure, tls_failure
+
+    handshake = ssl.SSLError(1, "[SSL] wrong version number")
+    handshake.reason = "WRONG_VERSION_NUMBER"
+    failure = _transport_failure(
+        _caused(httpx.ConnectError("x"), handshake), method="GET", url="https://h/x"
+    )
+    assert "TLS handshake failed: WRONG_VERSION_NUMBER" in str(failure)
+    plain = _transport_failure(httpx.ReadError("peer went away"), method="GET", url="http://h/")
+    assert "ReadError: peer went away" in str(plain)
+    assert "proxy" not in str(plain)
+    bare = _transport_failure(httpx.ReadTimeout(""), method="GET", url="http://h/")
+    assert type(bare) is RequestTimeout
+    assert str(bare).endswith("ReadTimeout")
+    # aiohttp's TLS errors carry the standard library's in os_error / certificate_error
+    wrapped = RuntimeError("aiohttp wrapper")
+    wrapped.os_error = handshake  # type: ignore[attr-defined]
+    assert tls_failure(httpx.ConnectError("x").with_traceback(None)) is None
+    assert tls_failure(_caused(httpx.ConnectError("x"), wrapped)) is handshake
+    eof = ssl.SSLEOFError(8, "EOF")
+    assert tls_failure(_caused(httpx.ReadError("x"), eof)) is None  # an early end is no TLS failure
+
+
+async def test_a_wrong_transport_is_refused_with_its_type() -> None:
+    with pytest.raises(TypeError, match="not int"):
+        Provider(TOKEN, AUTH, transport=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not 'curl'"):
+        Provider(TOKEN, AUTH, transport="curl")  # type: ignore[arg-type]
+
+
+async def test_the_pool_size_is_max_in_flight(router: respx.MockRouter) -> None:
+    from async_qexp._http import HttpSession
+    from async_qexp._transport import AiohttpTransport
+
+    session = HttpSession(
+        transport="aiohttp",
+        timeout=5,
+        retry=RetryPolicy.none(),
+        max_in_flight=7,
+        user_agent="ua/1",
+    )
+    try:
+        assert isinstance(session.transport, AiohttpTransport)
+        assert session.transport.limits.max_connections == 7
+        assert session.client.headers["User-Agent"] == "ua/1"
+    finally:
+        await session.aclose()
+
+
+async def test_the_token_goes_to_service_origins_only(connected: Connected) -> None:
+    provider, _ = connected
+    assert provider.http.access_token_for(f"{RDB}/x") == "ACCESS"
+    assert provider.http.access_token_for("https://elsewhere.example.test/x") is None

@@ -7,8 +7,11 @@ The REST side (job status, interim results) is mocked with respx; the websocket 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -470,3 +473,359 @@ async def test_an_async_callback_may_stop_its_own_stream(runtime_provider) -> No
     assert not job.streaming
     assert provider.tasks.tasks == frozenset()
     release.set()
+
+
+# -- what each branch of the reader does, pinned down -------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def provider_with(
+    runtime_url: str, policy: StreamPolicy
+) -> AsyncIterator[tuple[Provider, respx.MockRouter]]:
+    """A provider on the scripted server with its own stream policy."""
+    router = respx.MockRouter(assert_all_called=False)
+    router.post(f"{AUTH}/users/loginWithToken").respond(json={"id": "ACCESS"})
+    router.get(f"{AUTH}/users/me").respond(json={"urls": {"services": {"runtime": runtime_url}}})
+    async with Provider(
+        "token",
+        AUTH,
+        transport=httpx.MockTransport(router.async_handler),
+        retry=RetryPolicy(backoff_initial=0.001),
+        stream_policy=policy,
+    ) as provider:
+        yield provider, router
+
+
+def mock_polling(router: respx.MockRouter, base: str, job_id: str, interim: list[Any]) -> None:
+    """The REST side of a finished job, for a stream that falls back to polling."""
+    router.get(f"{base}/jobs/{job_id}").respond(
+        json={"id": job_id, "program": {"id": "p"}, "status": "COMPLETED"}
+    )
+    router.get(f"{base}/jobs/{job_id}/interim_results").respond(json=interim)
+    router.get(f"{base}/jobs/{job_id}/results").respond(text='"final"')
+
+
+@pytest.mark.parametrize(
+    ("status", "handshakes"),
+    [
+        (HTTPStatus.BAD_REQUEST, 1),  # a 4xx polls at once
+        (HTTPStatus.NOT_FOUND, 1),
+        (HTTPStatus.FORBIDDEN, 1),
+        (HTTPStatus.SERVICE_UNAVAILABLE, 1 + FAST.max_retries),  # a 5xx is retried first
+        (HTTPStatus.BAD_GATEWAY, 1 + FAST.max_retries),
+    ],
+)
+async def test_a_refused_handshake_polls_at_once_for_4xx_and_after_retries_for_5xx(
+    runtime_provider, status: HTTPStatus, handshakes: int
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("never")]
+    scripted.refuse_with = status
+    mock_polling(router, provider.runtime.base_url, "job20", ["m0", "m1"])
+    job = await provider.runtime.job("job20")
+    stream = job.stream_results()
+    assert await collect(stream) == ["m0", "m1", "final"]  # polled, not ended empty
+    assert stream.polled
+    assert scripted.refused == handshakes
+    assert scripted.connections == 0
+    assert stream.reconnects == handshakes - 1
+
+
+async def test_the_retry_count_resets_after_a_connection_that_delivered(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    """Twice as many breaks as retries allowed, each after a new message: the stream keeps
+    the socket (every retry count starts afresh), and never polls."""
+    provider, router, scripted = runtime_provider
+    breaks = 2 * FAST.max_retries
+    scripted.script = [
+        *(messages(*range(n + 1), close=1011) for n in range(breaks)),
+        messages(*range(breaks + 1)),
+    ]
+    mock_job(router, provider.runtime.base_url, "job21")
+    router.get(f"{provider.runtime.base_url}/jobs/job21/interim_results").respond(500)
+    job = await provider.runtime.job("job21")
+    stream = job.stream_results()
+    assert await collect(stream) == list(range(breaks + 1))
+    assert not stream.polled
+    assert stream.reconnects == breaks
+    assert scripted.connections == breaks + 1
+
+
+async def test_a_connection_that_only_replays_does_not_reset_the_retry_count(
+    runtime_provider,
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("a", close=1011), messages("a", close=1011)]
+    mock_polling(router, provider.runtime.base_url, "job22", ["a", "b"])
+    job = await provider.runtime.job("job22")
+    stream = job.stream_results()
+    assert await collect(stream) == ["a", "b", "final"]
+    assert stream.polled
+    assert scripted.connections == 1 + FAST.max_retries
+
+
+async def test_reconnects_back_off_exponentially_up_to_the_cap(
+    ws_server: tuple[ScriptedServer, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    scripted, runtime_url = ws_server
+    policy = StreamPolicy(
+        max_retries=4, backoff_initial=0.04, backoff_max=0.1, jitter=0.0, poll_interval=0.01
+    )
+    scripted.script = [messages(close=1011)]
+    async with provider_with(runtime_url, policy) as (provider, router):
+        mock_polling(router, provider.runtime.base_url, "job23", [])
+        job = await provider.runtime.job("job23")
+        stream = job.stream_results()
+        started = time.monotonic()
+        with caplog.at_level(logging.INFO, logger="async_qexp"):
+            assert await collect(stream) == ["final"]
+        elapsed = time.monotonic() - started
+    pauses = [
+        r.getMessage().split("reconnecting in ")[1]
+        for r in caplog.records
+        if "reconnecting in" in r.getMessage()
+    ]
+    assert pauses == [
+        "0.04 s (retry 1 of 4)",
+        "0.08 s (retry 2 of 4)",
+        "0.10 s (retry 3 of 4)",
+        "0.10 s (retry 4 of 4)",
+    ]
+    assert elapsed >= 0.04 + 0.08 + 0.1 + 0.1  # the pauses were really taken
+    assert stream.reconnects == 4
+
+
+@pytest.mark.parametrize(
+    ("draw", "expected"),
+    [(0.0, [1.0, 2.0, 4.0, 5.0]), (0.5, [0.75, 1.5, 3.0, 3.75]), (0.999, None)],
+)
+async def test_the_reconnect_backoff_is_jittered_downwards(
+    monkeypatch: pytest.MonkeyPatch, draw: float, expected: list[float] | None
+) -> None:
+    import async_qexp._config as config
+
+    monkeypatch.setattr(config.random, "random", lambda: draw)
+    policy = StreamPolicy(backoff_initial=1.0, backoff_max=5.0, jitter=0.5)
+    pauses = [policy.backoff(n) for n in (1, 2, 3, 4)]
+    if expected is not None:
+        assert pauses == pytest.approx(expected)
+    for n, pause in enumerate(pauses, start=1):
+        base = min(5.0, 2.0 ** (n - 1))
+        assert base * 0.5 <= pause <= base
+    full = StreamPolicy(backoff_initial=1.0, backoff_max=5.0, jitter=1.0)
+    assert full.backoff(1) == pytest.approx(1.0 - draw)
+
+
+async def test_the_socket_is_opened_with_the_policys_keepalive_and_no_size_limit(
+    ws_server: tuple[ScriptedServer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from async_qexp.runtime import stream as stream_module
+
+    scripted, runtime_url = ws_server
+    opened: list[dict[str, Any]] = []
+    real_connect = stream_module.connect
+
+    def recording_connect(url: str, **options: Any) -> Any:
+        opened.append({"url": url, **options})
+        return real_connect(url, **options)
+
+    monkeypatch.setattr(stream_module, "connect", recording_connect)
+    policy = StreamPolicy(ping_interval=7.0, ping_timeout=3.0, open_timeout=4.0)
+    big = "x" * (2 * 1024 * 1024)  # past websockets' default 1 MiB limit
+    scripted.script = [messages(big, "end")]
+    async with provider_with(runtime_url, policy) as (provider, router):
+        mock_job(router, provider.runtime.base_url, "job24")
+        job = await provider.runtime.job("job24")
+        assert await collect(job.stream_results()) == [big, "end"]
+    [options] = opened
+    assert options["url"].endswith("/runtime/stream/jobs/job24")
+    assert options["ping_interval"] == 7.0
+    assert options["ping_timeout"] == 3.0
+    assert options["open_timeout"] == 4.0
+    assert options["close_timeout"] == 3.0
+    assert options["max_size"] is None
+    assert options["additional_headers"] == {"X-Access-Token": "ACCESS"}
+    assert scripted.connections == 1
+    assert "user-agent" not in scripted.headers[0]
+
+
+async def test_a_silent_connection_is_noticed_by_keepalive_and_replaced(
+    ws_server: tuple[ScriptedServer, str],
+) -> None:
+    """The server stops reading (so pings go unanswered) without closing: the keepalive ping
+    times out, the stream reconnects, and the job's messages arrive once each."""
+    scripted, runtime_url = ws_server
+    release = asyncio.Event()
+
+    async def go_silent(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send(json.dumps(1))
+        ws.transport.pause_reading()
+        with anyio.move_on_after(5):
+            await release.wait()
+
+    scripted.script = [go_silent, messages(1, 2)]
+    policy = StreamPolicy(max_retries=2, backoff_initial=0.01, ping_interval=0.05, ping_timeout=0.1)
+    async with provider_with(runtime_url, policy) as (provider, router):
+        mock_job(router, provider.runtime.base_url, "job25")
+        job = await provider.runtime.job("job25")
+        stream = job.stream_results()
+        with anyio.fail_after(5):
+            assert [m async for m in stream] == [1, 2]
+        assert stream.reconnects == 1
+        assert not stream.polled
+    release.set()
+
+
+# -- what the stream tells the log, and its small parts ----------------------------------------
+
+
+def stream_log(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "async_qexp.stream"]
+
+
+async def test_the_log_tells_the_life_of_a_stream(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("a", "b", close=1011), messages("a", "b", "c")]
+    mock_job(router, provider.runtime.base_url, "job30")
+    job = await provider.runtime.job("job30")
+    with caplog.at_level(logging.DEBUG, logger="async_qexp"):
+        assert await collect(job.stream_results()) == ["a", "b", "c"]
+    url = f"{provider.runtime.base_url.replace('http', 'ws', 1)}/stream/jobs/job30"
+    log = stream_log(caplog)
+    assert log[0] == (logging.DEBUG, f"stream of job job30: connecting to {url}")
+    assert log[1] == (
+        logging.DEBUG,
+        "stream of job job30: connected (0 message(s) delivered before)",
+    )
+    level, broke = log[2]
+    assert level == logging.INFO
+    # FAST: a first pause of 0.01 s, half of it jittered away at most
+    assert re.fullmatch(
+        r"stream of job job30 broke \(.*1011.*\); reconnecting in 0\.0[01] s \(retry 1 of 3\)",
+        broke,
+    ), broke
+    assert log[3:] == [
+        (logging.DEBUG, f"stream of job job30: connecting to {url}"),
+        (logging.DEBUG, "stream of job job30: connected (2 message(s) delivered before)"),
+        (logging.DEBUG, "stream of job job30 ended (code 1000) after 3 message(s)"),
+    ]
+
+
+async def test_the_log_tells_a_refusal_and_the_polling(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.refuse_with = HTTPStatus.BAD_REQUEST  # the lowest 4xx polls at once too
+    mock_polling(router, provider.runtime.base_url, "job31", ["m"])
+    job = await provider.runtime.job("job31")
+    with caplog.at_level(logging.INFO, logger="async_qexp"):
+        assert await collect(job.stream_results()) == ["m", "final"]
+    assert stream_log(caplog) == [
+        (logging.INFO, "stream of job job31 refused (400): falling back to polling"),
+        (logging.INFO, "stream of job job31: polling every 0.01 s until the job is final"),
+    ]
+    assert scripted.refused == 1
+
+
+async def test_the_log_tells_a_stream_lost_and_a_stream_failed(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages(close=1011)]
+    base = provider.runtime.base_url
+    mock_job(router, base, "job32")
+    router.get(f"{base}/jobs/job32/interim_results").respond(500, json={"error": "down"})
+    job = await provider.runtime.job("job32")
+    with (
+        caplog.at_level(logging.INFO, logger="async_qexp"),
+        pytest.raises(StreamingError) as excinfo,
+    ):
+        await collect(job.stream_results())
+    assert "the result stream of job job32 failed: " in str(excinfo.value)
+    log = stream_log(caplog)
+    lost = [m for level, m in log if "lost after" in m]
+    assert len(lost) == 1
+    assert lost[0].startswith("stream of job job32 lost after 3 retries (")
+    assert lost[0].endswith("): falling back to polling")
+    [failed] = [(level, m) for level, m in log if "failed" in m]
+    assert failed[0] == logging.WARNING
+    assert failed[1].startswith("result stream of job job32 failed: ")
+    assert str(excinfo.value.__cause__) in failed[1]
+
+
+async def test_a_callback_stream_logs_what_its_callback_raised_and_a_failure(
+    runtime_provider, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages(1, close=1011), messages(1, close=1011)]
+    base = provider.runtime.base_url
+    mock_job(router, base, "job33")
+    router.get(f"{base}/jobs/job33/interim_results").respond(500, json={"error": "down"})
+    job = await provider.runtime.job("job33")
+
+    def refuse(job_id: str, message: Any) -> None:
+        raise KeyError(f"no room for {message}")
+
+    with caplog.at_level(logging.WARNING, logger="async_qexp"):
+        stream = job.stream_results(refuse)
+        with anyio.fail_after(10):
+            await stream.wait_closed()
+    warnings_ = [m for level, m in stream_log(caplog) if level == logging.WARNING]
+    assert "result callback of job job33 raised: KeyError('no room for 1')" in warnings_
+    assert any(m.startswith("the result stream of job job33 failed: ") for m in warnings_)
+
+
+async def test_a_sync_callback_that_returns_an_awaitable_is_awaited(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("x", "y")]
+    mock_job(router, provider.runtime.base_url, "job34")
+    job = await provider.runtime.job("job34")
+    got: list[Any] = []
+
+    async def record(message: Any) -> None:
+        got.append(message)
+
+    def hand_back(job_id: str, message: Any) -> Any:
+        return record(message)  # a plain function returning a coroutine
+
+    stream = job.stream_results(hand_back)
+    with anyio.fail_after(10):
+        await stream.wait_closed()
+    assert got == ["x", "y"]
+
+
+async def test_the_stream_and_its_tasks_say_what_they_are(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    release = asyncio.Event()
+
+    async def hold(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        await ws.send(json.dumps(1))
+        await release.wait()
+
+    scripted.script = [hold]
+    mock_job(router, provider.runtime.base_url, "job35")
+    job = await provider.runtime.job("job35")
+    iterated = job.stream_results()
+    assert repr(iterated) == "<ResultStream job=job35 not started delivered=0>"
+    async with iterated:
+        assert await iterated.__aiter__().__anext__() == 1
+        assert repr(iterated) == "<ResultStream job=job35 open delivered=1>"
+        names = {t.get_name() for t in asyncio.all_tasks()}
+        assert "result stream of job35" in names
+    assert repr(iterated) == "<ResultStream job=job35 closed delivered=1>"
+    fed: list[Any] = []
+    with_callback = job.stream_results(lambda _job_id, message: fed.append(message))
+    await wait_until(lambda: fed == [1])
+    assert {t.get_name() for t in provider.tasks.tasks} == {"result callback of job job35"}
+    await with_callback.aclose()
+    release.set()
+
+
+async def test_a_proxy_is_shown_without_its_credentials() -> None:
+    from async_qexp.runtime.stream import _shown
+
+    assert _shown("http://user:secret@proxy.test:3128") == "http://proxy.test:3128"
+    assert _shown("https://proxy.test") == "https://proxy.test"

@@ -9,6 +9,8 @@ import pytest
 from async_qexp import ClosedError
 from async_qexp._tasks import TaskOwner
 
+from ..helpers import UnretrievedExceptions
+
 pytestmark = pytest.mark.asyncio
 
 
@@ -48,16 +50,33 @@ async def test_nothing_can_be_started_after_close() -> None:
 
 
 async def test_a_failed_task_does_not_report_an_unretrieved_exception() -> None:
+    """Nobody reads the failed task's outcome, and the task is dropped: the loop reports
+    nothing (the owner marked the exception as retrieved)."""
     owner = TaskOwner("owner")
 
     async def fail() -> None:
         raise RuntimeError("boom")
 
-    task = owner.spawn(fail())
-    await asyncio.wait([task])
-    assert task.exception() is not None
-    assert owner.tasks == frozenset(), "a finished task is forgotten"
+    async with UnretrievedExceptions() as reports:
+        task = owner.spawn(fail())
+        await asyncio.wait([task])
+        assert owner.tasks == frozenset(), "a finished task is forgotten"
+        del task
+    assert reports.messages == []
     await owner.aclose()
+
+
+async def test_the_check_sees_an_unretrieved_exception() -> None:
+    """The helper above does catch the report when no owner guards the task."""
+
+    async def fail() -> None:
+        raise RuntimeError("boom")
+
+    async with UnretrievedExceptions() as reports:
+        task = asyncio.get_running_loop().create_task(fail())
+        await asyncio.wait([task])
+        del task
+    assert reports.messages == ["Task exception was never retrieved"]
 
 
 async def test_close_from_one_of_its_own_tasks_does_not_wait_for_itself() -> None:

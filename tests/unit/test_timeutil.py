@@ -152,3 +152,52 @@ def test_parse_of_format_of_a_naive_datetime_is_that_local_time() -> None:
 def test_format_of_parse_is_stable() -> None:
     for text in ["2022-07-29T09:49:45.123456Z", "2022-07-29T09:49:45Z"]:
         assert format_datetime(parse_datetime(text)) == text
+
+
+# -- naive server times are UTC, whatever the local zone ----------------------------------------
+# The suite may run in UTC, where "read as UTC" and "read as local time" agree; these pin a zone
+# east and one west of UTC, so reading a naive server value as local time is caught.
+
+NAIVE_WIRE = "2022-07-29T09:49:45"
+NAIVE_INSTANT = datetime(2022, 7, 29, 9, 49, 45, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("zone", ["local_zone", "local_zone_west"])
+def test_a_naive_server_time_is_utc_in_any_local_zone(
+    zone: str, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue(zone)
+    parsed = parse_datetime(NAIVE_WIRE)
+    assert parsed == NAIVE_INSTANT
+    assert parsed.utcoffset() == datetime.now().astimezone().utcoffset() != timedelta(0)
+
+
+@pytest.mark.parametrize("zone", ["local_zone", "local_zone_west"])
+def test_a_naive_typed_time_is_local_in_any_local_zone(
+    zone: str, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue(zone)
+    parsed = parse_datetime(NAIVE_WIRE, naive_as_local=True)
+    assert parsed != NAIVE_INSTANT
+    assert parsed.replace(tzinfo=None) == datetime(2022, 7, 29, 9, 49, 45)
+    assert parsed - NAIVE_INSTANT == -parsed.utcoffset()  # type: ignore[operator]
+
+
+@pytest.mark.usefixtures("local_zone_west")
+def test_records_read_naive_server_times_as_utc() -> None:
+    from async_qexp.models import Experiment, from_wire
+    from async_qexp.models.runtime import JobRecord, created_job
+
+    experiment = from_wire(
+        Experiment,
+        {"uuid": "e1", "type": "T1", "device_name": "b", "start_time": NAIVE_WIRE},
+    )
+    assert experiment.start_datetime == NAIVE_INSTANT
+    job = JobRecord.from_wire({"id": "j1", "program": {"id": "p"}, "created": NAIVE_WIRE})
+    assert job.created == NAIVE_INSTANT
+    assert created_job({"id": "j1", "created": NAIVE_WIRE}) == ("j1", NAIVE_INSTANT)
+    # and a value a user typed into a record is local time (UTC-08:00 here)
+    typed = Experiment(
+        experiment_id="e2", experiment_type="T1", backend_name="b", start_datetime=NAIVE_WIRE
+    )
+    assert typed.start_datetime == NAIVE_INSTANT + timedelta(hours=8)
