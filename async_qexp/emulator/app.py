@@ -150,31 +150,56 @@ class OuterMiddleware:
                 record()
             await send(message)
 
+        faults: list[str] = []  # what _serve injected, if anything
+        capacity = state.capacity
         try:
-            if state.latency_ms > 0:
-                await asyncio.sleep(state.latency_ms / 1000)
-            length = _content_length(scope)
-            if length is not None and length > state.config.max_body_bytes:
-                await _send_error(send_recording, 413, "request body too large")
-                return
-            decision = state.faults.decide(method, path, _is_service(path))
-            if decision is not None and not decision.after_processing:
-                fault = "drop" if decision.drop else "error"
-                await self._apply(decision, send_recording, send)
-                return
-            limited = _limited_receive(receive, state.config.max_body_bytes)
-            if decision is None:
-                await self.app(scope, limited, send_recording)
-                return
-            fault = "drop-after" if decision.drop else "error-after"
-
-            async def swallow(message: Message) -> None:
-                return None
-
-            await self.app(scope, limited, swallow)
-            await self._apply(decision, send_recording, send)
+            if capacity is None:
+                await self._serve(scope, receive, send, send_recording, faults)
+            elif not capacity.admit():
+                faults.append("capacity")
+                retry_after = f"{capacity.retry_after:g}"
+                await _send_error(
+                    send_recording, 429, "over capacity", {"retry-after": retry_after}
+                )
+            else:
+                try:
+                    async with capacity.slots:
+                        await self._serve(scope, receive, send, send_recording, faults)
+                finally:
+                    capacity.load -= 1
         finally:
+            fault = faults[0] if faults else None
             record()  # (dropped, failed or aborted: no last chunk was sent)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, send_recording: Send, faults: list[str]
+    ) -> None:
+        """Latency, the body limit, faults, then the app (``faults`` gets what was injected)."""
+        state = self.state
+        if state.latency_ms > 0:
+            await asyncio.sleep(state.latency_ms / 1000)
+        length = _content_length(scope)
+        if length is not None and length > state.config.max_body_bytes:
+            await _send_error(send_recording, 413, "request body too large")
+            return
+        method: str = scope["method"]
+        path: str = scope["path"]
+        decision = state.faults.decide(method, path, _is_service(path))
+        if decision is not None and not decision.after_processing:
+            faults.append("drop" if decision.drop else "error")
+            await self._apply(decision, send_recording, send)
+            return
+        limited = _limited_receive(receive, state.config.max_body_bytes)
+        if decision is None:
+            await self.app(scope, limited, send_recording)
+            return
+        faults.append("drop-after" if decision.drop else "error-after")
+
+        async def swallow(message: Message) -> None:
+            return None
+
+        await self.app(scope, limited, swallow)
+        await self._apply(decision, send_recording, send)
 
     async def _apply(self, decision: FaultDecision, send: Send, raw_send: Send) -> None:
         if decision.drop:

@@ -26,7 +26,6 @@ from typing import Any
 import anyio
 import attrs
 
-from .._config import DEFAULT_MAX_IN_FLIGHT
 from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..models import (
@@ -411,7 +410,7 @@ class Saver:
         """Ask the auto-saver for a save of this container (not its children); call it on
         the container's loop."""
         if self.service is not None:
-            bound = Bound(DEFAULT_MAX_IN_FLIGHT)
+            bound = Bound(width=self.service._upload_width)
             self.sync.request(lambda: self.save(suppress_errors=True, bound=bound, children=False))
 
     async def flush(self) -> None:

@@ -23,13 +23,13 @@ task in the container's task owner.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Protocol
 
 import attrs
 
 from .._logs import get_logger
-from .._tasks import TaskOwner
+from .._tasks import TaskOwner, drain
 from ..errors import EntryExists, EntryNotFound, QexpError
 from ..progress import ProgressReporter
 
@@ -165,11 +165,24 @@ class SaveReport:
 
 
 class Bound:
-    """The upload bound of one ``save()``, shared by a container and its children."""
+    """The upload bound of one ``save()``, shared by a container and its children: a fixed
+    number of uploads in flight (``save(max_workers=N)``), or, with ``width``, as many as the
+    provider's bound on requests in flight keeps busy (``width()`` is asked as uploads
+    finish, so the uploaders follow an adaptive bound)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = max(1, size)
-        self.slots = asyncio.Semaphore(self.size)
+    def __init__(self, size: int | None = None, *, width: Callable[[], int] | None = None) -> None:
+        if size is None and width is None:
+            raise ValueError("a bound needs a size or a width")
+        self.size = max(1, size) if size is not None else None
+        self.slots = asyncio.Semaphore(self.size) if self.size is not None else None
+        self._width = width
+
+    def width(self) -> int:
+        """How many uploaders to run now."""
+        if self.size is not None:
+            return self.size
+        assert self._width is not None
+        return self._width()
 
 
 def _describe(key: str, op: Op) -> str:
@@ -254,13 +267,15 @@ class Synchroniser:
         by_prefix = {source.prefix: source for source in rest}
         attempted: set[tuple[str, Hashable]] = set()
 
-        async def uploader(queue: Iterator[Op]) -> None:
-            # A fixed pool of uploaders drains the plan: no task per item, so thousands of
-            # results cost no burst of task creation on the loop.
-            for op in queue:
+        async def upload(op: Op) -> None:
+            # A pool of uploaders drains the plan (no task per item, so thousands of results
+            # cost no burst of task creation on the loop), as wide as the bound.
+            if bound.slots is None:
+                await self._carry_out(op, by_prefix, report)
+            else:
                 async with bound.slots:
                     await self._carry_out(op, by_prefix, report)
-                progress.advance()
+            progress.advance()
 
         for round_number in range(ROUNDS):
             local, confirmed = self.state(rest, report if round_number == 0 else None)
@@ -269,8 +284,7 @@ class Synchroniser:
                 break
             attempted.update((op.key, None if op.delete else op.version) for op in ops)
             progress.add_total(len(ops))
-            queue = iter(ops)
-            await asyncio.gather(*(uploader(queue) for _ in range(min(bound.size, len(ops)))))
+            await drain(ops, upload, width=bound.width)
         return True
 
     async def _carry_out(self, op: Op, sources: Mapping[str, Source], report: SaveReport) -> None:
