@@ -154,6 +154,10 @@ class ResultSource:
         self._service = service
         self._table = table
 
+    def generation(self) -> Hashable:
+        """Changes whenever a row is added, replaced, removed or edited."""
+        return self._table.generation()
+
     def versions(self) -> dict[str, Hashable]:
         """The digest of every row's encoded body."""
         return {row.result_id: row.digest() for row in self._table}
@@ -166,6 +170,8 @@ class ResultSource:
         version = row.digest()
         if create:
             await self._service.post_analysis_result(row.wire())
+            if row.digest() == version:
+                row.release_wire()  # stored: its digest is all a save needs now
         else:
             record = row.to_record()
             changes = {n: getattr(record, n) for n in updatable(AnalysisResult)}
