@@ -11,10 +11,7 @@ gradient in the spirit of TCP congestion control and Netflix's concurrency-limit
   good is not held to its old pace forever).
 * **Slow start.** From :data:`INITIAL_LIMIT`, every answer that came back within
   ``tolerance`` x baseline adds one to the limit while the limit is in use (at least half of it
-  in flight): the limit doubles every round trip while latency stays flat. Slow start also
-  ends when two round trips in a row at a grown limit brought no more than a quarter more
-  answers per second (the pipe is full, as in BBR): the limit goes back to where the best
-  rate was seen.
+  in flight): the limit doubles every round trip while latency stays flat.
 * **Avoidance.** The first window whose mean latency exceeds ``tolerance`` x baseline ends
   slow start; from then on each window moves the limit towards
   ``limit x gradient + sqrt(limit)``, where ``gradient = tolerance x baseline / latency``,
@@ -142,9 +139,6 @@ class AdaptiveLimit:
         self.baseline: float | None = None
         self.last_latency: float | None = None
         self._smoothed: float | None = None  # of every answer's latency: the round trip
-        self._best_rate = 0.0
-        self._best_rate_limit = self.value
-        self._flat_windows = 0
         self._refused_at: float | None = None  # the limit of the last refusal
         self._window_start: float | None = None
         self._window_count = 0
@@ -193,7 +187,6 @@ class AdaptiveLimit:
     def _close_window(self, now: float) -> None:
         assert self._window_start is not None
         mean = self._window_sum / self._window_count
-        rate = self._window_count / max(now - self._window_start, 1e-9)
         fastest = self._window_min
         peak = self._window_peak
         self._window_start = now
@@ -214,19 +207,6 @@ class AdaptiveLimit:
                 self.slow_start = False
                 self.value *= gradient
                 self._clamp()
-                return
-            # A full pipe: the limit grew (doubled) twice and the answers per second did not
-            # grow by a quarter. More in flight only queues at the server: go back.
-            if rate >= 1.25 * self._best_rate:
-                self._best_rate = rate
-                self._best_rate_limit = float(peak)
-                self._flat_windows = 0
-            elif peak * 2 >= self.value:
-                self._flat_windows += 1
-                if self._flat_windows >= 2:
-                    self.slow_start = False
-                    self.value = max(1.0, self._best_rate_limit)
-                    self._clamp()
             return
         step = math.sqrt(self.value)
         refused_at = self._refused_at
