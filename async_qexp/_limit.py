@@ -19,6 +19,10 @@ gradient in the spirit of TCP congestion control and Netflix's concurrency-limit
   about ``tolerance`` x the unloaded latency, and grows by about ``sqrt(limit)`` per round
   trip while latency stays flat; near the limit of the last refusal it probes by one request
   per round trip (as CUBIC plateaus near its last loss), so refusals stay rare.
+* **A floor for latency.** Latency alone never takes the limit below ``floor`` (the initial
+  limit, 64: the fixed default of earlier versions); only refusals and timeouts do. A client
+  short of CPU (a busy machine, a local emulator on the same cores) sees its own lag as
+  latency, and would otherwise starve its upload blaming the server for it.
 * **Refusals.** A 429, a 503 or a timeout multiplies the limit by ``backoff`` (at most once
   per round trip, as TCP does for one loss episode) and ends slow start.
 * **Bounds.** The limit stays within [1, ceiling]; the ceiling is at most
@@ -113,6 +117,8 @@ class AdaptiveLimit:
         smoothing: how far each window moves the limit towards its target (0 to 1).
         min_window_samples: answers a window needs before it may close.
         baseline_drift: how far the baseline moves up towards a higher window mean, per window.
+        floor: latency alone never takes the limit below this (refusals and timeouts do);
+            default: the initial limit.
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class AdaptiveLimit:
         smoothing: float = 0.5,
         min_window_samples: int = 8,
         baseline_drift: float = 0.002,
+        floor: int | None = None,
     ) -> None:
         if not 1 <= ceiling <= MAX_CEILING:
             raise ValueError(f"the ceiling must be from 1 to {MAX_CEILING}, not {ceiling}")
@@ -135,6 +142,7 @@ class AdaptiveLimit:
         self.min_window_samples = min_window_samples
         self.baseline_drift = baseline_drift
         self.value = float(max(1, min(initial, ceiling)))
+        self.floor = self.value if floor is None else float(max(1, min(floor, ceiling)))
         self.slow_start = True
         self.baseline: float | None = None
         self.last_latency: float | None = None
@@ -205,7 +213,7 @@ class AdaptiveLimit:
         if self.slow_start:
             if gradient < 1.0:
                 self.slow_start = False
-                self.value *= gradient
+                self.value = max(self.value * gradient, min(self.floor, self.value))
                 self._clamp()
             return
         step = math.sqrt(self.value)
@@ -218,6 +226,10 @@ class AdaptiveLimit:
         target = self.value * gradient + step
         if target > self.value and peak * 2 < self.value:
             return  # the limit is not in use: growing it would say nothing
+        # Latency alone never takes the limit below the floor (only refusals do): a client
+        # short of CPU sees its own lag as latency, and blaming the server for it would
+        # starve the upload.
+        target = max(target, min(self.floor, self.value))
         self.value += (target - self.value) * self.smoothing
         self._clamp()
 

@@ -114,12 +114,25 @@ def test_an_unused_limit_does_not_grow() -> None:
 
 
 def test_latency_that_grows_with_the_limit_ends_slow_start_and_shrinks_it() -> None:
-    limit = AdaptiveLimit(initial=64)
+    limit = AdaptiveLimit(initial=64, floor=4)
     server = Server(capacity=16, queue=1_000)  # 64 in flight: 4x the unloaded latency
-    server.round(limit)  # the first window sets the baseline: latency looks flat
-    for _ in range(10):
+    for _ in range(30):
         server.round(limit)
     assert not limit.slow_start
+    assert 16 <= limit.limit <= 48  # about tolerance (2) x the capacity
+    assert server.refused == 0
+
+
+def test_latency_alone_never_takes_the_limit_below_the_floor_but_refusals_do() -> None:
+    limit = AdaptiveLimit(initial=64)  # the floor is the initial limit
+    server = Server(capacity=16, queue=1_000)
+    for _ in range(30):
+        server.round(limit)
+    assert limit.limit == 64
+    now = server.now
+    for _ in range(5):
+        now += 1.0
+        limit.on_refusal(now)
     assert limit.limit < 64
 
 
