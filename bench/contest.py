@@ -188,7 +188,7 @@ def _latency_table(latency: float, chosen: dict[str, dict[str, Any]], cfg: dict[
     rows = []
     for spec, r in chosen.items():
         if "wall_s" not in r:
-            rows.append([_label(spec), *["-"] * 10, "error"])
+            rows.append([_label(spec), *["-"] * 11, "error"])
             continue
         x_rate = r["req_per_s"] / base["req_per_s"] if "req_per_s" in base else None
         x_cpu = r["cpu_ms_per_req"] / base["cpu_ms_per_req"] if "cpu_ms_per_req" in base else None
@@ -204,6 +204,7 @@ def _latency_table(latency: float, chosen: dict[str, dict[str, Any]], cfg: dict[
                 fmt(r.get("final_limit")),
                 fmt(r.get("refusals", 0)),
                 fmt(r.get("server_cpu_ms_per_req"), ".3f"),
+                fmt(r.get("calibration_ms"), ".1f"),
                 " / ".join(f"{x:.0f}" for x in r.get("req_per_s_all", [])),
                 fmt(r.get("failures", 0)),
             ]
@@ -223,6 +224,7 @@ def _latency_table(latency: float, chosen: dict[str, dict[str, Any]], cfg: dict[
             "end limit",
             "429s",
             "srv ms/req",
+            "calib ms",
             "req/s of each run",
             "fail",
         ],
@@ -236,7 +238,7 @@ def _capacity_table(chosen: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> s
     rows = []
     for spec, r in chosen.items():
         if "wall_s" not in r:
-            rows.append([_label(spec), *["-"] * 7, "error"])
+            rows.append([_label(spec), *["-"] * 8, "error"])
             continue
         rows.append(
             [
@@ -248,6 +250,7 @@ def _capacity_table(chosen: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> s
                 fmt(r.get("refusals", 0)),
                 fmt(100 * r.get("refusal_share", 0.0), ".2f"),
                 fmt(r.get("final_limit")),
+                fmt(r.get("calibration_ms"), ".1f"),
                 " / ".join(f"{x:.0f}" for x in r.get("req_per_s_all", [])),
                 fmt(r.get("failures", 0)),
             ]
@@ -265,6 +268,7 @@ def _capacity_table(chosen: dict[str, dict[str, Any]], cfg: dict[str, Any]) -> s
             "429s",
             "429 %",
             "end limit",
+            "calib ms",
             "req/s of each run",
             "fail",
         ],
