@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._auth import Account, HubGroupProject
     from ._client import PendingProvider, Provider
     from ._config import DEFAULT_AUTH_URL, DEFAULT_TIMEOUT, RetryPolicy, StreamPolicy
+    from ._limit import ConcurrencySnapshot
     from ._paging import Pager
     from .errors import (
         ApiError,
@@ -88,6 +89,7 @@ _WHERE = {
     "._auth": ("Account", "HubGroupProject"),
     "._client": ("PendingProvider", "Provider"),
     "._config": ("DEFAULT_AUTH_URL", "DEFAULT_TIMEOUT", "RetryPolicy", "StreamPolicy"),
+    "._limit": ("ConcurrencySnapshot",),
     "._paging": ("Pager",),
     ".models._display": ("RecordList",),
     ".progress": ("Progress", "tqdm_progress"),
@@ -164,6 +166,7 @@ __all__ = [
     "AuthError",
     "BulkCreateReport",
     "ClosedError",
+    "ConcurrencySnapshot",
     "Device",
     "DeviceComponent",
     "EntryExists",

@@ -7,7 +7,7 @@ import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import httpx
@@ -27,6 +27,7 @@ from ._config import (
 from ._config import preferences_path as default_preferences_path
 from ._http import HttpSession, Secret, TransportName, check_transport
 from ._lifetime import Held, watch
+from ._limit import MAX_CEILING, ConcurrencySnapshot
 from ._logs import get_logger, install_redaction
 from ._network import Network
 from ._service import ServiceContext
@@ -86,6 +87,28 @@ def _check_timeout(timeout: Any) -> None:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
 
 
+def _check_max_in_flight(max_in_flight: Any, ceiling: Any) -> None:
+    if isinstance(max_in_flight, str):
+        if max_in_flight != "auto":
+            raise ValueError(f"max_in_flight must be 'auto' or an int, not {max_in_flight!r}")
+    elif isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+        raise TypeError(
+            f"max_in_flight must be 'auto' or an int, not {type(max_in_flight).__name__}"
+        )
+    elif not 1 <= max_in_flight <= MAX_CEILING:
+        raise ValueError(f"max_in_flight must be from 1 to {MAX_CEILING}, not {max_in_flight}")
+    if ceiling is None:
+        return
+    require_int(ceiling, "max_in_flight_ceiling")
+    if not 1 <= ceiling <= MAX_CEILING:
+        raise ValueError(f"max_in_flight_ceiling must be from 1 to {MAX_CEILING}, not {ceiling}")
+    if max_in_flight != "auto":
+        raise ValueError(
+            "max_in_flight_ceiling bounds max_in_flight='auto'; with a fixed max_in_flight, "
+            "leave it out"
+        )
+
+
 class Provider:
     """An account on the IBM Quantum services, and the one connection pool its services share.
 
@@ -112,7 +135,14 @@ class Provider:
         instance: the same as ``"hub/group/project"``, in one string.
         timeout: seconds, or an ``httpx.Timeout``, for every request.
         retry: the retry policy (:class:`RetryPolicy`); ``RetryPolicy.none()`` disables retries.
-        max_in_flight: the most requests in flight at once, across every service.
+        max_in_flight: the most requests in flight at once, across every service:
+            ``"auto"`` (the default) lets the bound find the server's pace by itself, from 64
+            up to ``max_in_flight_ceiling``: it grows while latency stays flat and nothing is
+            refused, backs off on 429, 503 and timeouts, and a ``Retry-After`` pauses every
+            request, not only the one that got it; an int from 1 to 1024 fixes the bound
+            (``Retry-After`` still pauses every request). :attr:`concurrency` shows it.
+        max_in_flight_ceiling: with ``max_in_flight="auto"``, the most the bound may grow
+            to, from 1 to 1024 (default 1024); the connection pool holds that many.
         transport: ``"aiohttp"`` (default, fastest), ``"httpx"`` (httpx's own pool), or any
             ``httpx.AsyncBaseTransport`` (tests pass a respx router wrapped in
             ``httpx.MockTransport``).
@@ -152,7 +182,8 @@ class Provider:
         instance: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight: int | Literal["auto"] = DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight_ceiling: int | None = None,
         transport: TransportName | httpx.AsyncBaseTransport | None = None,
         preferences_path: str | os.PathLike[str] | None = None,
         stream_policy: StreamPolicy | None = None,
@@ -170,7 +201,7 @@ class Provider:
             raise ValueError("no API token: pass token=... or set QEXP_TOKEN")
         if url is not None and not isinstance(url, str):
             raise TypeError(f"url must be a string, not {type(url).__name__}")
-        require_int(max_in_flight, "max_in_flight", minimum=1)
+        _check_max_in_flight(max_in_flight, max_in_flight_ceiling)
         for name, value in (("hub", hub), ("group", group), ("project", project)):
             if value is not None:
                 require_str(value, name)
@@ -198,6 +229,7 @@ class Provider:
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._max_in_flight = max_in_flight
+        self._max_in_flight_ceiling = max_in_flight_ceiling
         self._transport = transport
         self._network = network
         self._preferences_path = (
@@ -246,6 +278,7 @@ class Provider:
             timeout=self._timeout,
             retry=self._retry,
             max_in_flight=self._max_in_flight,
+            max_in_flight_ceiling=self._max_in_flight_ceiling,
             user_agent=f"async_qexp/{__version__}",
             network=self._network,
         )
@@ -379,6 +412,13 @@ class Provider:
         self._check_connected()
         assert self._session is not None
         return self._session
+
+    @property
+    def concurrency(self) -> ConcurrencySnapshot:
+        """The bound on requests in flight now, read-only: its limit, the requests in flight
+        and waiting, the refusals (429, 503) and timeouts so far, and any ``Retry-After``
+        pause under way (:class:`~async_qexp.ConcurrencySnapshot`)."""
+        return self.http.concurrency
 
     @property
     def tasks(self) -> TaskOwner:

@@ -28,7 +28,7 @@ import os
 import random
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import httpx
@@ -70,11 +70,12 @@ DEFAULT_AUTH_URL = "https://auth.quantum-computing.ibm.com/api"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 """10 s to connect, 60 s for each read, write and wait for a connection."""
 
-DEFAULT_MAX_IN_FLIGHT = 64
-"""Requests in flight at once, client-wide; also the default upload concurrency of a save.
+DEFAULT_MAX_IN_FLIGHT: Literal["auto"] = "auto"
+"""Requests in flight at once, client-wide: ``"auto"`` finds the server's pace (from 64, up
+to ``max_in_flight_ceiling``; ``async_qexp._limit``). An int fixes it.
 
-Measured in ``bench/README.md`` (20 ms server latency): up to 32 a save is latency-bound and
-scales linearly, 64 reaches the emulator's ceiling, 128 is no faster and lags the loop more.
+Measured in ``bench/README.md``: no fixed number is right for every latency (64 at 20 ms
+leaves a third of the emulator's throughput unused; at 100 ms it cannot pass 640 requests/s).
 """
 
 

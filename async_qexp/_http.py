@@ -32,6 +32,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 
 from ._config import RetryPolicy, client_application
+from ._limit import AdaptiveLimit, ConcurrencySnapshot, Limiter, Outcome
 from ._logs import get_logger, install_redaction, register_secret
 from ._network import Network
 from .errors import (
@@ -181,23 +182,30 @@ class HttpSession:
         transport: TransportName | httpx.AsyncBaseTransport | None,
         timeout: httpx.Timeout | float,
         retry: RetryPolicy,
-        max_in_flight: int,
+        max_in_flight: int | Literal["auto"],
         user_agent: str,
         network: Network | None = None,
+        max_in_flight_ceiling: int | None = None,
     ) -> None:
-        if max_in_flight < 1:
-            raise ValueError("max_in_flight must be a positive integer")
+        if max_in_flight == "auto":
+            if max_in_flight_ceiling is None:
+                self.limiter = Limiter(AdaptiveLimit())
+            else:
+                self.limiter = Limiter(AdaptiveLimit(ceiling=max_in_flight_ceiling))
+        elif isinstance(max_in_flight, int) and max_in_flight >= 1:
+            self.limiter = Limiter(max_in_flight)
+        else:
+            raise ValueError("max_in_flight must be a positive integer or 'auto'")
         install_redaction()
         self.network = network or Network()
+        # The pool holds as many connections as the limit may ever allow: it never caps it.
         self.transport = make_transport(
-            transport, max_connections=max_in_flight, network=self.network
+            transport, max_connections=self.limiter.ceiling, network=self.network
         )
         self.client = httpx.AsyncClient(
             transport=self.transport, timeout=timeout, headers={"User-Agent": user_agent}
         )
         self.retry = retry
-        self.max_in_flight = max_in_flight
-        self._slots = asyncio.Semaphore(max_in_flight)
         self._token: Secret | None = None
         self._token_origins: set[tuple[str, str, int | None]] = set()
         self._secrets: list[Secret] = []
@@ -206,7 +214,23 @@ class HttpSession:
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
-        return f"<HttpSession max_in_flight={self.max_in_flight} retry={self.retry!r}{state}>"
+        bound = "auto" if self.limiter.adaptive is not None else str(self.limiter.limit)
+        return f"<HttpSession max_in_flight={bound} retry={self.retry!r}{state}>"
+
+    @property
+    def max_in_flight(self) -> int:
+        """The requests allowed in flight now (the adaptive limit moves)."""
+        return self.limiter.limit
+
+    @property
+    def concurrency(self) -> ConcurrencySnapshot:
+        """A read-only snapshot of the bound on requests in flight."""
+        return self.limiter.snapshot()
+
+    def workers(self) -> int:
+        """How many workers a bulk operation runs now to keep the bound busy (it is asked
+        again as workers finish, so the pool follows an adaptive limit)."""
+        return self.limiter.workers()
 
     @property
     def closed(self) -> bool:
@@ -221,6 +245,7 @@ class HttpSession:
     async def aclose(self) -> None:
         """Close the connection pool; every later request raises ``ClosedError``."""
         self._closed = True
+        self.limiter.close()
         await self.client.aclose()
 
     # -- credentials ---------------------------------------------------------------------
@@ -307,13 +332,21 @@ class HttpSession:
             response: httpx.Response | None = None
             failure: RequestError | None = None
             sent_at = time.perf_counter() if debug else 0.0
+            limiter = self.limiter
+            admitted = await limiter.acquire()
+            signal: Outcome = "ignored"
+            slot_retry_after: float | None = None
             try:
-                async with self._slots:
-                    self.check_open()
-                    if debug:
-                        sent_at = time.perf_counter()
-                    response = await self._send(method, url, params, body, base_headers, timeout)
+                self.check_open()
+                if debug:
+                    sent_at = time.perf_counter()
+                response = await self._send(method, url, params, body, base_headers, timeout)
+                signal, slot_retry_after = _load_signal(response, policy)
             except (httpx.TransportError, RuntimeError) as exc:
+                if isinstance(exc, httpx.TimeoutException) and not isinstance(
+                    exc, httpx.ConnectTimeout | httpx.PoolTimeout
+                ):
+                    signal = "timeout"
                 if self._closed:  # closed while in flight (aiohttp: "Session is closed")
                     raise ClosedError("the provider was closed during the request") from exc
                 if not isinstance(exc, httpx.TransportError):
@@ -321,6 +354,8 @@ class HttpSession:
                 failure = _transport_failure(
                     exc, method=method, url=loggable(url), via=self._proxy_note(url)
                 )
+            finally:
+                limiter.release(admitted, signal, retry_after=slot_retry_after)
             if debug:
                 logger.debug(
                     "%s %s -> %s in %.1f ms (attempt %d)",
@@ -484,6 +519,19 @@ def parse_json(response: httpx.Response) -> Any:
             url=loggable(str(response.request.url)),
             headers=response.headers.multi_items(),
         ) from exc
+
+
+def _load_signal(response: httpx.Response, policy: RetryPolicy) -> tuple[Outcome, float | None]:
+    """What an answer tells the limiter: its latency counts, or it is a refusal (429, 503),
+    with the ``Retry-After`` pause every sender then observes (at most the policy's
+    ``max_retry_after``)."""
+    status = response.status_code
+    if status == 429 or status == 503:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            retry_after = min(retry_after, policy.max_retry_after)
+        return "refused", retry_after
+    return ("ignored" if status >= 500 else "ok"), None
 
 
 def parse_retry_after(value: str | None) -> float | None:

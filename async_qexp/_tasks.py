@@ -17,12 +17,12 @@ task owns it, and closing the owner ends it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from .errors import ClosedError
 
-__all__ = ["TaskOwner"]
+__all__ = ["TaskOwner", "drain"]
 
 T = TypeVar("T")
 
@@ -125,3 +125,66 @@ class TaskOwner:
         if self._parent is not None:
             self._parent._children.discard(self)
             self._parent = None
+
+
+async def drain(
+    items: Sequence[T],
+    work: Callable[[T], Awaitable[None]],
+    *,
+    width: Callable[[], int],
+    spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None,
+) -> None:
+    """Run ``work(item)`` for every item, in order, by a pool of workers that follows
+    ``width()``: asked again whenever a worker finishes an item, it grows the pool (an
+    adaptive bound that rose finds work ready) or lets workers go (one that fell). No task
+    per item, so thousands of items cost no burst of tasks, and at most ``width()`` items are
+    being prepared at once.
+
+    ``work`` handles its own failures: an exception that escapes it cancels the other workers
+    and is raised here (so does cancelling the caller). ``spawn`` starts a worker (default
+    ``asyncio.create_task``; a :class:`TaskOwner`'s ``spawn`` ties them to the owner).
+    """
+    start = spawn or asyncio.get_running_loop().create_task
+    total = len(items)
+    taken = 0
+    active = 0
+    spawned: list[asyncio.Task[None]] = []
+
+    def top_up() -> None:
+        nonlocal active
+        while active < min(max(1, width()), active + total - taken):
+            active += 1
+            spawned.append(start(worker()))
+
+    async def worker() -> None:
+        nonlocal taken, active
+        try:
+            while taken < total:
+                item = items[taken]
+                taken += 1
+                await work(item)
+                top_up()
+                if active > max(1, width()):
+                    return  # the bound fell: one worker fewer
+        finally:
+            active -= 1
+
+    top_up()
+    try:
+        while True:
+            running = [task for task in spawned if not task.done()]
+            if not running:
+                break
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        for task in spawned:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        running = [task for task in spawned if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)

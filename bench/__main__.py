@@ -1,4 +1,5 @@
-"""``python -m bench [--quick] [bulk_save|paging|stream ...]``: run the benchmarks.
+"""``python -m bench [--quick] [--qiskit-python PYTHON] [bulk_save|paging|stream|contest ...]``:
+run the benchmarks.
 
 Without scenario names every scenario runs. ``--quick`` is a smoke run of about a minute
 (smaller counts, fewer contenders, one repetition). Tables go to stdout, progress to stderr;
@@ -11,10 +12,15 @@ import argparse
 import sys
 import time
 
-from . import bulk_save, paging, stream
+from . import bulk_save, contest, paging, stream
 from ._common import log, mark_start
 
-SCENARIOS = {"bulk_save": bulk_save.run, "paging": paging.run, "stream": stream.run}
+SCENARIOS = {
+    "bulk_save": bulk_save.run,
+    "paging": paging.run,
+    "stream": stream.run,
+    "contest": contest.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,13 +28,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], metavar="SCENARIO")
     p.add_argument("--quick", action="store_true", help="a one-minute smoke run")
+    p.add_argument(
+        "--qiskit-python",
+        default=None,
+        help="the interpreter of an environment with qiskit-ibm-experiment 0.4.8 (the contest "
+        "scenario's sync contender; default $QEXP_BENCH_QISKIT_PYTHON)",
+    )
     args = p.parse_args(argv)
     names = args.scenarios or list(SCENARIOS)
     t0 = time.monotonic()
     for name in names:
         started = time.monotonic()
         mark_start()
-        SCENARIOS[name](quick=args.quick)
+        if name == "contest":
+            contest.run(quick=args.quick, qiskit=args.qiskit_python)
+        else:
+            SCENARIOS[name](quick=args.quick)
         log(f"{name} done in {time.monotonic() - started:.0f} s")
     log(f"all done in {time.monotonic() - t0:.0f} s")
     return 0

@@ -172,7 +172,7 @@ class Timed:
 # -- (a) ExperimentData.save() and (b) ExperimentService calls ----------------------------
 
 
-async def _provider(url: str, concurrency: int, transport: str | None = None) -> Any:
+async def _provider(url: str, concurrency: int | str, transport: str | None = None) -> Any:
     from async_qexp import Provider
 
     options: dict[str, Any] = {"max_in_flight": concurrency}
@@ -197,11 +197,17 @@ def _count_requests(provider: Any) -> list[int]:
     return counter
 
 
+def _bound(provider: Any) -> dict[str, Any]:
+    """The provider's bound on requests in flight at the end: its limit and the refusals."""
+    snapshot = provider.concurrency
+    return {"final_limit": snapshot.limit, "refusals": snapshot.refusals}
+
+
 async def _timed_save(
-    provider: Any, n_results: int, n_figures: int, concurrency: int
+    provider: Any, n_results: int, n_figures: int, concurrency: int | None
 ) -> dict[str, Any]:
-    """Fill a container (untimed), then time ``save(max_workers=concurrency)`` with the
-    loop-lag probe running."""
+    """Fill a container (untimed), then time ``save(max_workers=concurrency)`` (``None``:
+    the default, which follows the provider's bound) with the loop-lag probe running."""
     from async_qexp import ExperimentData
 
     counter = _count_requests(provider)
@@ -227,7 +233,7 @@ async def _timed_save(
     lag = await probe.stop()
     failures = len(report.all_failures())
     await exp.aclose()
-    return t.result(counter[0], failures=failures, **lag)
+    return t.result(counter[0], failures=failures, **lag, **_bound(provider))
 
 
 async def run_save(url: str, n_results: int, n_figures: int, concurrency: int) -> dict[str, Any]:
@@ -235,6 +241,51 @@ async def run_save(url: str, n_results: int, n_figures: int, concurrency: int) -
     provider = await _provider(url, concurrency)
     try:
         return await _timed_save(provider, n_results, n_figures, concurrency)
+    finally:
+        await provider.aclose()
+
+
+async def run_save_auto(url: str, n_results: int, n_figures: int) -> dict[str, Any]:
+    """(a, defaults) ``Provider()`` and ``save()`` with no concurrency given: the adaptive
+    bound (``max_in_flight="auto"``)."""
+    provider = await _provider(url, "auto")
+    try:
+        return await _timed_save(provider, n_results, n_figures, None)
+    finally:
+        await provider.aclose()
+
+
+async def run_noop_save(url: str, n_results: int) -> dict[str, Any]:
+    """A ``save()`` with nothing changed on ``n_results`` held results: CPU of each (after
+    one save that stored them, untimed)."""
+    from async_qexp import ExperimentData
+
+    provider = await _provider(url, "auto")
+    try:
+        exp = ExperimentData(service=provider, experiment_type="T1", backend="ibmq_lima")
+        for i in range(n_results):
+            exp.add_analysis_results(
+                name="T1", value=result_value(i), quality="good", components=[f"Q{i % 5}"]
+            )
+        first = await exp.save()
+        times = []
+        sent = 0
+        for _ in range(9):
+            cpu0 = measure_self()["cpu_s"]
+            report = await exp.save()
+            times.append(1000 * (measure_self()["cpu_s"] - cpu0))
+            sent += report.total_sent
+        await exp.aclose()
+        times.sort()
+        return {
+            "held": n_results,
+            "first_save_sent": first.total_sent,
+            "noop_sent": sent,
+            "noop_cpu_ms_median": times[len(times) // 2],
+            "noop_cpu_ms_max": times[-1],
+            "noop_cpu_ms_all": [round(x, 3) for x in times],
+            "failures": len(first.all_failures()),
+        }
     finally:
         await provider.aclose()
 
@@ -455,6 +506,8 @@ def run_requests(url: str, n_results: int, n_figures: int, workers: int) -> dict
 CONTENDERS = {
     "save": "ExperimentData.save()",
     "save-local": "save() via Provider.local()",
+    "save-auto": "save(), defaults (max_in_flight='auto')",
+    "noop-save": "save() with nothing changed",
     "service": "ExperimentService calls",
     "aiohttp": "bare aiohttp loop (floor)",
     "httpx-aiohttp": "bare httpx over httpx-aiohttp",
@@ -469,6 +522,10 @@ def run(name: str, url: str, n_results: int, n_figures: int, concurrency: int) -
     """Run one contender in this process."""
     if name == "save":
         out = asyncio.run(run_save(url, n_results, n_figures, concurrency))
+    elif name == "save-auto":
+        out = asyncio.run(run_save_auto(url, n_results, n_figures))
+    elif name == "noop-save":
+        out = asyncio.run(run_noop_save(url, n_results))
     elif name == "save-local":
         out = asyncio.run(run_save_local(n_results, n_figures, concurrency))
     elif name == "service":

@@ -127,6 +127,12 @@ class Renamer(ast.NodeTransformer):
         """A renamed name."""
         return ast.Name(RENAMES.get(node.id, node.id), node.ctx)
 
+    def visit_Subscript(self, node: ast.Subscript) -> Any:
+        """``Literal[...]`` keeps its strings as they are (they are values, not types)."""
+        if isinstance(node.value, ast.Name) and node.value.id == "Literal":
+            return node
+        return self.generic_visit(node)
+
     def visit_Constant(self, node: ast.Constant) -> Any:
         """A string annotation as an expression."""
         if self.annotation and isinstance(node.value, str):

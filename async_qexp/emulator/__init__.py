@@ -7,6 +7,7 @@ event loop of its own; ``with`` or ``async with``), or as a command::
 
     python -m async_qexp.emulator --host 127.0.0.1 --port 8765 --db qexp.sqlite \
         [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
+        [--capacity N [--capacity-queue N] [--capacity-retry-after S]] \
         [--error-rate-500 R] [--error-rate-503 R] [--error-rate-429 R] \
         [--retry-after S] [--drop-rate R] [--seed N] \
         [--runtime-backends A,B] [--runtime-concurrency N] [--program-dir DIR] [--no-runtime] \
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     )
     from .faults import FaultRule, FaultSettings, RequestRecord
     from .server import Emulator, serve
+    from .state import Capacity
     from .thread import EmulatorThread, serve_in_thread
 
 _WHERE = {
@@ -82,10 +84,12 @@ _WHERE = {
     ),
     ".faults": ("FaultRule", "FaultSettings", "RequestRecord"),
     ".server": ("Emulator", "serve"),
+    ".state": ("Capacity",),
     ".thread": ("EmulatorThread", "serve_in_thread"),
 }
 __all__ = [
     "DEFAULT_DEVICES",
+    "Capacity",
     "DeviceSpec",
     "Emulator",
     "EmulatorConfig",

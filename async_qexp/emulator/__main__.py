@@ -35,6 +35,16 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     p.add_argument("--devices", default=None, help="devices JSON file")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--max-body-bytes", type=int, default=32 * 1024 * 1024)
+    p.add_argument(
+        "--capacity",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve N requests at once; as many more wait (--capacity-queue), and the rest "
+        "are answered 429 with Retry-After (--capacity-retry-after)",
+    )
+    p.add_argument("--capacity-queue", type=int, default=None, metavar="N")
+    p.add_argument("--capacity-retry-after", type=float, default=1.0, metavar="SECONDS")
     for status in (500, 503, 429):
         p.add_argument(f"--error-rate-{status}", type=float, default=0.0)
     p.add_argument("--retry-after", type=_number, default=1, help="seconds (may be fractional)")
@@ -109,6 +119,9 @@ async def run(
         devices=args.devices,
         latency_ms=args.latency_ms,
         max_body_bytes=args.max_body_bytes,
+        capacity=args.capacity,
+        capacity_queue=args.capacity_queue,
+        capacity_retry_after=args.capacity_retry_after,
         host=args.host,
         port=args.port,
         faults=FaultSettings(**{name: getattr(args, name) for name in FAULT_SETTINGS}),

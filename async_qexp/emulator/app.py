@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -136,7 +136,7 @@ class OuterMiddleware:
         method: str = scope["method"]
         path: str = scope["path"]
         status: int | None = None
-        fault: str | None = None
+        faults: list[str] = []  # what was injected, if anything (filled by _serve)
         recorded = False
         request_id = uuid.uuid4().hex
 
@@ -146,6 +146,7 @@ class OuterMiddleware:
             nonlocal recorded
             if not recorded:
                 recorded = True
+                fault = faults[0] if faults else None
                 duration_ms = (time.perf_counter() - started) * 1000
                 state.request_log.append(
                     RequestRecord(
@@ -176,12 +177,12 @@ class OuterMiddleware:
                 record()
             await send(message)
 
-        async def app(send_to: Send) -> None:
+        async def app(receive_from: Receive, send_to: Send) -> None:
             """The app, where an unexpected exception is logged (with its traceback) and
             answered 500 with ``Connection: close``, not handed to the server (which would
             reset the connection); only a response cut short is left to the server to abort."""
             try:
-                await self.app(scope, limited, send_to)
+                await self.app(scope, receive_from, send_to)
             except _DroppedConnection:
                 raise
             except Exception:
@@ -191,35 +192,65 @@ class OuterMiddleware:
                 elif not complete:
                     raise
 
+        capacity = state.capacity
         try:
-            if state.latency_ms > 0:
-                await asyncio.sleep(state.latency_ms / 1000)
-            length = _content_length(scope)
-            if length is not None and length > state.config.max_body_bytes:
-                await _send_error(send_recording, 413, "request body too large")
-                return
-            problem = _undecodable(scope)
-            if problem is not None:
-                await _send_error(send_recording, 400, problem)
-                return
-            decision = state.faults.decide(method, path, _is_service(path))
-            if decision is not None and not decision.after_processing:
-                fault = "drop" if decision.drop else "error"
-                await self._apply(decision, send_recording, send)
-                return
-            limited = _limited_receive(receive, state.config.max_body_bytes)
-            if decision is None:
-                await app(send_recording)
-                return
-            fault = "drop-after" if decision.drop else "error-after"
-
-            async def swallow(message: Message) -> None:
-                return None
-
-            await app(swallow)
-            await self._apply(decision, send_recording, send)
+            if capacity is None:
+                await self._serve(scope, receive, send, send_recording, app, faults)
+            elif not capacity.admit():
+                faults.append("capacity")
+                retry_after = f"{capacity.retry_after:g}"
+                await _send_error(
+                    send_recording, 429, "over capacity", {"retry-after": retry_after}
+                )
+            else:
+                try:
+                    async with capacity.slots:
+                        await self._serve(scope, receive, send, send_recording, app, faults)
+                finally:
+                    capacity.load -= 1
         finally:
             record()  # (dropped, failed or aborted: no last chunk was sent)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        send_recording: Send,
+        app: Callable[[Receive, Send], Awaitable[None]],
+        faults: list[str],
+    ) -> None:
+        """Latency, the body limit, names that are no UTF-8, faults, then ``app`` (the
+        Starlette app, guarded); ``faults`` gets what was injected."""
+        state = self.state
+        if state.latency_ms > 0:
+            await asyncio.sleep(state.latency_ms / 1000)
+        length = _content_length(scope)
+        if length is not None and length > state.config.max_body_bytes:
+            await _send_error(send_recording, 413, "request body too large")
+            return
+        problem = _undecodable(scope)
+        if problem is not None:
+            await _send_error(send_recording, 400, problem)
+            return
+        method: str = scope["method"]
+        path: str = scope["path"]
+        decision = state.faults.decide(method, path, _is_service(path))
+        if decision is not None and not decision.after_processing:
+            faults.append("drop" if decision.drop else "error")
+            await self._apply(decision, send_recording, send)
+            return
+        limited = _limited_receive(receive, state.config.max_body_bytes)
+        if decision is None:
+            await app(limited, send_recording)
+            return
+        faults.append("drop-after" if decision.drop else "error-after")
+
+        async def swallow(message: Message) -> None:
+            return None
+
+        await app(limited, swallow)
+        await self._apply(decision, send_recording, send)
 
     async def _apply(self, decision: FaultDecision, send: Send, raw_send: Send) -> None:
         if decision.drop:
@@ -331,13 +362,16 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             )
         ]
+    # Starlette tries routes in order, a regex match each: the busiest (resultsDB and the
+    # signed uploads) go first. No two of these prefixes overlap, so the order changes
+    # nothing else.
     routes: list[BaseRoute] = [
+        Mount("/resultsdb", routes=resultsdb_routes()),
+        *blob_routes(),
+        Mount("/runtime", routes=runtime),
         Route("/openapi.json", openapi, methods=["GET"]),
         *auth_routes(),
         *classic_routes(),
-        Mount("/resultsdb", routes=resultsdb_routes()),
-        Mount("/runtime", routes=runtime),
-        *blob_routes(),
     ]
     app = Starlette(
         routes=routes,

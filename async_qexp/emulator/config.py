@@ -208,6 +208,15 @@ class EmulatorConfig:
     """Devices and components served by ``/devices`` and ``/device_components``."""
     latency_ms: float = 0
     """Delay added before every response."""
+    capacity: int | None = None
+    """Requests served at once (``None``: no limit). Beyond it, up to ``capacity_queue`` more
+    wait their turn (so latency grows with load), and the rest are answered 429 at once,
+    with ``Retry-After: capacity_retry_after``: a server that pushes back. The emulated
+    latency is part of a request's service time."""
+    capacity_queue: int | None = None
+    """Requests that may wait for a free place beyond ``capacity`` (default: ``capacity``)."""
+    capacity_retry_after: float = 1.0
+    """Seconds in the ``Retry-After`` of a 429 for lack of capacity (fractions allowed)."""
     max_body_bytes: int = 32 * 1024 * 1024
     """Request bodies larger than this get 413."""
     host: str = "127.0.0.1"
@@ -256,6 +265,16 @@ class EmulatorConfig:
     def __attrs_post_init__(self) -> None:
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
+        for name in ("capacity", "capacity_queue"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(f"{name} must be an int or None")
+        if self.capacity is not None and self.capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        if self.capacity_queue is not None and self.capacity_queue < 0:
+            raise ValueError("capacity_queue must be >= 0")
+        if not self.capacity_retry_after >= 0:
+            raise ValueError("capacity_retry_after must be >= 0")
         if self.max_body_bytes <= 0:
             raise ValueError("max_body_bytes must be > 0")
         if self.default_page_size <= 0 or self.max_page_size <= 0:

@@ -18,7 +18,7 @@ from ._protocols import http_protocol
 from .app import build_app
 from .config import EmulatorConfig
 from .faults import FaultSettings, RequestLog
-from .state import EmulatorState
+from .state import Capacity, EmulatorState
 from .store import SQLiteStore
 
 if TYPE_CHECKING:
@@ -139,6 +139,12 @@ class Emulator:
         if value < 0:
             raise ValueError("latency_ms must be >= 0")
         self._state.latency_ms = float(value)
+
+    @property
+    def capacity(self) -> Capacity | None:
+        """The finite capacity (``config.capacity``), with its load, peak and refusals so
+        far; ``None`` when the emulator serves any number of requests at once."""
+        return self._state.capacity
 
     @property
     def request_log(self) -> RequestLog:

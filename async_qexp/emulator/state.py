@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -16,7 +17,7 @@ from .faults import FaultSettings, RequestLog
 from .queries import Principal
 from .store import Store
 
-__all__ = ["EmulatorState", "state_of"]
+__all__ = ["Capacity", "EmulatorState", "state_of"]
 
 
 def _split_hgp(hgp: str) -> tuple[str, str, str]:
@@ -36,6 +37,39 @@ def state_of(conn: HTTPConnection) -> EmulatorState:
     """The emulator state of the app serving a request or websocket."""
     state: EmulatorState = conn.app.state.emu
     return state
+
+
+class Capacity:
+    """A finite capacity (``EmulatorConfig.capacity``): ``size`` requests served at once,
+    ``queue`` more waiting, the rest refused (429 with ``Retry-After: retry_after``)."""
+
+    def __init__(self, size: int, queue: int, retry_after: float) -> None:
+        self.size = size
+        self.queue = queue
+        self.retry_after = retry_after
+        self.load = 0
+        """Requests being served or waiting now."""
+        self.peak = 0
+        """The most requests served or waiting at once so far."""
+        self.refused = 0
+        """Requests answered 429 for lack of capacity so far."""
+        self._slots: asyncio.Semaphore | None = None
+
+    def admit(self) -> bool:
+        """Whether a new request may be served or wait (it then counts in :attr:`load`)."""
+        if self.load >= self.size + self.queue:
+            self.refused += 1
+            return False
+        self.load += 1
+        self.peak = max(self.peak, self.load)
+        return True
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        """The places where requests are served (made on the server's loop)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.size)
+        return self._slots
 
 
 class EmulatorState:
@@ -62,6 +96,15 @@ class EmulatorState:
         )
         self.devices = config.devices
         self.latency_ms: float = config.latency_ms
+        self.capacity: Capacity | None = (
+            None
+            if config.capacity is None
+            else Capacity(
+                config.capacity,
+                config.capacity if config.capacity_queue is None else config.capacity_queue,
+                config.capacity_retry_after,
+            )
+        )
         self.runtime: object | None = None
         """The runtime service's ``RuntimeManager`` while it is served, else ``None`` (typed
         loosely: the runtime package depends on this module, not the other way round)."""

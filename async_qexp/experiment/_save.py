@@ -26,7 +26,6 @@ from typing import Any
 import anyio
 import attrs
 
-from .._config import DEFAULT_MAX_IN_FLIGHT
 from .._logs import get_logger
 from .._tasks import TaskOwner
 from ..models import (
@@ -155,6 +154,10 @@ class ResultSource:
         self._service = service
         self._table = table
 
+    def generation(self) -> Hashable:
+        """Changes whenever a row is added, replaced, removed or edited."""
+        return self._table.generation()
+
     def versions(self) -> dict[str, Hashable]:
         """The digest of every row's encoded body."""
         return {row.result_id: row.digest() for row in self._table}
@@ -167,6 +170,8 @@ class ResultSource:
         version = row.digest()
         if create:
             await self._service.post_analysis_result(row.wire())
+            if row.digest() == version:
+                row.release_wire()  # stored: its digest is all a save needs now
         else:
             record = row.to_record()
             changes = {n: getattr(record, n) for n in updatable(AnalysisResult)}
@@ -411,7 +416,7 @@ class Saver:
         """Ask the auto-saver for a save of this container (not its children); call it on
         the container's loop."""
         if self.service is not None:
-            bound = Bound(DEFAULT_MAX_IN_FLIGHT)
+            bound = Bound(width=self.service._upload_width)
             self.sync.request(lambda: self.save(suppress_errors=True, bound=bound, children=False))
 
     async def flush(self) -> None:

@@ -23,13 +23,13 @@ task in the container's task owner.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, MutableMapping
 from typing import Protocol
 
 import attrs
 
 from .._logs import get_logger
-from .._tasks import TaskOwner
+from .._tasks import TaskOwner, drain
 from ..errors import EntryExists, EntryNotFound, QexpError
 from ..progress import ProgressReporter
 
@@ -165,17 +165,91 @@ class SaveReport:
 
 
 class Bound:
-    """The upload bound of one ``save()``, shared by a container and its children."""
+    """The upload bound of one ``save()``, shared by a container and its children: a fixed
+    number of uploads in flight (``save(max_workers=N)``), or, with ``width``, as many as the
+    provider's bound on requests in flight keeps busy (``width()`` is asked as uploads
+    finish, so the uploaders follow an adaptive bound)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = max(1, size)
-        self.slots = asyncio.Semaphore(self.size)
+    def __init__(self, size: int | None = None, *, width: Callable[[], int] | None = None) -> None:
+        if size is None and width is None:
+            raise ValueError("a bound needs a size or a width")
+        self.size = max(1, size) if size is not None else None
+        self.slots = asyncio.Semaphore(self.size) if self.size is not None else None
+        self._width = width
+
+    def width(self) -> int:
+        """How many uploaders to run now."""
+        if self.size is not None:
+            return self.size
+        assert self._width is not None
+        return self._width()
+
+
+def _generation(source: Source) -> Hashable:
+    """The source's generation, if it tells one (``None``: it must always be looked at)."""
+    generation = getattr(source, "generation", None)
+    return generation() if generation is not None else None
 
 
 def _describe(key: str, op: Op) -> str:
     kind, _, name = key.partition(":")
     what = {"result": "analysis result", "file": "file"}.get(kind, kind)
     return f"deleting {what} {name}" if op.delete else f"{what} {name}".rstrip()
+
+
+class Versions(MutableMapping[str, Hashable]):
+    """The confirmed versions, by key (``"<source>:<name>"``), kept by source: a save reads
+    the versions of the sources it looks at without a pass over the others', and the
+    mapping counts its changes (:attr:`generation`), so a save can tell that nothing was
+    confirmed or forgotten since it last looked."""
+
+    def __init__(self) -> None:
+        self._by_source: dict[str, dict[str, Hashable]] = {}
+        self.generation = 0
+        """Bumped by every change."""
+
+    def of(self, prefix: str) -> Mapping[str, Hashable]:
+        """The versions of one source's items, by name (read-only; empty if none)."""
+        return self._by_source.get(prefix, {})
+
+    def __getitem__(self, key: str) -> Hashable:
+        prefix, _, name = key.partition(":")
+        items = self._by_source.get(prefix)
+        if items is None or name not in items:
+            raise KeyError(key)
+        return items[name]
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        prefix, _, name = key.partition(":")
+        return name in self._by_source.get(prefix, {})
+
+    def __setitem__(self, key: str, value: Hashable) -> None:
+        prefix, _, name = key.partition(":")
+        self.generation += 1
+        self._by_source.setdefault(prefix, {})[name] = value
+
+    def __delitem__(self, key: str) -> None:
+        prefix, _, name = key.partition(":")
+        items = self._by_source.get(prefix)
+        if items is None or name not in items:
+            raise KeyError(key)
+        self.generation += 1
+        del items[name]
+        if not items:
+            del self._by_source[prefix]
+
+    def __iter__(self) -> Iterator[str]:
+        for prefix, items in list(self._by_source.items()):
+            for name in list(items):
+                yield f"{prefix}:{name}"
+
+    def __len__(self) -> int:
+        return sum(len(items) for items in self._by_source.values())
+
+    def __repr__(self) -> str:
+        return f"Versions({dict(self)!r})"
 
 
 class Synchroniser:
@@ -187,8 +261,11 @@ class Synchroniser:
 
     def __init__(self, owner: TaskOwner) -> None:
         self.owner = owner
-        self.confirmed: dict[str, Hashable] = {}
+        self.confirmed: Versions = Versions()
         """The version of every item the service holds, as far as it confirmed, by key."""
+        self._clean: dict[str, tuple[Hashable, int]] = {}
+        """For a source that tells its generation: the generation, and the confirmed
+        versions' generation, when the service last held all of its items as they were."""
         self._lock: asyncio.Lock | None = None
         self._saver: asyncio.Task[None] | None = None
         self._requested = False
@@ -224,7 +301,11 @@ class Synchroniser:
                 continue
             readable.add(source.prefix)
             local.update((f"{source.prefix}:{name}", v) for name, v in versions.items())
-        confirmed = {k: v for k, v in self.confirmed.items() if k.partition(":")[0] in readable}
+        confirmed = {
+            f"{prefix}:{name}": version
+            for prefix in readable
+            for name, version in self.confirmed.of(prefix).items()
+        }
         return local, confirmed
 
     # -- carrying out plans -----------------------------------------------------------------
@@ -249,29 +330,62 @@ class Synchroniser:
         for op in first_ops:
             await self._carry_out(op, {first.prefix: first}, report)
             progress.advance()
-        if not any(key.partition(":")[0] == first.prefix for key in self.confirmed):
+        if not self.confirmed.of(first.prefix):
             return False
+        # A source whose items, and what the service confirmed, did not change since a
+        # save found them all stored is left out: a save with nothing changed costs nothing
+        # per item (O(changed), not O(held)).
+        generations = {source.prefix: _generation(source) for source in rest}
+        rest = [
+            source
+            for source in rest
+            if generations[source.prefix] is None
+            or self._clean.get(source.prefix)
+            != (generations[source.prefix], self.confirmed.generation)
+        ]
         by_prefix = {source.prefix: source for source in rest}
         attempted: set[tuple[str, Hashable]] = set()
 
-        async def uploader(queue: Iterator[Op]) -> None:
-            # A fixed pool of uploaders drains the plan: no task per item, so thousands of
-            # results cost no burst of task creation on the loop.
-            for op in queue:
+        async def upload(op: Op) -> None:
+            # A pool of uploaders drains the plan (no task per item, so thousands of results
+            # cost no burst of task creation on the loop), as wide as the bound.
+            if bound.slots is None:
+                await self._carry_out(op, by_prefix, report)
+            else:
                 async with bound.slots:
                     await self._carry_out(op, by_prefix, report)
-                progress.advance()
+            progress.advance()
 
         for round_number in range(ROUNDS):
+            generations = {source.prefix: _generation(source) for source in rest}
             local, confirmed = self.state(rest, report if round_number == 0 else None)
             ops = plan(local, confirmed, attempted=frozenset(attempted))
             if not ops:
+                self._mark_clean(rest, generations, local, confirmed)
                 break
             attempted.update((op.key, None if op.delete else op.version) for op in ops)
             progress.add_total(len(ops))
-            queue = iter(ops)
-            await asyncio.gather(*(uploader(queue) for _ in range(min(bound.size, len(ops)))))
+            await drain(ops, upload, width=bound.width)
         return True
+
+    def _mark_clean(
+        self,
+        sources: list[Source],
+        generations: Mapping[str, Hashable],
+        local: Mapping[str, Hashable],
+        confirmed: Mapping[str, Hashable],
+    ) -> None:
+        """Remember the sources whose every item the service holds as it is (read from
+        ``local`` and ``confirmed``, taken at ``generations``, with nothing awaited since)."""
+        pending = {op.key.partition(":")[0] for op in plan(local, confirmed)}
+        for source in sources:
+            generation = generations[source.prefix]
+            if generation is None:
+                continue
+            if source.prefix in pending:
+                self._clean.pop(source.prefix, None)
+            else:
+                self._clean[source.prefix] = (generation, self.confirmed.generation)
 
     async def _carry_out(self, op: Op, sources: Mapping[str, Source], report: SaveReport) -> None:
         prefix, _, name = op.key.partition(":")

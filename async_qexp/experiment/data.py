@@ -64,8 +64,9 @@ __all__ = [
 logger = get_logger("async_qexp.experiment")
 
 DEFAULT_SAVE_CONCURRENCY = DEFAULT_MAX_IN_FLIGHT
-"""Uploads in flight at once during ``save()``: the client-wide default bound, so a default
-save uses all of it and no more (measured in ``bench/README.md``)."""
+"""Uploads in flight at once during ``save()`` unless ``max_workers`` says otherwise: the
+provider's own bound on requests in flight (``"auto"`` by default: as many as that bound,
+adaptive or fixed, keeps busy; ``bench/README.md``)."""
 
 T = TypeVar("T")
 
@@ -700,8 +701,10 @@ class ExperimentData(PortableContainer, ExperimentContents):
         Args:
             suppress_errors: log failures instead of raising :class:`ExperimentDataSaveFailed`.
                 Either way nothing is lost: what failed stays pending for the next save.
-            max_workers: uploads in flight at once (default :data:`DEFAULT_SAVE_CONCURRENCY`),
-                one bound shared with the children.
+            max_workers: uploads in flight at once, one bound shared with the children
+                (default: as many as the provider's bound on requests in flight allows,
+                :data:`DEFAULT_SAVE_CONCURRENCY`; with ``max_in_flight="auto"`` it follows
+                the server's pace).
             save_figures: upload figures.
             save_artifacts: upload artifacts.
             save_children: save the child containers (concurrently, after this one).
@@ -724,7 +727,7 @@ class ExperimentData(PortableContainer, ExperimentContents):
         reporter.start()
         report = await self._saver.save(
             suppress_errors=suppress_errors,
-            bound=Bound(max_workers or DEFAULT_SAVE_CONCURRENCY),
+            bound=self._save_bound(max_workers),
             figures=save_figures,
             artifacts=save_artifacts,
             children=save_children,
@@ -734,6 +737,13 @@ class ExperimentData(PortableContainer, ExperimentContents):
         if self.verbose and report.total_sent:
             logger.info("saved experiment %s (%d requests)", self.experiment_id, report.total_sent)
         return report
+
+    def _save_bound(self, max_workers: int | None) -> Bound:
+        if max_workers is not None:
+            return Bound(max_workers)
+        if self._service is None:
+            return Bound(1)  # nothing is sent without a service
+        return Bound(width=self._service._upload_width)
 
     def _lend_service(self, service: ExperimentService) -> None:
         """Give children without a service this one: the parent lists them, so they must be

@@ -82,10 +82,19 @@ def _encodable(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     encode_envelopes(value)  # raises TypeError / ValueError now rather than at save
 
 
+class _Edits:
+    """Counts the field assignments of every row, everywhere (a table that saw none since
+    its last save needs no look at its rows: ``AnalysisResultTable.generation``)."""
+
+    count = 0
+
+
 def _changed(row: AnalysisResultData, attribute: attrs.Attribute[Any], value: Any) -> Any:
     """After a field of a row is set (converted and checked): forget its encoding."""
     if attribute.name not in _PRIVATE:
         object.__setattr__(row, "_wire", None)
+        object.__setattr__(row, "_digest", b"")
+        _Edits.count += 1
     return value
 
 
@@ -239,7 +248,8 @@ class AnalysisResultData(Displayable):
         )
 
     def wire(self) -> bytes:
-        """The JSON body that creates this result on the service (encoded once per change)."""
+        """The JSON body that creates this result on the service (encoded once per change,
+        and again after :meth:`release_wire`)."""
         if self._wire is None:
             wire = json.dumps(
                 create_body(self.to_record()), separators=(",", ":"), allow_nan=False
@@ -251,8 +261,14 @@ class AnalysisResultData(Displayable):
 
     def digest(self) -> bytes:
         """A digest of :meth:`wire`: equal digests, equal bodies."""
-        self.wire()
+        if not self._digest:
+            self.wire()
         return self._digest
+
+    def release_wire(self) -> None:
+        """Forget the encoded body but keep its digest (the service holds the row: the body
+        is only needed again if the row changes, and then it is encoded anew)."""
+        object.__setattr__(self, "_wire", None)
 
     @classmethod
     def from_record(cls, record: AnalysisResult) -> AnalysisResultData:
@@ -314,6 +330,7 @@ class AnalysisResultTable:
         self._rows: dict[str, AnalysisResultData] = {}
         self._by_short: dict[str, str] = {}  # short id -> result id: adding stays O(1)
         self._extra_columns: list[str] = []
+        self._generation = 0
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -323,6 +340,11 @@ class AnalysisResultTable:
 
     def __contains__(self, result_id: object) -> bool:
         return result_id in self._rows
+
+    def generation(self) -> tuple[int, int]:
+        """Changes whenever a row is added, replaced or removed, or a field of any row is
+        assigned: equal generations, the same rows with the same encodings."""
+        return (self._generation, _Edits.count)
 
     @property
     def columns(self) -> list[str]:
@@ -346,6 +368,7 @@ class AnalysisResultTable:
             raise ValueError(f"short id {row.short_id} is already used by another result")
         self._rows[row.result_id] = row
         self._by_short[row.short_id] = row.result_id
+        self._generation += 1
         for key in row.extra:
             if key not in self._extra_columns:
                 self._extra_columns.append(key)
@@ -370,12 +393,14 @@ class AnalysisResultTable:
         """Remove one row by full id."""
         row = self._rows.pop(result_id)
         self._by_short.pop(row.short_id, None)
+        self._generation += 1
         return row
 
     def clear(self) -> None:
         """Remove every row."""
         self._rows.clear()
         self._by_short.clear()
+        self._generation += 1
 
     def select(self, key: int | slice | str | None) -> list[AnalysisResultData]:
         """Rows by position, slice, full id, short id or name.

@@ -8,7 +8,6 @@ are checked before any request; request bodies and queries are made by
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -22,6 +21,7 @@ from .._http import parse_json
 from .._logs import get_logger
 from .._paging import Pager
 from .._service import ServiceContext
+from .._tasks import drain
 from ..errors import ApiError, ClosedError, EntryExists
 from ..models import (
     AnalysisResult,
@@ -80,6 +80,11 @@ class ExperimentService(FigureAndFileCalls):
         super().__init__(context, base_url)
         self._preferences_path = preferences_path
         self._preferences: dict[str, Any] = dict(preferences or {})
+
+    def _upload_width(self) -> int:
+        """Uploads a bulk operation (a ``save()``) runs now to keep the provider's bound on
+        requests in flight busy."""
+        return self._session.workers()
 
     # -- devices -------------------------------------------------------------------------
 
@@ -441,28 +446,30 @@ class ExperimentService(FigureAndFileCalls):
         self._session.check_open()
         reporter.add_total(len(bodies))
         outcomes: list[Exception | bool | None] = [None] * len(bodies)  # True: created
-        queue = iter(enumerate(bodies))
 
-        async def creator() -> None:
-            # A fixed pool of creators drains the queue: no task per item.
-            for index, (_, body) in queue:
-                try:
-                    await self.post_analysis_result(body)
-                    outcomes[index] = True
-                except EntryExists:  # a first attempt's 409: stored before this call
-                    outcomes[index] = False
-                except ClosedError:
-                    raise
-                except Exception as exc:
-                    logger.info("could not create analysis result %s: %s", bodies[index][0], exc)
-                    outcomes[index] = exc
-                reporter.advance()
+        async def create(index: int) -> None:
+            body = bodies[index][1]
+            try:
+                await self.post_analysis_result(body)
+                outcomes[index] = True
+            except EntryExists:  # a first attempt's 409: stored before this call
+                outcomes[index] = False
+            except ClosedError:
+                raise
+            except Exception as exc:
+                logger.info("could not create analysis result %s: %s", bodies[index][0], exc)
+                outcomes[index] = exc
+            reporter.advance()
 
         owner = self._tasks.child("create_analysis_results")
         try:
-            workers = min(self._session.max_in_flight, len(bodies))
-            await asyncio.gather(
-                *(owner.spawn(creator(), name="create analysis results") for _ in range(workers))
+            # A pool of creators, as wide as the provider's bound keeps busy (it follows an
+            # adaptive bound as it moves): no task per item.
+            await drain(
+                range(len(bodies)),
+                create,
+                width=self._session.workers,
+                spawn=lambda coro: owner.spawn(coro, name="create analysis results"),
             )
         finally:
             await owner.aclose()

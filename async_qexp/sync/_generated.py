@@ -31,10 +31,12 @@ from async_qexp.sync._loop import SyncPager, SyncResultStream, register
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
+    from typing import Literal
 
     from async_qexp._auth import Account, HubGroupProject
     from async_qexp._config import RetryPolicy, StreamPolicy
     from async_qexp._http import TransportName
+    from async_qexp._limit import ConcurrencySnapshot
     from async_qexp.experiment._rest import JSONDecoderType, JSONEncoderType
     from async_qexp.experiment._sync import SaveReport
     from async_qexp.experiment.artifacts import ArtifactData
@@ -98,7 +100,8 @@ class SyncProvider(ProviderBase):
         instance: str | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
-        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight: int | Literal["auto"] = DEFAULT_MAX_IN_FLIGHT,
+        max_in_flight_ceiling: int | None = None,
         transport: TransportName | httpx.AsyncBaseTransport | None = None,
         preferences_path: str | os.PathLike[str] | None = None,
         stream_policy: StreamPolicy | None = None,
@@ -117,6 +120,7 @@ class SyncProvider(ProviderBase):
                 "timeout": timeout,
                 "retry": retry,
                 "max_in_flight": max_in_flight,
+                "max_in_flight_ceiling": max_in_flight_ceiling,
                 "transport": transport,
                 "preferences_path": preferences_path,
                 "stream_policy": stream_policy,
@@ -133,6 +137,15 @@ class SyncProvider(ProviderBase):
         Blocking: see :meth:`async_qexp.Provider.account`.
         """
         value: Account = self._loop.wrap(self._async.account)
+        return value
+
+    @property
+    def concurrency(self) -> ConcurrencySnapshot:
+        """The bound on requests in flight now, read-only: its limit, the requests in flight and waiting, the refusals (429, 503) and timeouts so far, and any ``Retry-After`` pause under way (:class:`~async_qexp.ConcurrencySnapshot`).
+
+        Blocking: see :meth:`async_qexp.Provider.concurrency`.
+        """
+        value: ConcurrencySnapshot = self._loop.wrap(self._async.concurrency)
         return value
 
     @property

@@ -231,3 +231,40 @@ async def test_concurrent_requests(emu: Emulator) -> None:
     finally:
         for c in clients:
             await c.aclose()
+
+
+# -- a finite capacity ---------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_capacity_serves_n_queues_as_many_and_refuses_the_rest() -> None:
+    config = EmulatorConfig(latency_ms=200, capacity=2, capacity_queue=1, capacity_retry_after=0.5)
+    async with serve(config) as emu:
+        client = await login_client(emu.url, "token-1")
+        async with client:
+            started = time.monotonic()
+            answers = await asyncio.gather(*(client.get("/devices") for _ in range(5)))
+            elapsed = time.monotonic() - started
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses == [200, 200, 200, 429, 429]
+        refused = [r for r in answers if r.status_code == 429]
+        assert all(r.headers["retry-after"] == "0.5" for r in refused)
+        assert elapsed >= 0.38  # the queued one waited for a place: two service times
+        capacity = emu.capacity
+        assert capacity is not None
+        assert capacity.refused == 2
+        assert capacity.peak == 3
+        assert capacity.load == 0
+        faults = [r.fault for r in emu.request_log if r.path == "/resultsdb/devices"]
+        assert sorted(faults, key=str) == [None, None, None, "capacity", "capacity"]
+
+
+def test_capacity_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        EmulatorConfig(capacity=0)
+    with pytest.raises(ValueError, match="capacity_queue"):
+        EmulatorConfig(capacity=2, capacity_queue=-1)
+    with pytest.raises(TypeError, match="capacity"):
+        EmulatorConfig(capacity=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="capacity_retry_after"):
+        EmulatorConfig(capacity=2, capacity_retry_after=-1)

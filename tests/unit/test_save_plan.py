@@ -5,7 +5,9 @@ The hard cases of saving are plain data here (``docs/behaviour.md#save-load-and-
 
 from __future__ import annotations
 
-from async_qexp.experiment._sync import Op, plan
+import pytest
+
+from async_qexp.experiment._sync import Op, Versions, plan
 
 
 def test_new_items_are_created_changed_ones_updated_unchanged_ones_left() -> None:
@@ -54,3 +56,29 @@ def test_attempted_versions_wait_for_the_next_save() -> None:
 def test_nothing_to_do() -> None:
     assert plan({}, {}) == []
     assert plan({"experiment:": b"x"}, {"experiment:": b"x"}) == []
+
+
+def test_versions_count_their_changes_and_keep_sources_apart() -> None:
+    versions = Versions()
+    start = versions.generation
+    versions["result:a"] = 1
+    versions["result:b"] = 2
+    versions.update({"figure:f": 3})
+    assert versions.generation == start + 3
+    assert dict(versions.of("result")) == {"a": 1, "b": 2}
+    assert versions.of("artifact") == {}
+    assert "figure:f" in versions
+    assert "figure:g" not in versions
+    assert 5 not in versions
+    assert versions["result:b"] == 2
+    assert sorted(versions) == ["figure:f", "result:a", "result:b"]
+    assert len(versions) == 3
+    assert versions.pop("result:a") == 1
+    assert versions.pop("result:zz", None) is None
+    del versions["figure:f"]
+    with pytest.raises(KeyError):
+        del versions["figure:f"]
+    with pytest.raises(KeyError):
+        versions["nothing:here"]
+    assert dict(versions) == {"result:b": 2}
+    assert versions.generation > start + 3

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 
 from async_qexp import ClosedError
-from async_qexp._tasks import TaskOwner
+from async_qexp._tasks import TaskOwner, drain
 
 from ..helpers import UnretrievedExceptions
 
@@ -100,3 +101,54 @@ async def test_adopting_moves_an_owner_to_its_new_parent() -> None:
     assert not child.closed
     await second.aclose()
     assert child.closed
+
+
+# -- drain: a pool of workers that follows a width ------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_drain_follows_its_width_as_it_moves() -> None:
+
+    width = 2
+    running = 0
+    peaks: list[int] = []
+    done: list[int] = []
+
+    async def work(item: int) -> None:
+        nonlocal running, width
+        running += 1
+        peaks.append(running)
+        await asyncio.sleep(0.001)
+        running -= 1
+        done.append(item)
+        if item == 20:
+            width = 10
+        if item == 120:
+            width = 3
+
+    with anyio.fail_after(10):
+        await drain(range(200), work, width=lambda: width)
+    assert sorted(done) == list(range(200))
+    assert max(peaks[:20]) <= 2
+    assert max(peaks) == 10
+    assert max(peaks[-40:]) <= 3
+
+
+@pytest.mark.asyncio
+async def test_drain_raises_what_escapes_a_worker_and_cancels_the_others() -> None:
+
+    cancelled = 0
+
+    async def work(item: int) -> None:
+        nonlocal cancelled
+        if item == 5:
+            raise KeyError("boom")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled += 1
+            raise
+
+    with anyio.fail_after(5), pytest.raises(KeyError):
+        await drain(range(50), work, width=lambda: 8)
+    assert cancelled == 7  # the other seven workers (items 0-4, 6 and 7) were stopped

@@ -16,4 +16,7 @@ __all__ = ["blob_routes", "resultsdb_routes"]
 
 def resultsdb_routes() -> list[BaseRoute]:
     """Routes relative to the resultsDB base URL (mounted at ``/resultsdb``)."""
-    return [*routes.routes(), *blobs.routes()]
+    # The busiest first (Starlette tries routes in order): creating a result and asking for
+    # a figure's upload URL; neither shadows another route.
+    hot = [routes.create_result_route(), blobs.plot_upload_route()]
+    return [*hot, *routes.routes(), *blobs.routes()]

@@ -136,6 +136,15 @@ async def legacy_plot_update(request: Request) -> Response:
     return await _legacy_plot(request, _name(request))
 
 
+def plot_upload_route() -> BaseRoute:
+    """``GET /experiments/{uuid}/plots/upload/{name}`` (busy: mounted first as well)."""
+    return Route(
+        "/experiments/{uuid}/plots/upload/{name:path}",
+        partial(upload_url, kind="plot"),
+        methods=["GET"],
+    )
+
+
 def routes() -> list[BaseRoute]:
     """The figure and file routes (relative to ``/resultsdb``)."""
     plot, file = "/experiments/{uuid}/plots", "/experiments/{uuid}/files"

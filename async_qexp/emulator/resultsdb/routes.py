@@ -150,6 +150,11 @@ async def delete_result(request: Request) -> Response:
     return json_response(await state.store.delete_result(user, path_uuid(request)))
 
 
+def create_result_route() -> BaseRoute:
+    """``POST /analysis_results`` (the busiest route: mounted first as well)."""
+    return Route("/analysis_results", create_result, methods=["POST"])
+
+
 def routes() -> list[BaseRoute]:
     """The device, experiment and analysis-result routes (relative to ``/resultsdb``)."""
     return [
