@@ -17,7 +17,6 @@ import enum
 import json
 import logging
 import os
-import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +29,10 @@ from ..models import create_body
 from ..models._checks import require_bool, require_ident, require_int, require_str
 from ..sync import SyncProvider
 from . import _accounts, _core
+from ._base import _decoder, _encoder
+from ._blobs import FigureAndFileCalls
 from ._bulk import SaveHandler
+from ._frames import dataframe_to_results, results_to_dataframe
 from ._records import (
     AnalysisResultData,
     ExperimentData,
@@ -45,7 +47,6 @@ from ._records import (
 )
 from .errors import (
     IBMAccountError,
-    IBMExperimentSaveFailed,
     reference_errors,
 )
 
@@ -67,22 +68,6 @@ _PROVIDER_OPTIONS = (
 _EXPERIMENT_FIELDS = ("experiment_id", "experiment_type", "backend", "metadata")
 
 
-def _encoder(json_encoder: Any) -> Any:
-    if json_encoder is not None and not (
-        isinstance(json_encoder, type) and issubclass(json_encoder, json.JSONEncoder)
-    ):
-        raise TypeError(f"json_encoder must be a JSONEncoder class, not {json_encoder!r}")
-    return json_encoder
-
-
-def _decoder(json_decoder: Any) -> Any:
-    if json_decoder is not None and not (
-        isinstance(json_decoder, type) and issubclass(json_decoder, json.JSONDecoder)
-    ):
-        raise TypeError(f"json_decoder must be a JSONDecoder class, not {json_decoder!r}")
-    return json_decoder
-
-
 def _proxy(proxies: Any) -> str | None:
     """The proxy URL of the reference's ``proxies`` (``{"urls": {"https": URL}}``)."""
     if proxies is None:
@@ -100,7 +85,7 @@ def _proxy(proxies: Any) -> str | None:
     return str(next(iter(urls.values()))) if urls else None
 
 
-class IBMExperimentService:
+class IBMExperimentService(FigureAndFileCalls):
     """The experiment service with qiskit-ibm-experiment's interface, on async_qexp.
 
     A drop-in for ``qiskit_ibm_experiment.IBMExperimentService``: the same constructor,
@@ -241,67 +226,6 @@ class IBMExperimentService:
                 timeout=timeout,
                 **options,
             )
-
-    # -- the service object --------------------------------------------------------------
-
-    @property
-    def local(self) -> bool:
-        """Whether the data stays on this machine (the embedded emulator)."""
-        return self._local
-
-    @property
-    def provider(self) -> SyncProvider:
-        """The blocking provider underneath (its ``.experiment`` and ``.runtime`` are
-        async_qexp's own interface, records instead of dicts)."""
-        return self._provider
-
-    def set_option(self, **kwargs: Any) -> None:
-        """Set options by name; names that are not options are ignored, as the reference
-        ignores them. See :attr:`options`."""
-        for key, value in kwargs.items():
-            if key in self.options:
-                self.options[key] = value
-
-    @property
-    def preferences(self) -> dict[str, Any]:
-        """The saved experiment preferences (``{"auto_save": bool}``), for applications:
-        qiskit-experiments turns auto-save on when ``auto_save`` is true."""
-        return self._preferences
-
-    def save_preferences(self, auto_save: bool | None = None) -> None:
-        """Store experiment preferences on disk (read by applications, not by the service)."""
-        if auto_save is not None:
-            self._preferences["auto_save"] = require_bool(auto_save, "auto_save")
-        self._call(self._svc.save_preferences, auto_save)
-
-    def close(self) -> None:
-        """Close the connections and stop the event loop (also done when the service is
-        garbage-collected, and at exit). Idempotent; a call afterwards raises
-        :class:`~async_qexp.ClosedError`."""
-        self._provider.close()
-
-    def __enter__(self) -> IBMExperimentService:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<IBMExperimentService on {self._provider!r}>"
-
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        with reference_errors():
-            return self._loop.call_raw(fn, *args)
-
-    def _confirm_delete(self, message: str) -> bool:
-        """Ask on the terminal when ``prompt_for_delete`` is set and one is attached; without
-        a terminal (a script run by a scheduler, a notebook kernel) the delete goes ahead."""
-        if not self.options["prompt_for_delete"]:
-            return True
-        stdin = sys.stdin
-        if stdin is None or not stdin.isatty():
-            return True
-        return input("\n" + message) in ("y", "Y")
 
     # -- accounts ------------------------------------------------------------------------
 
@@ -650,23 +574,6 @@ class IBMExperimentService:
                 items.append(((item,), exc))
         return self._bulk(items, blocking, max_workers, "analysis result")
 
-    def _bulk(
-        self, items: list[tuple[tuple[Any, ...], Any]], blocking: bool, max_workers: int, what: str
-    ) -> dict[str, list[Any]] | SaveHandler:
-        handler = SaveHandler(self._loop, items, max_workers)
-        if not blocking:
-            return handler
-        handler.block_for_save()
-        status = handler.save_status()
-        if status["fail"] and self.options["raise_on_failed_save"]:
-            first = status["fail"][0]["exception"]
-            raise IBMExperimentSaveFailed(
-                f"{len(status['fail'])} of {len(items)} {what}s could not be saved "
-                f"(the first: {type(first).__name__}: {first})",
-                save_status=status,
-            ) from first
-        return status
-
     def analysis_result(
         self,
         result_id: str,
@@ -729,187 +636,18 @@ class IBMExperimentService:
         if self._confirm_delete("Are you sure you want to delete the analysis result? [y/N]: "):
             self._call(self._svc.delete_analysis_result, result_id)
 
-    # -- figures -------------------------------------------------------------------------
-
-    def create_figure(
-        self, experiment_id: str, figure: str | bytes, figure_name: str | None = None
-    ) -> tuple[str, int]:
-        """Store a new figure (SVG bytes, or a file's path); ``(name, size)``. Without a
-        name, the file's path or ``figure_<now>.svg``; ``.svg`` is appended when missing.
-
-        Raises:
-            IBMExperimentEntryExists: if the experiment has a figure of that name.
-        """
-        named: tuple[str, int] = self._call(
-            self._svc.create_figure, experiment_id, figure, figure_name
-        )
-        return named
-
-    def update_figure(
-        self, experiment_id: str, figure: str | bytes, figure_name: str
-    ) -> tuple[str, int]:
-        """Replace a figure; ``(name, size)``.
-
-        Raises:
-            IBMExperimentEntryNotFound: if there is no figure of that name.
-        """
-        named: tuple[str, int] = self._call(
-            self._svc.update_figure, experiment_id, figure, figure_name
-        )
-        return named
-
-    def create_or_update_figure(
-        self,
-        experiment_id: str,
-        figure: str | bytes,
-        figure_name: str | None = None,
-        create: bool = True,
-        max_attempts: int = 3,
-    ) -> tuple[str, int]:
-        """Store a figure whether or not one of that name exists; ``(name, size)``. (One
-        upload: the service's upload replaces, so there is nothing to switch between.)"""
-        require_ident(experiment_id, "experiment_id")
-        require_int(max_attempts, "max_attempts", minimum=1)
-        named: tuple[str, int] = self._call(
-            _core.put_figure, self._svc, experiment_id, figure, figure_name
-        )
-        return named
-
-    def create_figures(
-        self,
-        experiment_id: str,
-        figure_list: list[tuple[str | bytes, str]],
-        blocking: bool = True,
-        max_workers: int = 100,
-    ) -> dict[str, list[Any]] | SaveHandler:
-        """Store many figures at once (each ``(figure, name)``), as coroutines on the
-        service's event loop, at most ``max_workers`` at a time; returns as
-        :meth:`create_analysis_results` does (``data`` of an item:
-        ``(experiment_id, figure, figure_name)``).
-
-        Raises:
-            IBMExperimentSaveFailed: as :meth:`create_analysis_results`.
-        """
-        require_ident(experiment_id, "experiment_id")
-        require_int(max_workers, "max_workers", minimum=1)
-        require_bool(blocking, "blocking")
-        if not isinstance(figure_list, list | tuple):
-            raise TypeError(f"figure_list must be a list, not {type(figure_list).__name__}")
-        svc = self._svc
-        items: list[tuple[tuple[Any, ...], Any]] = []
-        for entry in figure_list:
-            if not isinstance(entry, tuple | list) or len(entry) != 2:
-                items.append(
-                    (
-                        (experiment_id, entry, None),
-                        TypeError(f"a figure_list entry is (figure, name), not {entry!r:.60}"),
-                    )
-                )
-                continue
-            figure, name = entry
-
-            async def save(figure: Any = figure, name: Any = name) -> Any:
-                return await _core.put_figure(svc, experiment_id, figure, name)
-
-            items.append(((experiment_id, figure, name), save))
-        return self._bulk(items, blocking, max_workers, "figure")
-
-    def figure(
-        self, experiment_id: str, figure_name: str, file_name: str | None = None
-    ) -> int | bytes:
-        """A figure's bytes, or, with ``file_name``, the number of bytes written there.
-
-        Raises:
-            IBMExperimentEntryNotFound: if the figure does not exist.
-        """
-        found: int | bytes = self._call(self._svc.figure, experiment_id, figure_name, file_name)
-        return found
-
-    def delete_figure(self, experiment_id: str, figure_name: str) -> None:
-        """Delete a figure. Asks first on a terminal when ``prompt_for_delete`` is set; a
-        missing figure is logged."""
-        require_ident(experiment_id, "experiment_id")
-        if self._confirm_delete("Are you sure you want to delete the experiment plot? [y/N]: "):
-            self._call(self._svc.delete_figure, experiment_id, figure_name)
-
-    # -- files ---------------------------------------------------------------------------
-
-    def files(self, experiment_id: str) -> dict[str, Any]:
-        """The experiment's file listing, as the service gives it:
-        ``{"files": [{"Key": name, "Size": bytes, "LastModified": ...}, ...]}``.
-
-        Raises:
-            IBMExperimentEntryNotFound: if the experiment does not exist.
-        """
-        require_ident(experiment_id, "experiment_id")
-        listing: dict[str, Any] = self._call(_core.files, self._svc, experiment_id)
-        return listing
-
-    def file_upload(
-        self,
-        experiment_id: str,
-        file_name: str,
-        file_data: dict[str, Any] | str | bytes | None,
-        json_encoder: type[json.JSONEncoder] | None = json.JSONEncoder,
-    ) -> None:
-        """Store a file with an experiment. Names end in ``.json``, ``.yaml`` or ``.zip``
-        (``.json`` is appended otherwise); a dict is written as JSON (YAML for ``.yaml``),
-        ``str``, ``bytes`` and a binary file object's content as they are, ``None`` as an
-        empty file."""
-        data: Any = b"" if file_data is None else file_data
-        if hasattr(data, "getvalue"):  # io.BytesIO (qiskit-experiments 0.13's zipped artifacts)
-            data = data.getvalue()
-        elif hasattr(data, "read"):  # any other binary file object
-            data = data.read()
-        self._call(self._svc.file_upload, experiment_id, file_name, data, _encoder(json_encoder))
-
-    def file_download(
-        self,
-        experiment_id: str,
-        file_name: str,
-        json_decoder: type[json.JSONDecoder] | None = json.JSONDecoder,
-    ) -> Any:
-        """A file: ``.json`` decoded (with ``json_decoder``), ``.yaml`` parsed, else bytes.
-
-        Raises:
-            IBMExperimentEntryNotFound: if the file does not exist.
-        """
-        return self._call(
-            _core.file_download, self._svc, experiment_id, file_name, _decoder(json_decoder)
-        )
-
-    def file_delete(self, experiment_id: str, file_name: str) -> None:
-        """Delete a file. Asks first on a terminal when ``prompt_for_delete`` is set; a
-        missing file is logged."""
-        require_ident(experiment_id, "experiment_id")
-        if self._confirm_delete("Are you sure you want to delete the experiment file? [y/N]: "):
-            self._call(self._svc.file_delete, experiment_id, file_name)
-
-    def experiment_has_file(self, experiment_id: str, file_name: str) -> bool:
-        """Whether the experiment has a file of this name."""
-        found: bool = self._call(self._svc.experiment_has_file, experiment_id, file_name)
-        return found
-
     # -- dataframes ----------------------------------------------------------------------
 
     @staticmethod
     def dataframe_to_analysis_result_list(df: Any) -> list[AnalysisResultData]:
         """The analysis results of a pandas ``DataFrame`` in the reference's columns
         (``name``, ``components``, ``value``, ``quality``, ``_result_id``, ...)."""
-        import numpy as np
-
-        records = df.replace({np.nan: None}).to_dict("records")
-        return [_result_from_row(row) for row in records]
+        return dataframe_to_results(df)
 
     @staticmethod
     def analysis_result_list_to_dataframe(result_list: list[AnalysisResultData]) -> Any:
         """A pandas ``DataFrame`` of analysis results, in the reference's columns."""
-        import pandas as pd
-
-        rows = [_row_of_result(result) for result in result_list]
-        if not rows:
-            return pd.DataFrame()
-        return pd.DataFrame.from_dict({key: [row[key] for row in rows] for key in rows[0]})
+        return results_to_dataframe(result_list)
 
 
 def _evolve(record: Any, **changes: Any) -> Any:
@@ -932,41 +670,3 @@ def _sort_keys(sort_by: Any, aliases: dict[str, str]) -> Any:
             key = f"{aliases.get(name.strip().lower(), name)}:{direction}"
         renamed.append(key)
     return renamed if many else renamed[0]
-
-
-_ROW_TO_FIELD = {
-    "name": "result_type",
-    "components": "device_components",
-    "_result_id": "result_id",
-    "_experiment_id": "experiment_id",
-    "_tags": "tags",
-    "chisq": "chisq",
-    "created_time": "creation_datetime",
-    "backend": "backend_name",
-}
-_ROW_TO_DATA = {
-    "value": "_value",
-    "_source": "_source",
-    "_extra": "_extra",
-    "experiment": "_experiment",
-}
-
-
-def _result_from_row(row: dict[str, Any]) -> AnalysisResultData:
-    import copy
-
-    row = copy.deepcopy(row)
-    fields = {dest: row[src] for src, dest in _ROW_TO_FIELD.items() if src in row}
-    fields["result_data"] = {dest: row[src] for src, dest in _ROW_TO_DATA.items() if src in row}
-    fields["quality"] = quality_in(row.get("quality") or "unknown")
-    return AnalysisResultData(**fields)
-
-
-def _row_of_result(result: AnalysisResultData) -> dict[str, Any]:
-    import copy
-
-    data = copy.deepcopy(result.result_data) or {}
-    row = {src: copy.deepcopy(getattr(result, dest)) for src, dest in _ROW_TO_FIELD.items()}
-    row.update({src: data.get(dest) for src, dest in _ROW_TO_DATA.items()})
-    row["quality"] = quality_in(result.quality).value.lower()
-    return row
