@@ -226,14 +226,15 @@ def strings_in(value: Any, name: str) -> list[str]:
 
 
 def chisq_in(value: Any) -> float | None:
-    """A chi-squared: any real number (numpy's too) as a float; ``None``, zero and NaN are
-    left out, as the reference leaves out a falsy one (NaN cannot go on the wire)."""
+    """A chi-squared: any real number (numpy's too) as a float. ``None`` and NaN (what
+    qiskit-experiments has when there was no fit) are left out; zero is a value, and is sent
+    (the reference dropped it)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"chisq must be a number, not {type(value).__name__}")
     number = float(value)
-    if number == 0.0 or math.isnan(number):
+    if math.isnan(number):
         return None
     if math.isinf(number):
         raise ValueError("chisq must be finite")
