@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [bulk_save|paging|stream ...]``: run the benchmarks.
+"""``python -m bench [--quick] [bulk_save|paging|stream|dropin ...]``: run the benchmarks.
 
 Without scenario names every scenario runs. ``--quick`` is a smoke run of about a minute
 (smaller counts, fewer contenders, one repetition). Tables go to stdout, progress to stderr;
@@ -11,10 +11,15 @@ import argparse
 import sys
 import time
 
-from . import bulk_save, paging, stream
+from . import bulk_save, dropin, paging, stream
 from ._common import log, mark_start
 
-SCENARIOS = {"bulk_save": bulk_save.run, "paging": paging.run, "stream": stream.run}
+SCENARIOS = {
+    "bulk_save": bulk_save.run,
+    "paging": paging.run,
+    "stream": stream.run,
+    "dropin": dropin.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from ..errors import ClosedError
 from ..sync._loop import Loop
 from .errors import recast
 
@@ -45,7 +46,13 @@ class SaveHandler:
         max_workers: int,
     ) -> None:
         """Start saving ``items`` (each its ``data`` tuple and its save, or the error that
-        refused it before any request) on ``loop``, ``max_workers`` at a time."""
+        refused it before any request) on ``loop``, ``max_workers`` at a time.
+
+        Raises:
+            ClosedError: if the loop (the service) is closed.
+        """
+        if loop.closed:
+            raise ClosedError("the service is closed")
         self._running_tasks: list[dict[str, Any]] = []
         self._successful_tasks: list[tuple[Any, ...]] = []
         self._failed_tasks: list[dict[str, Any]] = []

@@ -135,3 +135,5 @@ def test_a_closed_service_refuses_calls(monkeypatch: pytest.MonkeyPatch, tmp_pat
     service.close()
     with pytest.raises(ClosedError):
         service.backends()
+    with pytest.raises(ClosedError):
+        service.create_analysis_results([AnalysisResultData(experiment_id="e", result_type="T")])
