@@ -94,6 +94,9 @@ class IBMExperimentSaveFailed(IBMApiError):
         self.save_status = save_status
         super().__init__(message, **{"status": 0, **details})
 
+    def _describe(self) -> str:
+        return self.message  # no HTTP status of its own: each item's error has its own
+
 
 class IBMExperimentError(IBMError):
     """The base of the experiment service's entry errors (the reference's)."""

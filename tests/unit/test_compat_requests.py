@@ -352,7 +352,7 @@ def test_a_failed_bulk_item_is_reported_and_raised_after_the_others(
     assert [f["data"][0] for f in status["fail"]] == [bad_value, refused]
     assert isinstance(status["fail"][0]["exception"], ValueError)
     assert isinstance(status["fail"][1]["exception"], IBMApiError)
-    assert "2 of 5 analysis results could not be saved" in str(failed.value)
+    assert str(failed.value).startswith("2 of 5 analysis results could not be saved")
     assert len(calls(router)) == 4  # the refused value never went out
 
     service.set_option(raise_on_failed_save=False)  # the reference's silence, on request
