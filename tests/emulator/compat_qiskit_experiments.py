@@ -240,6 +240,32 @@ def run_checks(url: str, reference: bool) -> None:
 
     if reference:
 
+        @check("the drop-in has every method of the reference, with its parameters")
+        def _() -> str:
+            import inspect
+
+            from qiskit_ibm_experiment import IBMExperimentService as Reference
+
+            left_out = {"get_access_token"}  # the access token never leaves the session
+            names = [
+                n
+                for n, v in vars(Reference).items()
+                if not n.startswith("_")
+                and (callable(v) or isinstance(v, staticmethod | classmethod))
+            ]
+            for name in ["__init__", *names]:
+                if name in left_out:
+                    continue
+                theirs = inspect.signature(getattr(Reference, name))
+                ours = inspect.signature(getattr(IBMExperimentService, name))
+                expected = [(p.name, p.kind, p.default) for p in theirs.parameters.values()]
+                got = [(p.name, p.kind, p.default) for p in ours.parameters.values()]
+                assert got == expected, (name, got, expected)
+            for prop in ("local", "preferences"):
+                assert isinstance(vars(Reference)[prop], property), prop
+                assert isinstance(getattr(IBMExperimentService, prop), property), prop
+            return f"{len(names) - len(left_out)} methods, the same parameters and defaults"
+
         @check("the reference client, same round trip", informational=True)
         def _() -> str:
             from qiskit_ibm_experiment import IBMExperimentService as Reference
