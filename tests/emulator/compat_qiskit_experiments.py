@@ -192,6 +192,19 @@ def run_checks(url: str, reference: bool) -> None:
         assert service.experiment(data.experiment_id).notes == "second save"
         return "3 results after two saves"
 
+    @check(f"qiskit-experiments {version}: auto_save stores each result and figure as added")
+    def _() -> str:
+        data = t1_data(service)
+        data.auto_save = True  # saves what is there, then every change
+        data.add_analysis_result(name="later", value=3.5, quality="good", components=["Q0"])
+        svg = b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>'
+        data.add_figures(svg, figure_names="extra")
+        stored = service.analysis_results(experiment_id=data.experiment_id, limit=None)
+        names = sorted(r.result_type for r in stored)
+        assert names == ["T1", "drift", "later", "note"], names
+        assert service.figure(data.experiment_id, "extra.svg") == svg
+        return f"results {names}, figure extra.svg"
+
     def with_oversized_result() -> Any:
         data = t1_data(service)
         data.add_analysis_result(name="huge", value="x" * (MAX_BODY + 1000), quality="good")
