@@ -574,3 +574,97 @@ def test_the_data_classes_have_the_reference_fields() -> None:
     copied.result_data["a"].append(2)  # type: ignore[index]
     assert data.result_data == {"a": [1]}
     assert "Result None" in str(AnalysisResultData(result_type=None))
+
+
+def test_create_or_update_experiment_updates_what_exists(
+    service: IBMExperimentService, router: respx.MockRouter
+) -> None:
+    router.post(f"{RDB}/experiments").mock(
+        return_value=httpx.Response(409, json={"error": {"code": 409, "message": "exists"}})
+    )
+    put = router.put(f"{RDB}/experiments/{EXP}").mock(
+        return_value=httpx.Response(200, json={"uuid": EXP, "notes": "again"})
+    )
+    data = ExperimentData(
+        experiment_id=EXP, experiment_type="T1", backend="b", notes="again", tags=["x"]
+    )
+    answer = service.create_or_update_experiment(data)
+    assert answer == {"uuid": EXP, "notes": "again"}
+    assert_request(
+        put.calls.last.request,
+        "PUT",
+        f"/experiments/{EXP}",
+        json_body={"notes": "again", "tags": ["x"]},
+    )
+    service.create_or_update_experiment(data, create=False)  # update first: one PUT
+    assert put.call_count == 2
+    assert [r.method for r in calls(router)].count("POST") == 1
+
+
+def test_bulk_update_sends_one_request(
+    service: IBMExperimentService, router: respx.MockRouter
+) -> None:
+    route = router.put(f"{RDB}/analysis_results/bulkupdate").mock(
+        return_value=httpx.Response(200, json={})
+    )
+    first = AnalysisResultData(result_id=RES, quality=QeQuality.GOOD, verified=True)
+    second = DbAnalysisResultData(result_id="r2", tags=["t"], chisq=1.5)
+    service.bulk_update_analysis_result([first, second])
+    assert body(route.calls.last.request) == {
+        "analysis_results": [
+            {"uuid": RES, "quality": "Good", "verified": True},
+            {
+                "uuid": "r2",
+                "tags": ["t"],
+                "quality": "No Information",  # its enum's UNKNOWN, sent as the reference does
+                "verified": False,
+                "chisq": 1.5,
+            },
+        ]
+    }
+
+
+def test_figure_and_file_downloads(
+    service: IBMExperimentService, router: respx.MockRouter, tmp_path: Any
+) -> None:
+    router.get(f"{RDB}/experiments/{EXP}/plots/a.svg").mock(
+        return_value=httpx.Response(200, content=b"<svg/>")
+    )
+    router.get(f"{RDB}/experiments/{EXP}/files/meta.json").mock(
+        return_value=httpx.Response(200, json={"z": {"__type__": "complex", "__value__": [1, 2]}})
+    )
+    assert service.figure(EXP, "a.svg") == b"<svg/>"
+    assert service.figure(EXP, "a.svg", str(tmp_path / "a.svg")) == 6
+    assert (tmp_path / "a.svg").read_bytes() == b"<svg/>"
+    raw = service.file_download(EXP, "meta")  # the reference's default decoder: JSON as it is
+    assert raw == {"z": {"__type__": "complex", "__value__": [1, 2]}}
+    assert service.file_download(EXP, "meta", json_decoder=None) == {"z": 1 + 2j}  # envelopes
+
+
+def test_data_frames_convert_both_ways() -> None:
+    pd = pytest.importorskip("pandas")
+    results = [
+        AnalysisResultData(
+            result_id=RES,
+            experiment_id=EXP,
+            result_type="T1",
+            result_data={"_value": 1.0, "_extra": {"a": 1}},
+            device_components=["Q0"],
+            quality=ResultQuality.GOOD,
+            chisq=0.5,
+        )
+    ]
+    frame = IBMExperimentService.analysis_result_list_to_dataframe(results)
+    assert isinstance(frame, pd.DataFrame)
+    assert frame.loc[0, "name"] == "T1"
+    assert frame.loc[0, "quality"] == "good"
+    (back,) = IBMExperimentService.dataframe_to_analysis_result_list(frame)
+    assert back.result_id == RES
+    assert back.quality is ResultQuality.GOOD
+    assert back.result_data == {
+        "_value": 1.0,
+        "_extra": {"a": 1},
+        "_source": None,
+        "_experiment": None,
+    }
+    assert IBMExperimentService.analysis_result_list_to_dataframe([]).empty
