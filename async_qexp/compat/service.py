@@ -161,14 +161,14 @@ class IBMExperimentService(FigureAndFileCalls):
                 raise ValueError(f"hgp must be 'hub/group/project', not {hgp!r}")
         self.hgp = hgp
         self._local = bool(local)
-        timeout = provider_options.pop("timeout", None)
-        if timeout is None:
-            timeout = self.options["requests_timeout"]
+        if "timeout" not in provider_options and "requests_timeout" in kwargs:
+            # the reference's timeout, when given; else the client's (10 s to connect)
+            provider_options["timeout"] = self.options["requests_timeout"]
         if self._local:
             self._provider = self._local_provider(bool(local_save), provider_options)
         else:
             self._provider = self._remote_provider(
-                token, url, name, proxies, verify, timeout, provider_options
+                token, url, name, proxies, verify, provider_options
             )
         self._loop = self._provider._loop
         self._svc: ExperimentService = self._provider._async.experiment
@@ -193,7 +193,6 @@ class IBMExperimentService(FigureAndFileCalls):
         name: str | None,
         proxies: Any,
         verify: Any,
-        timeout: Any,
         options: dict[str, Any],
     ) -> SyncProvider:
         saved: dict[str, Any] | None = None
@@ -223,7 +222,6 @@ class IBMExperimentService(FigureAndFileCalls):
                 url,
                 proxy=_proxy(proxies),
                 verify=True if verify is None else verify,
-                timeout=timeout,
                 **options,
             )
 

@@ -545,6 +545,18 @@ def test_the_token_comes_from_the_argument_a_saved_account_or_the_environment(
     assert IBMExperimentService.delete_account("mine") is False
 
 
+def test_requests_timeout_becomes_the_clients_timeout(router: respx.MockRouter) -> None:
+    transport = httpx.MockTransport(router.async_handler)
+    with IBMExperimentService(token=TOKEN, url=AUTH, transport=transport) as default:
+        assert httpx.Timeout(default.provider.provider._timeout).connect == 10.0  # the client's
+    with IBMExperimentService(
+        token=TOKEN, url=AUTH, transport=transport, requests_timeout=7
+    ) as given:
+        timeout = httpx.Timeout(given.provider.provider._timeout)
+        assert (timeout.connect, timeout.read) == (7.0, 7.0)
+        assert given.options["requests_timeout"] == 7
+
+
 def test_constructor_arguments_are_checked(router: respx.MockRouter) -> None:
     transport = httpx.MockTransport(router.async_handler)
     with pytest.raises(ValueError, match="hub/group/project"):
