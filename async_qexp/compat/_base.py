@@ -98,6 +98,17 @@ class ServiceBase:
     def __repr__(self) -> str:
         return f"<IBMExperimentService on {self._provider!r}>"
 
+    def __copy__(self: S) -> S:
+        return self  # a connection is shared, never copied
+
+    def __deepcopy__(self: S, memo: dict[int, Any]) -> S:
+        return self
+
+    def __reduce__(self) -> tuple[Callable[[], None], tuple[()]]:
+        # A pickle holds neither the connection nor the token: what held the service (a
+        # qiskit-experiments ExperimentData, say) comes back without one.
+        return _unpickled, ()
+
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         with reference_errors():
             return self._loop.call_raw(fn, *args)
@@ -128,3 +139,10 @@ class ServiceBase:
                 save_status=status,
             ) from first
         return status
+
+
+def _unpickled() -> None:
+    logger.warning(
+        "an IBMExperimentService is not restored from a pickle (it holds a connection and "
+        "the token): set the service again"
+    )

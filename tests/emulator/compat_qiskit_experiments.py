@@ -50,37 +50,48 @@ def check(name: str, informational: bool = False) -> Callable[[Callable[[], Any]
     return wrap
 
 
+def lima() -> Any:
+    """A backend named ``ibmq_lima`` (only its name is used: the counts are made up), of a
+    module-level class so that a container holding it pickles."""
+    global Lima
+    if "Lima" not in globals():
+        from qiskit.providers import BackendV2, Options
+        from qiskit.transpiler import Target
+
+        class Lima(BackendV2):  # type: ignore[misc,no-redef]
+            def __init__(self) -> None:
+                super().__init__(name="ibmq_lima")
+                self._lima_target = Target(num_qubits=1)
+
+            @property
+            def target(self) -> Target:
+                return self._lima_target
+
+            @property
+            def max_circuits(self) -> None:
+                return None
+
+            @classmethod
+            def _default_options(cls) -> Options:
+                return Options()
+
+            def run(self, run_input: Any, **options: Any) -> Any:
+                raise NotImplementedError
+
+        Lima.__qualname__ = "Lima"
+        globals()["Lima"] = Lima
+    return globals()["Lima"]()
+
+
 def t1_data(service: Any) -> Any:
     """A T1 experiment's data with its analysis run (a real curve fit, a figure and the fit's
     artifacts), plus results of the two other qualities, a custom artifact, tags and notes."""
     import numpy as np
-    from qiskit.providers import BackendV2, Options
-    from qiskit.transpiler import Target
     from qiskit_experiments.framework import ArtifactData, ExperimentData
     from qiskit_experiments.library import T1
 
-    class Lima(BackendV2):  # only its name is used: the counts are made up below
-        def __init__(self) -> None:
-            super().__init__(name="ibmq_lima")
-            self._lima_target = Target(num_qubits=1)
-
-        @property
-        def target(self) -> Target:
-            return self._lima_target
-
-        @property
-        def max_circuits(self) -> None:
-            return None
-
-        @classmethod
-        def _default_options(cls) -> Options:
-            return Options()
-
-        def run(self, run_input: Any, **options: Any) -> Any:
-            raise NotImplementedError
-
     delays = np.linspace(0, 300e-6, 16)
-    backend = Lima()
+    backend = lima()
     exp = T1([0], delays)
     data = ExperimentData(experiment=exp, backend=backend, service=service)
     rng = np.random.default_rng(7)
@@ -204,6 +215,17 @@ def run_checks(url: str, reference: bool) -> None:
         assert names == ["T1", "drift", "later", "note"], names
         assert service.figure(data.experiment_id, "extra.svg") == svg
         return f"results {names}, figure extra.svg"
+
+    @check(f"qiskit-experiments {version}: copy() keeps the service, a pickle drops it")
+    def _() -> str:
+        import pickle
+
+        data = t1_data(service)
+        assert data.copy().service is service
+        restored = pickle.loads(pickle.dumps(data))
+        assert restored.service is None, restored.service
+        assert len(restored.analysis_results(dataframe=True)) == 3
+        return "copy shares the service; unpickled without one (no token in the pickle)"
 
     def with_oversized_result() -> Any:
         data = t1_data(service)

@@ -680,3 +680,20 @@ def test_data_frames_convert_both_ways() -> None:
         "_experiment": None,
     }
     assert IBMExperimentService.analysis_result_list_to_dataframe([]).empty
+
+
+def test_copies_share_the_service_and_a_pickle_drops_it(
+    service: IBMExperimentService, caplog: pytest.LogCaptureFixture
+) -> None:
+    import copy
+    import pickle
+
+    holder = {"service": service, "data": [1]}
+    assert copy.copy(service) is service
+    deep = copy.deepcopy(holder)
+    assert deep["service"] is service
+    assert deep["data"] is not holder["data"]
+    restored = pickle.loads(pickle.dumps(holder))
+    assert restored == {"service": None, "data": [1]}
+    assert TOKEN.encode() not in pickle.dumps(holder)
+    assert "not restored from a pickle" in caplog.text
