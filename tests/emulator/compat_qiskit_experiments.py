@@ -263,6 +263,24 @@ def run_checks(url: str, reference: bool) -> None:
         assert service.experiment(data.experiment_id).figure_names, "figures not saved"
         return f"{len(errors)} error(s) logged, figures saved"
 
+    @check(f"qiskit-experiments {version}: a failed figure raises out of save() (documented)")
+    def _() -> str:
+        from async_qexp.compat import IBMExperimentSaveFailed
+
+        data = t1_data(service)
+        huge = b'<svg xmlns="http://www.w3.org/2000/svg">' + b" " * MAX_BODY + b"</svg>"
+        data.add_figures(huge, figure_names="huge")
+        try:
+            data.save(suppress_errors=True)  # qiskit-experiments does not guard create_figures
+        except IBMExperimentSaveFailed as exc:
+            status = exc.save_status
+        else:
+            raise AssertionError("save() did not raise")
+        assert [f["data"][2] for f in status["fail"]] == ["huge.svg"], status["fail"]
+        stored = service.experiment(data.experiment_id).figure_names
+        assert len(stored) == 1, stored  # the analysis figure
+        return f"IBMExperimentSaveFailed; stored {stored}"
+
     @check(f"qiskit-experiments {version}: load() of a missing experiment")
     def _() -> str:
         from async_qexp import EntryNotFound
