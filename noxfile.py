@@ -159,28 +159,52 @@ IBMQ_PROVIDER = [
     "websocket-client==1.8.0",  # 1.9 makes this provider reconnect forever
     "setuptools<81",  # the provider imports pkg_resources
 ]
-COMPAT_CLIENTS = {
-    "qiskit-ibm-experiment": (["qiskit-ibm-experiment"], "compat_qiskit_ibm_experiment.py"),
-    "qiskit-ibmq-provider": (IBMQ_PROVIDER, "compat_qiskit_ibmq_provider.py"),
+COMPAT_CLIENTS: dict[str, tuple[list[str], str, list[str]]] = {
+    "qiskit-ibm-experiment": (["qiskit-ibm-experiment"], "compat_qiskit_ibm_experiment.py", []),
+    "qiskit-ibmq-provider": (IBMQ_PROVIDER, "compat_qiskit_ibmq_provider.py", []),
+    # qiskit-experiments through the drop-in (async_qexp.compat); 0.13 depends on
+    # qiskit-ibm-experiment, 0.14 does not (it is installed to show what that client loses).
+    "qiskit-experiments-0.13": (
+        ["qiskit-experiments==0.13.*"],
+        "compat_qiskit_experiments.py",
+        [],
+    ),
+    "qiskit-experiments-0.14": (
+        ["qiskit-experiments==0.14.*", "qiskit-ibm-experiment==0.4.8"],
+        "compat_qiskit_experiments.py",
+        ["--reference"],
+    ),
 }
 
 
 @nox.session
 @nox.parametrize(
     ("python", "client"),
-    [(None, "qiskit-ibm-experiment"), ("3.11", "qiskit-ibmq-provider")],
-    ids=["qiskit-ibm-experiment", "qiskit-ibmq-provider"],
+    [
+        (None, "qiskit-ibm-experiment"),
+        ("3.11", "qiskit-ibmq-provider"),
+        (None, "qiskit-experiments-0.13"),
+        (None, "qiskit-experiments-0.14"),
+    ],
+    ids=[
+        "qiskit-ibm-experiment",
+        "qiskit-ibmq-provider",
+        "qiskit-experiments-0.13",
+        "qiskit-experiments-0.14",
+    ],
 )
 def compat(session: nox.Session, client: str) -> None:
     """Unmodified Qiskit clients against the emulator, each in a virtualenv of its own.
 
     qiskit-ibm-experiment: the experiment service. qiskit-ibmq-provider 0.20.2: IBMQ login,
     backends, runtime programs and jobs, the result stream (the emulator serves TLS for it).
+    qiskit-experiments 0.13 and 0.14: a T1 experiment's analysis, figures and artifacts saved
+    and loaded back through the drop-in (``async_qexp.compat``), and a failed save surfacing.
     The emulator runs as a process of its own, started and stopped by the script.
     """
-    packages, script = COMPAT_CLIENTS[client]
+    packages, script, options = COMPAT_CLIENTS[client]
     session.install("-e", ".[emulator]", *packages)
-    session.run("python", f"tests/emulator/{script}", "--emulator-python", "python")
+    session.run("python", f"tests/emulator/{script}", "--emulator-python", "python", *options)
 
 
 @nox.session
@@ -248,12 +272,13 @@ own."""
 def bench(session: nox.Session) -> None:
     """The benchmarks (``bench/README.md``); ``-- --quick`` for a smoke run.
 
-    ``nox -s bench`` runs every scenario at full size (about 15 minutes on 2 cores);
-    ``nox -s bench -- bulk_save`` (or ``paging``, ``stream``, ``contest``) runs one. The
-    ``contest`` scenario's sync contender, ``qiskit-ibm-experiment`` 0.4.8, gets a
-    virtualenv of its own (made once, in the session's ``tmp`` directory).
+    ``nox -s bench`` runs every scenario at full size (about 17 minutes on 2 cores);
+    ``nox -s bench -- bulk_save`` (or ``paging``, ``stream``, ``contest``, ``dropin``) runs
+    one. The ``contest`` scenario's sync contender, ``qiskit-ibm-experiment`` 0.4.8, gets a
+    virtualenv of its own (made once, in the session's ``tmp`` directory); the ``dropin``
+    scenario runs the same client in the session's own, beside the drop-in that replaces it.
     """
-    session.install("-e", ".[emulator,bench]")
+    session.install("-e", ".[emulator,bench]", QISKIT_CONTENDER)
     qiskit_env = Path(session.create_tmp()) / "qiskit-ibm-experiment"
     python = qiskit_env / "bin" / "python"
     if not python.exists():

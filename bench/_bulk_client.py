@@ -515,6 +515,8 @@ CONTENDERS = {
     "service-httpx": "ExperimentService, transport=httpx",
     "requests-3": "requests, 3 threads",
     "requests-100": "requests, 100 threads",
+    "dropin": "async_qexp.compat bulk calls",
+    "reference": "qiskit-ibm-experiment bulk calls",
 }
 
 
@@ -536,6 +538,11 @@ def run(name: str, url: str, n_results: int, n_figures: int, concurrency: int) -
         out = asyncio.run(run_raw_aiohttp(url, n_results, n_figures, concurrency))
     elif name in ("httpx", "httpx-aiohttp"):
         out = asyncio.run(run_raw_httpx(url, n_results, n_figures, concurrency, name))
+    elif name in ("dropin", "reference"):
+        from ._dropin_client import run_dropin, run_reference
+
+        runner = run_dropin if name == "dropin" else run_reference
+        out = runner(url, n_results, n_figures, concurrency)
     elif name.startswith("requests-"):
         out = run_requests(url, n_results, n_figures, int(name.split("-", 1)[1]))
     else:

@@ -148,9 +148,10 @@ def _child_env() -> dict[str, str]:
 # -- client subprocesses -----------------------------------------------------------------
 
 
-def run_client(args: Sequence[str], *, timeout: float) -> dict[str, Any]:
-    """Run ``python -m bench.contender ARGS`` in a fresh process; return the JSON it prints."""
-    cmd = [sys.executable, "-m", "bench.contender", *args]
+def run_client(args: Sequence[str], *, timeout: float, python: str | None = None) -> dict[str, Any]:
+    """Run ``python -m bench.contender ARGS`` in a fresh process (of ``python``, default this
+    interpreter); return the JSON it prints."""
+    cmd = [python or sys.executable, "-m", "bench.contender", *args]
     try:
         done = subprocess.run(
             cmd,

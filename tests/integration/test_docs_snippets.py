@@ -28,6 +28,7 @@ GUIDE = [
     "experiment-data.md",
     "notebooks.md",
     "sync.md",
+    "drop-in.md",
     "configuration.md",
     "errors.md",
 ]

@@ -14,7 +14,14 @@ import pytest
 
 API = Path(__file__).resolve().parents[2] / "docs" / "api"
 DIRECTIVE = re.compile(r"^::: +([\w.]+)\s*$", re.MULTILINE)
-PUBLIC = ["async_qexp", "async_qexp.models", "async_qexp.sync", "async_qexp.emulator"]
+PUBLIC = [
+    "async_qexp",
+    "async_qexp.models",
+    "async_qexp.sync",
+    "async_qexp.emulator",
+    "async_qexp.compat",
+    "async_qexp.compat.errors",
+]
 
 
 def _resolve(path: str) -> Any:
