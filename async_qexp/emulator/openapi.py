@@ -548,6 +548,8 @@ def openapi_document(
         if qualified in OPERATIONS:
             base = f"{module.split('.')[0]}_{base}"
         for method in sorted((route.methods or set()) - {"HEAD"}):
+            if method.lower() in paths.get(path, {}):
+                continue  # a busy route mounted twice (first, for speed): the first serves
             count = seen.get(base, 0)
             seen[base] = count + 1
             operation: Schema = {
