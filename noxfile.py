@@ -234,7 +234,7 @@ def bench(session: nox.Session) -> None:
     """The benchmarks (``bench/README.md``); ``-- --quick`` for a one-minute smoke run.
 
     ``nox -s bench`` runs every scenario at full size (about 8 minutes on 2 cores, and
-    scenario 5, the drop-in, about 2 more); ``nox -s bench -- bulk_save`` (or ``paging``,
+    scenario 5, the drop-in, about a minute more); ``nox -s bench -- bulk_save`` (or ``paging``,
     ``stream``, ``dropin``) runs one.
     """
     # qiskit-ibm-experiment: the client the drop-in replaces, beside it in scenario 5
