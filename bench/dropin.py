@@ -34,7 +34,7 @@ from ._common import (
     write_results,
 )
 
-FULL = {"results": 2000, "figures": 100, "workers": 100, "repeats": 3}
+FULL = {"results": 2000, "figures": 100, "workers": 100, "repeats": 5}
 QUICK = {"results": 400, "figures": 20, "workers": 100, "repeats": 1}
 CONTENDERS = ["dropin", "reference", "requests-100"]
 
@@ -98,6 +98,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 )
                 log(f"  round {rnd + 1} {name:13s} {brief}")
     chosen = {name: _median_run(r) for name, r in runs.items()}
+    _per_round(chosen, runs)
     text = render(chosen, ref)
     print(text, flush=True)
     path = write_results(
@@ -126,13 +127,29 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
+def _per_round(chosen: dict[str, dict[str, Any]], runs: dict[str, list[dict[str, Any]]]) -> None:
+    """The ratios to the reference taken within each round, then their median (rounds
+    interleave the contenders, so a change in the machine's load hits a round's runs alike)."""
+    base = runs.get("reference", [])
+    for name, own in runs.items():
+        pairs = [(r, b) for r, b in zip(own, base, strict=False) if "wall_s" in r and "wall_s" in b]
+        if name == "reference" or not pairs:
+            continue
+        chosen[name]["x_ref_per_round"] = median(
+            [r["req_per_s"] / b["req_per_s"] for r, b in pairs]
+        )
+        chosen[name]["cpu_x_ref_per_round"] = median(
+            [r["cpu_ms_per_req"] / b["cpu_ms_per_req"] for r, b in pairs]
+        )
+
+
 def render(chosen: dict[str, dict[str, Any]], ref: str | None) -> str:
     """The table, with the drop-in's ratios to the reference."""
     base = chosen.get("reference", {})
     rows = []
     for name, out in chosen.items():
         if "wall_s" not in out:
-            rows.append([name, "error", *[""] * 8])
+            rows.append([name, "error", *[""] * 10])
             continue
         ratio = out["req_per_s"] / base["req_per_s"] if "wall_s" in base else float("nan")
         cpu_ratio = (
@@ -145,15 +162,17 @@ def render(chosen: dict[str, dict[str, Any]], ref: str | None) -> str:
                 str(out["requests"]),
                 fmt(out["req_per_s"], ".0f"),
                 fmt(ratio, ".2f"),
+                fmt(out.get("x_ref_per_round", float("nan")), ".2f"),
                 fmt(out["cpu_ms_per_req"], ".3f"),
                 fmt(cpu_ratio, ".2f"),
+                fmt(out.get("cpu_x_ref_per_round", float("nan")), ".2f"),
                 fmt(out["peak_rss_mb"], ".0f"),
                 fmt(out["server_util"], ".2f"),
                 str(out.get("failures", 0)),
             ]
         )
     if ref is None:
-        rows.append(["reference", "skipped: no qiskit-ibm-experiment", *[""] * 8])
+        rows.append(["reference", "skipped: no qiskit-ibm-experiment", *[""] * 10])
     return table(
         "Scenario 5: the drop-in beside qiskit-ibm-experiment (same bulk calls, max_workers=100)",
         [
@@ -162,8 +181,10 @@ def render(chosen: dict[str, dict[str, Any]], ref: str | None) -> str:
             "req",
             "req/s",
             "x ref",
+            "x ref/rnd",
             "CPU ms/req",
             "CPU x ref",
+            "CPU x ref/rnd",
             "peak RSS MB",
             "srv cores",
             "fail",
