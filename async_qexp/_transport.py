@@ -221,9 +221,8 @@ class HttpxTransport(httpx.AsyncBaseTransport):
         return response
 
     def _settled(self, exchange: asyncio.Task[httpx.Response]) -> None:
+        # (asyncio.shield marks the outcome of an exchange whose caller left as retrieved)
         self._exchanges.discard(exchange)
-        if not exchange.cancelled():
-            exchange.exception()  # a caller that was cancelled never reads it
 
     async def aclose(self) -> None:
         """Cancel the exchanges still running in the background, and close every pool."""

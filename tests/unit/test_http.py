@@ -801,12 +801,15 @@ async def test_a_redirect_that_is_not_followed_is_an_error_with_secrets_redacted
     assert elsewhere.call_count == 0
 
 
-async def test_a_get_redirect_without_location_is_the_error(connected: Connected) -> None:
+@pytest.mark.parametrize("status", [300, 302])
+async def test_a_get_redirect_without_location_is_the_error(
+    connected: Connected, status: int
+) -> None:
     provider, router = connected
-    router.get(DEVICES).respond(302, json={"error": {"message": f"no {TOKEN} here"}})
+    router.get(DEVICES).respond(status, json={"error": {"message": f"no {TOKEN} here"}})
     with pytest.raises(ApiError) as excinfo:
         await provider.experiment.backends()
-    assert excinfo.value.status == 302
+    assert excinfo.value.status == status
     assert TOKEN not in str(excinfo.value)
 
 
