@@ -1,4 +1,4 @@
-"""Scenario 5 (the drop-in), the client side: the same bulk work through
+"""Scenario 6 (the drop-in), the client side: the same bulk work through
 ``async_qexp.compat.IBMExperimentService`` and through qiskit-ibm-experiment's own
 ``IBMExperimentService``, each in a fresh process.
 

@@ -1,4 +1,4 @@
-"""Scenario 5: the drop-in (``async_qexp.compat.IBMExperimentService``) beside the client it
+"""Scenario 6: the drop-in (``async_qexp.compat.IBMExperimentService``) beside the client it
 replaces (qiskit-ibm-experiment's ``IBMExperimentService``), on the same bulk work.
 
 Both make scenario 1's requests through their bulk calls, ``create_analysis_results`` and
@@ -174,7 +174,7 @@ def render(chosen: dict[str, dict[str, Any]], ref: str | None) -> str:
     if ref is None:
         rows.append(["reference", "skipped: no qiskit-ibm-experiment", *[""] * 10])
     return table(
-        "Scenario 5: the drop-in beside qiskit-ibm-experiment (same bulk calls, max_workers=100)",
+        "Scenario 6: the drop-in beside qiskit-ibm-experiment (same bulk calls, max_workers=100)",
         [
             "contender",
             "wall s",
