@@ -48,6 +48,7 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/test_timeutil.py",
         "tests/unit/test_one_iso_parser.py",
     ],
+    "async_qexp/models/codec.py": ["tests/unit/test_models.py", "tests/unit/test_timeutil.py"],
     "async_qexp/runtime/stream.py": ["tests/unit/test_runtime_stream.py"],
     "async_qexp/experiment/_sync.py": ["tests/unit/test_save_plan.py"],
 }
