@@ -15,10 +15,11 @@ gradient in the spirit of TCP congestion control and Netflix's concurrency-limit
 * **Avoidance.** The first window whose mean latency exceeds ``tolerance`` x baseline ends
   slow start; from then on each window moves the limit towards
   ``limit x gradient + sqrt(limit)``, where ``gradient = tolerance x baseline / latency``,
-  clamped to [0.5, 1]: it settles where the queue the client builds at the server adds
-  about ``tolerance`` x the unloaded latency, and grows by about ``sqrt(limit)`` per round
-  trip while latency stays flat; near the limit of the last refusal it probes by one request
-  per round trip (as CUBIC plateaus near its last loss), so refusals stay rare.
+  clamped to [0.5, 1]: it settles where latency is about ``tolerance`` x the unloaded
+  latency (1.5: the queue the client builds at the server adds about half of it), and grows
+  by about ``sqrt(limit)`` per round trip while latency stays flat; near the limit of the
+  last refusal it probes by one request per round trip (as CUBIC plateaus near its last
+  loss), so refusals stay rare.
 * **A floor for latency.** Latency alone never takes the limit below ``floor`` (the initial
   limit, 64: the fixed default of earlier versions); only refusals and timeouts do. A client
   short of CPU (a busy machine, a local emulator on the same cores) sees its own lag as
@@ -128,7 +129,7 @@ class AdaptiveLimit:
         *,
         ceiling: int = DEFAULT_CEILING,
         initial: int = INITIAL_LIMIT,
-        tolerance: float = 2.0,
+        tolerance: float = 1.5,
         backoff: float = 0.7,
         smoothing: float = 0.5,
         min_window_samples: int = 8,
