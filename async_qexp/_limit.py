@@ -15,10 +15,11 @@ gradient in the spirit of TCP congestion control and Netflix's concurrency-limit
 * **Avoidance.** The first window whose mean latency exceeds ``tolerance`` x baseline ends
   slow start; from then on each window moves the limit towards
   ``limit x gradient + sqrt(limit)``, where ``gradient = tolerance x baseline / latency``,
-  clamped to [0.5, 1]: it settles where the queue the client builds at the server adds
-  about ``tolerance`` x the unloaded latency, and grows by about ``sqrt(limit)`` per round
-  trip while latency stays flat; near the limit of the last refusal it probes by one request
-  per round trip (as CUBIC plateaus near its last loss), so refusals stay rare.
+  clamped to [0.5, 1]: it settles where latency is about ``tolerance`` x the unloaded
+  latency (1.5: the queue the client builds at the server adds about half of it), and grows
+  by about ``sqrt(limit)`` per round trip while latency stays flat; near the limit of the
+  last refusal it probes by one request per round trip (as CUBIC plateaus near its last
+  loss), so refusals stay rare.
 * **A floor for latency.** Latency alone never takes the limit below ``floor`` (the initial
   limit, 64: the fixed default of earlier versions); only refusals and timeouts do. A client
   short of CPU (a busy machine, a local emulator on the same cores) sees its own lag as
@@ -30,9 +31,11 @@ gradient in the spirit of TCP congestion control and Netflix's concurrency-limit
 
 :class:`Limiter` is the gate every request passes: it admits requests while fewer than the
 limit are in flight, in arrival order, and holds every sender while a ``Retry-After`` runs
-(not only the request that got it). A fixed limit (``max_in_flight=64``) uses the same gate
-with a limit that never moves. :meth:`Limiter.snapshot` is the public, read-only view
-(:class:`ConcurrencySnapshot`).
+(not only the request that got it); when the pause ends, senders come back gradually (from an
+eighth of the limit, one more per answer: doubling every round trip), so that they do not all
+meet the server that just refused them at the same instant. A fixed limit
+(``max_in_flight=64``) uses the same gate with a limit that never moves.
+:meth:`Limiter.snapshot` is the public, read-only view (:class:`ConcurrencySnapshot`).
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ class AdaptiveLimit:
         *,
         ceiling: int = DEFAULT_CEILING,
         initial: int = INITIAL_LIMIT,
-        tolerance: float = 2.0,
+        tolerance: float = 1.5,
         backoff: float = 0.7,
         smoothing: float = 0.5,
         min_window_samples: int = 8,
@@ -264,6 +267,7 @@ class Limiter:
         self.refusals = 0
         self.timeouts = 0
         self._paused_until = -math.inf
+        self._ramp: float | None = None  # after a pause: a cap that doubles per round trip
         self._resume: asyncio.TimerHandle | None = None
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
@@ -315,7 +319,7 @@ class Limiter:
     async def acquire(self) -> float:
         """Wait for a slot (in arrival order, and not during a pause); returns the clock
         reading when the slot was granted, which :meth:`release` needs."""
-        if not self._waiters and self.in_flight < self.limit and not self._paused():
+        if not self._waiters and self.in_flight < self._admits() and not self._paused():
             self.in_flight += 1
             return self._clock()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -350,6 +354,10 @@ class Limiter:
                 adaptive.on_answer(now, now - admitted, in_flight)
             elif outcome in ("refused", "timeout"):
                 adaptive.on_refusal(now)
+        if self._ramp is not None and outcome == "ok":
+            self._ramp += 1.0  # one more per answer: twice as many per round trip
+            if self._ramp >= self.limit:
+                self._ramp = None
         if retry_after is not None and retry_after > 0:
             self.pause(retry_after)
         self._grant()
@@ -361,6 +369,9 @@ class Limiter:
         if until <= self._paused_until:
             return
         self._paused_until = until
+        # When it ends, the senders come back gradually (from an eighth of the limit,
+        # doubling every round trip), not all at once into the server that just refused.
+        self._ramp = max(1.0, self.limit / 8)
         if self._resume is not None:
             self._resume.cancel()
             self._resume = None
@@ -375,6 +386,11 @@ class Limiter:
         self._resume = None
         self._grant()
 
+    def _admits(self) -> int:
+        """The requests admitted now: the limit, or less while senders come back from a
+        pause."""
+        return self.limit if self._ramp is None else min(self.limit, int(self._ramp))
+
     def _paused(self) -> bool:
         return self._clock() < self._paused_until
 
@@ -384,7 +400,7 @@ class Limiter:
             if self._waiters:
                 self._arm()  # (a timer may fire a hair early: it re-arms itself here)
             return
-        limit = self.limit
+        limit = self._admits()
         while self._waiters and self.in_flight < limit:
             waiter = self._waiters.popleft()
             if waiter.done():  # pragma: no cover - cancelled waiters remove themselves
@@ -399,6 +415,7 @@ class Limiter:
             self._resume.cancel()
             self._resume = None
         self._paused_until = -math.inf
+        self._ramp = None
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():

@@ -48,6 +48,11 @@ MODULES: dict[str, list[str]] = {
         "tests/unit/test_timeutil.py",
         "tests/unit/test_one_iso_parser.py",
     ],
+    "async_qexp/models/codec.py": [
+        "tests/unit/test_models.py",
+        "tests/unit/test_timeutil.py",
+        "tests/unit/test_experiment_requests.py",
+    ],
     "async_qexp/runtime/stream.py": ["tests/unit/test_runtime_stream.py"],
     "async_qexp/experiment/_sync.py": ["tests/unit/test_save_plan.py"],
 }
@@ -59,6 +64,13 @@ FOCUS: dict[str, list[str]] = {
     "async_qexp/experiment/_sync.py": ["*.x_plan__mutmut_*", "*.xǁOpǁ*"],
 }
 """For a module whose own tests cover only part of it: the mutants (name patterns) sampled."""
+
+IMPORT_TIME: dict[str, list[str]] = {
+    # called once, when the module is imported, to register the converter's hooks: mutmut
+    # switches a mutant on after the import, so these would survive whatever the tests do
+    "async_qexp/models/codec.py": ["*.x__overrides__mutmut_*"],
+}
+"""Mutants left out of the sample because mutmut cannot run them (name patterns)."""
 
 KILLED = {"killed", "timeout"}
 """mutmut's verdicts that count as a mutant caught by the tests."""
@@ -146,6 +158,8 @@ def mutate(module: str, tests: list[str], *, sample: int, seed: int, jobs: int) 
         patterns = FOCUS.get(module)
         if patterns:
             every = [n for n in every if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        skipped = IMPORT_TIME.get(module, [])
+        every = [n for n in every if not any(fnmatch.fnmatchcase(n, p) for p in skipped)]
         if not every:
             raise SystemExit(f"mutmut made no mutant of {module}")
         chosen = sorted(random.Random(f"{seed}:{module}").sample(every, min(sample, len(every))))

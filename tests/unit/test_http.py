@@ -808,8 +808,9 @@ async def test_a_get_redirect_without_location_is_the_error(
     provider, router = connected
     router.get(DEVICES).respond(status, json={"error": {"message": f"no {TOKEN} here"}})
     with pytest.raises(ApiError) as excinfo:
-        await provider.experiment.backends()
+        await provider.http.request("GET", DEVICES)
     assert excinfo.value.status == status
+    assert excinfo.value.message == "no ... here"
     assert TOKEN not in str(excinfo.value)
 
 

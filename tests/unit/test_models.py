@@ -357,3 +357,26 @@ def test_ndarray_without_numpy_is_left_undecoded(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "numpy", None)
     envelope = {"__type__": "ndarray", "__value__": base64.b64encode(b"\x93NUMPY").decode()}
     assert decode_envelopes(envelope) == envelope
+
+
+def test_what_a_partial_update_may_change_and_what_it_refuses() -> None:
+    from async_qexp.models.codec import updatable, update_body
+
+    assert updatable(Experiment) == (
+        "metadata",
+        "job_ids",
+        "tags",
+        "notes",
+        "share_level",
+        "end_datetime",
+    )
+    assert updatable(AnalysisResult) == ("result_data", "quality", "verified", "tags", "chisq")
+    with pytest.raises(TypeError, match=r"^Experiment\.no_such_field cannot be updated$"):
+        update_body(Experiment, {"no_such_field": 1})
+    with pytest.raises(TypeError, match=r"^Experiment\.experiment_type cannot be updated$"):
+        update_body(Experiment, {"experiment_type": "T2"})
+    end = datetime(2022, 7, 29, 15, 19, 45, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    assert update_body(Experiment, {"end_datetime": end, "tags": ["a"]}) == {
+        "end_time": "2022-07-29T09:49:45Z",
+        "tags": ["a"],
+    }

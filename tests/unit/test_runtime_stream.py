@@ -829,3 +829,106 @@ async def test_a_proxy_is_shown_without_its_credentials() -> None:
 
     assert _shown("http://user:secret@proxy.test:3128") == "http://proxy.test:3128"
     assert _shown("https://proxy.test") == "https://proxy.test"
+
+
+async def test_a_stream_through_a_proxy_says_so_without_its_credentials(
+    runtime_provider, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    from async_qexp.runtime import _api
+    from async_qexp.runtime import stream as stream_module
+
+    provider, router, scripted = runtime_provider
+    scripted.script = [messages("p")]
+    mock_job(router, provider.runtime.base_url, "job36")
+    proxy = "http://user:secret@proxy.test:3128"
+    monkeypatch.setattr(_api.JobsApi, "websocket_options", lambda self, url: {"proxy": proxy})
+    opened: list[dict[str, Any]] = []
+    real_connect = stream_module.connect
+
+    def direct_connect(url: str, **options: Any) -> Any:
+        opened.append(dict(options))
+        options.pop("proxy")  # the test server is reached directly
+        return real_connect(url, **options)
+
+    monkeypatch.setattr(stream_module, "connect", direct_connect)
+    job = await provider.runtime.job("job36")
+    with caplog.at_level(logging.DEBUG, logger="async_qexp"):
+        assert await collect(job.stream_results()) == ["p"]
+    assert opened[0]["proxy"] == proxy
+    connecting = [m for _, m in stream_log(caplog) if "connecting to" in m]
+    assert connecting == [
+        f"stream of job job36: connecting to "
+        f"{provider.runtime.base_url.replace('http', 'ws', 1)}/stream/jobs/job36"
+        f" through the proxy http://proxy.test:3128"
+    ]
+    assert "secret" not in caplog.text
+
+
+async def test_a_certificate_that_does_not_verify_falls_back_to_polling(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import ssl
+
+    from async_qexp.emulator.tls import self_signed
+
+    try:
+        files = self_signed(tmp_path)
+    except RuntimeError as exc:  # pragma: no cover - neither cryptography nor openssl
+        pytest.skip(str(exc))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files.cert, files.key)
+    connections = 0
+
+    async def never(ws: ServerConnection) -> None:  # pragma: no cover - the handshake fails
+        nonlocal connections
+        connections += 1
+
+    async with serve(never, "127.0.0.1", 0, ssl=context) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        runtime_url = f"https://127.0.0.1:{port}/runtime"  # a CA the client does not trust
+        async with provider_with(runtime_url, FAST) as (provider, router):
+            mock_polling(router, runtime_url, "job37", ["m"])
+            job = await provider.runtime.job("job37")
+            stream = job.stream_results()
+            with caplog.at_level(logging.WARNING, logger="async_qexp"):
+                assert await collect(stream) == ["m", "final"]
+    assert stream.polled
+    assert stream.reconnects == 0  # no retry: the certificate would not verify next time
+    assert connections == 0
+    [(level, warning)] = stream_log(caplog)
+    assert level == logging.WARNING
+    assert warning.startswith(
+        f"stream of job job37: the TLS certificate of wss://127.0.0.1:{port}/runtime/stream/"
+        "jobs/job37 did not verify ("
+    )
+    assert warning.endswith("): falling back to polling")
+    assert "certificate" in warning.split("did not verify (")[1]
+
+
+async def test_closing_a_callback_stream_waits_for_what_was_received(runtime_provider) -> None:  # type: ignore[no-untyped-def]
+    provider, router, scripted = runtime_provider
+    release = asyncio.Event()
+
+    async def three_then_hold(ws: ServerConnection) -> None:
+        await ws.send("ACK")
+        for i in range(3):
+            await ws.send(json.dumps(i))
+        await release.wait()
+
+    scripted.script = [three_then_hold]
+    mock_job(router, provider.runtime.base_url, "job38")
+    job = await provider.runtime.job("job38")
+    fed: list[Any] = []
+    received = asyncio.Event()
+
+    async def slow(job_id: str, message: Any) -> None:
+        received.set()
+        await asyncio.sleep(0.05)
+        fed.append(message)
+
+    stream = job.stream_results(slow)
+    await wait_until(lambda: stream.delivered == 3)
+    await received.wait()
+    await stream.aclose()
+    assert fed == [0, 1, 2]  # aclose returned only once the callback had them all
+    release.set()

@@ -201,3 +201,19 @@ def test_records_read_naive_server_times_as_utc() -> None:
         experiment_id="e2", experiment_type="T1", backend_name="b", start_datetime=NAIVE_WIRE
     )
     assert typed.start_datetime == NAIVE_INSTANT + timedelta(hours=8)
+
+
+def test_parse_iso_reads_a_date_alone_as_midnight_unless_told_not_to() -> None:
+    from async_qexp.models.timeutil import parse_iso
+
+    assert parse_iso("2022-07-29") == datetime(2022, 7, 29, 0, 0, 0)
+    assert parse_iso("2022-07-29").tzinfo is None  # as written: no offset
+    with pytest.raises(ValueError, match="not an ISO-8601 date-time"):
+        parse_iso("2022-07-29", date_only=False)
+
+
+def test_parse_iso_refuses_an_offset_out_of_range() -> None:
+    from async_qexp.models.timeutil import parse_iso
+
+    with pytest.raises(ValueError, match=r"offset out of range in '2022-07-29T10:00\+24:00'"):
+        parse_iso("2022-07-29T10:00+24:00")
