@@ -89,12 +89,13 @@ class ProxyRoute:
         raw = f"{self.auth[0]}:{self.auth[1]}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
 
-    def url_with_credentials(self) -> str:
-        """The URL with the credentials in it, percent-encoded."""
+    def url_with_credentials(self, *, encoded: bool = True) -> str:
+        """The URL with the credentials in it, percent-encoded (or, not ``encoded``, as
+        they are)."""
         if self.auth is None:
             return self.url
         scheme, rest = self.url.split("://", 1)
-        user, password = (quote(part, safe="") for part in self.auth)
+        user, password = (quote(part, safe="") for part in self.auth) if encoded else self.auth
         return f"{scheme}://{user}:{password}@{rest}"
 
     def websocket_url(self) -> str:
@@ -106,12 +107,12 @@ class ProxyRoute:
         unchanged; others can only be given encoded, so such a proxy may refuse the stream's
         connection, and the stream then falls back to polling through the REST calls.
         """
-        if self.auth is None or _WEBSOCKETS_DECODES_CREDENTIALS:
-            return self.url_with_credentials()
-        if all(_sendable_raw(part) for part in self.auth):
-            scheme, rest = self.url.split("://", 1)
-            return f"{scheme}://{self.auth[0]}:{self.auth[1]}@{rest}"
-        return self.url_with_credentials()
+        raw = (
+            self.auth is not None
+            and not _WEBSOCKETS_DECODES_CREDENTIALS
+            and all(_sendable_raw(part) for part in self.auth)
+        )
+        return self.url_with_credentials(encoded=not raw)
 
     def httpx_proxy(self, context: ssl.SSLContext | None = None) -> httpx.Proxy:
         """The same proxy for httpx's transport (``context``: the TLS context of an
