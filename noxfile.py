@@ -221,7 +221,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library, and on a module that uses the blocking facade (so its
     generated signatures are checked from the caller's side)."""
-    session.install("-e", ".[test]", "mypy>=1.10")
+    session.install("-e", ".[test,postgresql]", "mypy>=1.10")
     session.run("mypy", "--strict", "async_qexp", "tests/typecheck")
 
 

@@ -29,7 +29,7 @@ from .classic import classic_routes
 from .faults import FaultDecision, RequestRecord
 from .resultsdb import blob_routes, resultsdb_routes
 from .state import EmulatorState, state_of
-from .store import Conflict, Forbidden, Invalid, NotFound, StoreError
+from .store import Conflict, Forbidden, Invalid, NotFound, StoreError, Unavailable
 
 __all__ = ["SERVICE_PREFIXES", "build_app"]
 
@@ -63,6 +63,7 @@ _STORE_STATUS: dict[type[StoreError], int] = {
     Forbidden: 403,
     Conflict: 409,
     Invalid: 400,
+    Unavailable: 503,
 }
 
 
@@ -74,6 +75,8 @@ async def _problem(request: Request, exc: Exception) -> Response:
 async def _store_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StoreError)
     status = _STORE_STATUS.get(type(exc), 500)
+    if status == 503:
+        return error_response(status, exc.message, headers={"retry-after": "1"})
     return error_response(status, exc.message, headers=_CLOSE if status >= 500 else None)
 
 
@@ -264,7 +267,8 @@ class OuterMiddleware:
 
 
 def _undecodable(scope: Scope) -> str | None:
-    """Why the percent-decoded path or query string is not UTF-8 (``None`` if it is).
+    """Why the percent-decoded path or query string is not UTF-8, or holds NUL (``None`` if
+    neither).
 
     Names and ids are percent-decoded from the path; decoding invalid UTF-8 leniently would
     turn different raw names into one (``%ff`` and ``%fe`` both into U+FFFD), so such a
@@ -276,10 +280,13 @@ def _undecodable(scope: Scope) -> str | None:
         ("query string", scope.get("query_string", b"").replace(b"+", b" ")),
     ]
     for where, raw in parts:
+        decoded = unquote_to_bytes(raw)
         try:
-            unquote_to_bytes(raw).decode("utf-8")
+            decoded.decode("utf-8")
         except UnicodeDecodeError:
             return f"the {where} is not UTF-8 once percent-decoded"
+        if b"\x00" in decoded:
+            return f"the {where} holds a NUL character (%00), which no name or value may"
     return None
 
 

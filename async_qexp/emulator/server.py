@@ -19,7 +19,7 @@ from .app import build_app
 from .config import EmulatorConfig
 from .faults import FaultSettings, RequestLog
 from .state import Capacity, EmulatorState
-from .store import SQLiteStore
+from .store import open_store
 
 if TYPE_CHECKING:
     from .runtime.manager import RuntimeManager
@@ -198,7 +198,7 @@ async def serve(
     """
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
     async with contextlib.AsyncExitStack() as stack:
-        store = await SQLiteStore.open(cfg.db, cfg.synchronous)
+        store = await open_store(cfg.db, synchronous=cfg.synchronous)
         stack.push_async_callback(store.aclose)
         state = await EmulatorState.create(cfg, store)
         manager: RuntimeManager | None = None

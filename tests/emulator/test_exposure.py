@@ -90,6 +90,7 @@ async def test_program_upload_can_be_turned_off() -> None:
             assert r.status_code == 200, r.text
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.asyncio
 async def test_synchronous_full_for_a_record_store(tmp_path: Path) -> None:
     for level, value in (("normal", 1), ("full", 2)):

@@ -80,6 +80,7 @@ def _result(uuid: str, exp: str, **fields: Any) -> dict[str, Any]:
 # -- the database thread ---------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.asyncio
 async def test_every_handler_query_runs_on_the_database_thread(emu: Emulator) -> None:
     store = emu.state.store
@@ -120,8 +121,9 @@ async def test_the_connection_refuses_any_other_thread(tmp_path: Path) -> None:
     store = await SQLiteStore.open(str(tmp_path / "db.sqlite"))
     try:
         assert store.thread_id not in (None, threading.get_ident())
-        conn = store._conn
-        assert conn is not None
+        db = store._db
+        assert db is not None
+        conn = db.conn
         with pytest.raises(sqlite3.ProgrammingError):
             conn.execute("SELECT 1")
         mode = await store.execute(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
@@ -133,6 +135,7 @@ async def test_the_connection_refuses_any_other_thread(tmp_path: Path) -> None:
     assert not any(t.name.startswith("qexp-emulator-db") for t in threading.enumerate())
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.asyncio
 async def test_a_slow_database_call_does_not_block_the_loop(emu: Emulator) -> None:
     store = emu.state.store
@@ -270,6 +273,7 @@ async def test_query_objects_and_keyset_markers() -> None:
         await store.aclose()
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.asyncio
 async def test_serve_leaves_no_database_thread() -> None:
     async with serve() as emu:

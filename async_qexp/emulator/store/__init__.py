@@ -1,5 +1,7 @@
-"""Storage of the emulator: the async :class:`Store` interface, its typed errors, and
-:class:`SQLiteStore`, which runs every SQLite call on one database thread.
+"""Storage of the emulator: the async :class:`Store` interface, its typed errors, and the two
+stores: :class:`SQLiteStore` (a file or memory, on one database thread; the default) and
+``PostgresStore`` (in :mod:`.postgres`, with the ``postgresql`` extra), chosen by
+:func:`open_store` from the database's name.
 
 See :mod:`.interface` for the operations and the fields of the records they take and return.
 """
@@ -7,7 +9,35 @@ See :mod:`.interface` for the operations and the fields of the records they take
 from __future__ import annotations
 
 from . import interface
+from ._base import SCHEMA_VERSION, SchemaError, is_postgres_url
 from .interface import *  # noqa: F403 - the interface is this package's vocabulary
 from .sqlite import SQLiteStore
 
-__all__ = [*interface.__all__, "SQLiteStore"]
+__all__ = [
+    *interface.__all__,
+    "SCHEMA_VERSION",
+    "SQLiteStore",
+    "SchemaError",
+    "is_postgres_url",
+    "open_store",
+]
+
+
+async def open_store(db: str | None, *, synchronous: str = "normal") -> interface.Store:
+    """Open the store of ``db``: a PostgreSQL URL, a SQLite file, or ``None`` (SQLite in
+    memory). ``synchronous`` applies to a SQLite file.
+
+    Raises:
+        ImportError: a PostgreSQL URL without the ``postgresql`` extra installed.
+        SchemaError: the database was made by a newer emulator.
+    """
+    if is_postgres_url(db):
+        assert db is not None
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            raise ImportError(
+                'a PostgreSQL database needs psycopg: pip install "async_qexp[postgresql]"'
+            ) from exc
+        return await PostgresStore.open(db)
+    return await SQLiteStore.open(db, synchronous)

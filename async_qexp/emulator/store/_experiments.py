@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +24,7 @@ from ..queries import (
     TextMatch,
     TimeBound,
 )
-from ._sql import fetch_all, fetch_one, from_json, insert, json_text, transaction, update
+from ._sql import Db, fetch_all, fetch_one, from_json, insert, json_text, transaction, update
 from .interface import BlobKind, Conflict, Forbidden, Invalid, NotFound, Row
 
 __all__ = [
@@ -50,7 +49,6 @@ __all__ = [
 ]
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS experiments (
     uuid TEXT PRIMARY KEY,
     type TEXT NOT NULL,
@@ -72,7 +70,7 @@ CREATE TABLE IF NOT EXISTS experiments (
 );
 CREATE INDEX IF NOT EXISTS exp_by_start ON experiments (COALESCE(start_time, '') DESC, uuid);
 CREATE INDEX IF NOT EXISTS exp_by_start_asc
-    ON experiments (COALESCE(start_time, char(1114111)), uuid);
+    ON experiments (COALESCE(start_time, {max_char}), uuid);
 CREATE INDEX IF NOT EXISTS exp_by_type
     ON experiments (type, COALESCE(start_time, '') DESC, uuid);
 CREATE INDEX IF NOT EXISTS exp_by_owner_start
@@ -144,11 +142,10 @@ RESULT_COLUMNS = (
     "updated_at",
 )
 
-_MAX_CHAR = "char(1114111)"
 # Sort field -> (SQL for ascending order, SQL for descending order). Nulls sort last in both
-# directions thanks to the COALESCE sentinels ('' is smallest, U+10FFFF largest).
+# directions thanks to the COALESCE sentinels ('' is smallest, U+10FFFF largest: {max_char}).
 _EXPERIMENT_SORT_SQL: dict[str, tuple[str, str]] = {
-    "start_time": (f"COALESCE(e.start_time, {_MAX_CHAR})", "COALESCE(e.start_time, '')"),
+    "start_time": ("COALESCE(e.start_time, {max_char})", "COALESCE(e.start_time, '')"),
     "type": ("e.type", "e.type"),
     "uuid": ("e.uuid", "e.uuid"),
 }
@@ -159,11 +156,34 @@ _RESULT_SORT_SQL: dict[str, tuple[str, str]] = {
     "uuid": ("a.uuid", "a.uuid"),
 }
 _TIME_SQL = {"ge": ">=", "le": "<=", "gt": ">", "lt": "<", "eq": "="}
-_PLOT_NAMES_SQL = (
-    "(SELECT json_group_array(name) FROM (SELECT name FROM blobs b "
-    "WHERE b.experiment_uuid = e.uuid AND b.kind = 'plot' ORDER BY b.rowid)) AS plot_names"
-)
-_SELECT_EXPERIMENT = f"SELECT e.*, {_PLOT_NAMES_SQL}{{keys}} FROM experiments e"
+_PLOT_SOURCE = "blobs b WHERE b.experiment_uuid = e.uuid AND b.kind = 'plot'"
+
+
+_SELECTS: dict[type[Db], str] = {}
+_SORTS: dict[type[Db], dict[str, tuple[str, str]]] = {}
+
+
+def _select_experiment(db: Db) -> str:
+    """``SELECT`` of experiments with their ``plot_names`` (and ``{keys}`` to fill in)."""
+    sql = _SELECTS.get(type(db))
+    if sql is None:
+        plot_names = db.json_names(_PLOT_SOURCE, "b")
+        sql = _SELECTS[type(db)] = (
+            f"SELECT e.*, {plot_names} AS plot_names{{keys}} FROM experiments e"
+        )
+    return sql
+
+
+def _experiment_sort_sql(db: Db) -> dict[str, tuple[str, str]]:
+    sorts = _SORTS.get(type(db))
+    if sorts is None:
+        sorts = _SORTS[type(db)] = {
+            key: (asc.format(max_char=db.max_char), desc)
+            for key, (asc, desc) in _EXPERIMENT_SORT_SQL.items()
+        }
+    return sorts
+
+
 _SELECT_RESULT = (
     "SELECT a.*, e.device_name AS device_name{keys} "
     "FROM analysis_results a JOIN experiments e ON e.uuid = a.experiment_uuid"
@@ -244,10 +264,8 @@ def _checked(
     return row
 
 
-def _experiment_row(
-    conn: sqlite3.Connection, user: Principal, uuid: str, write: bool
-) -> dict[str, Any]:
-    row = fetch_one(conn, _SELECT_EXPERIMENT.format(keys="") + " WHERE e.uuid = ?", (uuid,))
+def _experiment_row(db: Db, user: Principal, uuid: str, write: bool) -> dict[str, Any]:
+    row = fetch_one(db, _select_experiment(db).format(keys="") + " WHERE e.uuid = ?", (uuid,))
     return _checked(
         row,
         user,
@@ -257,10 +275,8 @@ def _experiment_row(
     )
 
 
-def _result_row(
-    conn: sqlite3.Connection, user: Principal, uuid: str, write: bool
-) -> dict[str, Any]:
-    row = fetch_one(conn, _SELECT_RESULT_CHECKED + " WHERE a.uuid = ?", (uuid,))
+def _result_row(db: Db, user: Principal, uuid: str, write: bool) -> dict[str, Any]:
+    row = fetch_one(db, _SELECT_RESULT_CHECKED + " WHERE a.uuid = ?", (uuid,))
     return _checked(
         row,
         user,
@@ -270,13 +286,11 @@ def _result_row(
     )
 
 
-def _check_parent(
-    conn: sqlite3.Connection, user: Principal, parent: str, uuid: str, device: str
-) -> None:
+def _check_parent(db: Db, user: Principal, parent: str, uuid: str, device: str) -> None:
     if parent == uuid:
         raise Invalid("an experiment cannot be its own parent")
     row = fetch_one(
-        conn,
+        db,
         "SELECT device_name, owner, visibility, hub_id, group_id, project_id "
         "FROM experiments WHERE uuid = ?",
         (parent,),
@@ -290,54 +304,50 @@ def _check_parent(
 # -- experiments -------------------------------------------------------------------------------
 
 
-def get_experiment(conn: sqlite3.Connection, user: Principal, uuid: str, write: bool) -> Row:
+def get_experiment(db: Db, user: Principal, uuid: str, write: bool) -> Row:
     """See :meth:`ExperimentStore.get_experiment`."""
-    return _experiment_record(_experiment_row(conn, user, uuid, write))
+    return _experiment_record(_experiment_row(db, user, uuid, write))
 
 
-def create_experiment(conn: sqlite3.Connection, user: Principal, values: Mapping[str, Any]) -> Row:
+def create_experiment(db: Db, user: Principal, values: Mapping[str, Any]) -> Row:
     """See :meth:`ExperimentStore.create_experiment`."""
     uuid = values["uuid"]
-    with transaction(conn):
+    with transaction(db):
         parent = values.get("parent_experiment_uuid")
         if parent:
-            _check_parent(conn, user, parent, uuid, values["device_name"])
+            _check_parent(db, user, parent, uuid, values["device_name"])
         columns = _experiment_columns(values)
         exists = f"experiment {uuid!r} already exists"
-        insert(conn, "experiments", columns, EXPERIMENT_COLUMNS, exists=exists)
-        return _experiment_record(_experiment_row(conn, user, uuid, False))
+        insert(db, "experiments", columns, EXPERIMENT_COLUMNS, exists=exists)
+        return _experiment_record(_experiment_row(db, user, uuid, False))
 
 
-def update_experiment(
-    conn: sqlite3.Connection, user: Principal, uuid: str, changes: Mapping[str, Any]
-) -> Row:
+def update_experiment(db: Db, user: Principal, uuid: str, changes: Mapping[str, Any]) -> Row:
     """See :meth:`ExperimentStore.update_experiment`."""
-    with transaction(conn):
-        row = _experiment_row(conn, user, uuid, True)
+    with transaction(db):
+        row = _experiment_row(db, user, uuid, True)
         if not changes:
             return _experiment_record(row)
         parent = changes.get("parent_experiment_uuid")
         if parent:
-            _check_parent(conn, user, parent, uuid, row["device_name"])
-        update(
-            conn, "experiments", ("uuid", uuid), _experiment_columns(changes), EXPERIMENT_COLUMNS
-        )
-        return _experiment_record(_experiment_row(conn, user, uuid, False))
+            _check_parent(db, user, parent, uuid, row["device_name"])
+        update(db, "experiments", ("uuid", uuid), _experiment_columns(changes), EXPERIMENT_COLUMNS)
+        return _experiment_record(_experiment_row(db, user, uuid, False))
 
 
-def delete_experiment(conn: sqlite3.Connection, user: Principal, uuid: str) -> Row:
+def delete_experiment(db: Db, user: Principal, uuid: str) -> Row:
     """See :meth:`ExperimentStore.delete_experiment`."""
-    with transaction(conn):
-        record = _experiment_record(_experiment_row(conn, user, uuid, True))
-        conn.execute("DELETE FROM experiments WHERE uuid = ?", (uuid,))
+    with transaction(db):
+        record = _experiment_record(_experiment_row(db, user, uuid, True))
+        db.execute("DELETE FROM experiments WHERE uuid = ?", (uuid,))
     return record
 
 
-def import_experiments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+def import_experiments(db: Db, rows: Iterable[Mapping[str, Any]]) -> int:
     """See :meth:`ExperimentStore.import_experiments`."""
     columns = [_experiment_columns(values) for values in rows]
-    with transaction(conn):
-        conn.executemany(
+    with transaction(db):
+        db.executemany(
             f"INSERT INTO experiments ({','.join(EXPERIMENT_COLUMNS)}) "
             f"VALUES ({','.join('?' * len(EXPERIMENT_COLUMNS))})",
             [[values.get(c) for c in EXPERIMENT_COLUMNS] for values in columns],
@@ -348,48 +358,46 @@ def import_experiments(conn: sqlite3.Connection, rows: Iterable[Mapping[str, Any
 # -- analysis results --------------------------------------------------------------------------
 
 
-def get_result(conn: sqlite3.Connection, user: Principal, uuid: str) -> Row:
+def get_result(db: Db, user: Principal, uuid: str) -> Row:
     """See :meth:`ExperimentStore.get_result`."""
-    return _result_record(_result_row(conn, user, uuid, False))
+    return _result_record(_result_row(db, user, uuid, False))
 
 
-def create_result(conn: sqlite3.Connection, user: Principal, values: Mapping[str, Any]) -> Row:
+def create_result(db: Db, user: Principal, values: Mapping[str, Any]) -> Row:
     """See :meth:`ExperimentStore.create_result`."""
     uuid = values["uuid"]
-    with transaction(conn):
-        _experiment_row(conn, user, values["experiment_uuid"], True)
+    with transaction(db):
+        _experiment_row(db, user, values["experiment_uuid"], True)
         exists = f"analysis result {uuid!r} already exists"
-        insert(conn, "analysis_results", _result_columns(values), RESULT_COLUMNS, exists=exists)
-        return _result_record(_result_row(conn, user, uuid, False))
+        insert(db, "analysis_results", _result_columns(values), RESULT_COLUMNS, exists=exists)
+        return _result_record(_result_row(db, user, uuid, False))
 
 
 def update_results(
-    conn: sqlite3.Connection, user: Principal, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    db: Db, user: Principal, updates: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[Row]:
     """See :meth:`ExperimentStore.update_results`."""
-    with transaction(conn):
+    with transaction(db):
         for uuid, changes in updates:
-            _result_row(conn, user, uuid, True)
-            update(
-                conn, "analysis_results", ("uuid", uuid), _result_columns(changes), RESULT_COLUMNS
-            )
-        return [_result_record(_result_row(conn, user, uuid, False)) for uuid, _ in updates]
+            _result_row(db, user, uuid, True)
+            update(db, "analysis_results", ("uuid", uuid), _result_columns(changes), RESULT_COLUMNS)
+        return [_result_record(_result_row(db, user, uuid, False)) for uuid, _ in updates]
 
 
-def delete_result(conn: sqlite3.Connection, user: Principal, uuid: str) -> Row:
+def delete_result(db: Db, user: Principal, uuid: str) -> Row:
     """See :meth:`ExperimentStore.delete_result`."""
-    with transaction(conn):
-        record = _result_record(_result_row(conn, user, uuid, True))
-        conn.execute("DELETE FROM analysis_results WHERE uuid = ?", (uuid,))
+    with transaction(db):
+        record = _result_record(_result_row(db, user, uuid, True))
+        db.execute("DELETE FROM analysis_results WHERE uuid = ?", (uuid,))
     return record
 
 
 # -- figures and files -------------------------------------------------------------------------
 
 
-def _blob_exists(conn: sqlite3.Connection, kind: str, exp_uuid: str, name: str) -> bool:
+def _blob_exists(db: Db, kind: str, exp_uuid: str, name: str) -> bool:
     return (
-        conn.execute(
+        db.execute(
             "SELECT 1 FROM blobs WHERE experiment_uuid = ? AND kind = ? AND name = ?",
             (exp_uuid, kind, name),
         ).fetchone()
@@ -397,12 +405,12 @@ def _blob_exists(conn: sqlite3.Connection, kind: str, exp_uuid: str, name: str) 
     )
 
 
-def _touch(conn: sqlite3.Connection, exp_uuid: str, now: str) -> None:
-    conn.execute("UPDATE experiments SET updated_at = ? WHERE uuid = ?", (now, exp_uuid))
+def _touch(db: Db, exp_uuid: str, now: str) -> None:
+    db.execute("UPDATE experiments SET updated_at = ? WHERE uuid = ?", (now, exp_uuid))
 
 
 def put_blob(
-    conn: sqlite3.Connection,
+    db: Db,
     kind: BlobKind,
     exp_uuid: str,
     name: str,
@@ -412,18 +420,16 @@ def put_blob(
     exists: bool | None,
 ) -> None:
     """See :meth:`ExperimentStore.put_blob`."""
-    with transaction(conn):
+    with transaction(db):
         if user is not None:
-            _experiment_row(conn, user, exp_uuid, True)
-        elif (
-            conn.execute("SELECT 1 FROM experiments WHERE uuid = ?", (exp_uuid,)).fetchone() is None
-        ):
+            _experiment_row(db, user, exp_uuid, True)
+        elif db.execute("SELECT 1 FROM experiments WHERE uuid = ?", (exp_uuid,)).fetchone() is None:
             raise NotFound(f"experiment {exp_uuid!r} not found")
-        if exists is not None and _blob_exists(conn, kind, exp_uuid, name) != exists:
+        if exists is not None and _blob_exists(db, kind, exp_uuid, name) != exists:
             if exists:
                 raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
             raise Conflict(f"{_BLOB_NOUN[kind]} {name!r} already exists")
-        conn.execute(
+        db.execute(
             "INSERT INTO blobs (kind, experiment_uuid, name, data, size, created_at, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (experiment_uuid, kind, name) DO UPDATE SET "
@@ -431,15 +437,13 @@ def put_blob(
             (kind, exp_uuid, name, data, len(data), now, now),
         )
         if kind == "plot":
-            _touch(conn, exp_uuid, now)
+            _touch(db, exp_uuid, now)
 
 
-def get_blob(
-    conn: sqlite3.Connection, user: Principal, kind: BlobKind, exp_uuid: str, name: str
-) -> bytes:
+def get_blob(db: Db, user: Principal, kind: BlobKind, exp_uuid: str, name: str) -> bytes:
     """See :meth:`ExperimentStore.get_blob`."""
-    _experiment_row(conn, user, exp_uuid, False)
-    row = conn.execute(
+    _experiment_row(db, user, exp_uuid, False)
+    row = db.execute(
         "SELECT data FROM blobs WHERE experiment_uuid = ? AND kind = ? AND name = ?",
         (exp_uuid, kind, name),
     ).fetchone()
@@ -449,27 +453,25 @@ def get_blob(
 
 
 def delete_blob(
-    conn: sqlite3.Connection, user: Principal, kind: BlobKind, exp_uuid: str, name: str, now: str
+    db: Db, user: Principal, kind: BlobKind, exp_uuid: str, name: str, now: str
 ) -> None:
     """See :meth:`ExperimentStore.delete_blob`."""
-    with transaction(conn):
-        _experiment_row(conn, user, exp_uuid, True)
-        cur = conn.execute(
+    with transaction(db):
+        _experiment_row(db, user, exp_uuid, True)
+        cur = db.execute(
             "DELETE FROM blobs WHERE experiment_uuid = ? AND kind = ? AND name = ?",
             (exp_uuid, kind, name),
         )
         if cur.rowcount == 0:
             raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
-        _touch(conn, exp_uuid, now)
+        _touch(db, exp_uuid, now)
 
 
-def list_blobs(
-    conn: sqlite3.Connection, user: Principal, kind: BlobKind, exp_uuid: str
-) -> list[Row]:
+def list_blobs(db: Db, user: Principal, kind: BlobKind, exp_uuid: str) -> list[Row]:
     """See :meth:`ExperimentStore.list_blobs`."""
-    _experiment_row(conn, user, exp_uuid, False)
+    _experiment_row(db, user, exp_uuid, False)
     return fetch_all(
-        conn,
+        db,
         "SELECT name, size, updated_at FROM blobs WHERE experiment_uuid = ? AND kind = ? "
         "ORDER BY name",
         (exp_uuid, kind),
@@ -482,7 +484,8 @@ def list_blobs(
 class _Where:
     """SQL conditions (ANDed) and their arguments, built from a query object."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: Db) -> None:
+        self.db = db
         self.conds: list[str] = []
         self.args: list[Any] = []
 
@@ -519,19 +522,16 @@ class _Where:
 
     def text(self, column: str, match: TextMatch | None) -> None:
         if match is not None:
-            self.add(f"instr({column}, ?) > 0" if match.substring else f"{column} = ?", match.value)
+            self.add(self.db.contains(column) if match.substring else f"{column} = ?", match.value)
 
     def tags(self, column: str, match: TagMatch | None) -> None:
         if match is None:
             return
         if match.every:
             for tag in match.tags:
-                self.add(f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ?)", tag)
+                self.add(self.db.json_has(column), tag)
         else:
-            marks = ",".join("?" * len(match.tags))
-            self.add(
-                f"EXISTS (SELECT 1 FROM json_each({column}) WHERE value IN ({marks}))", *match.tags
-            )
+            self.add(self.db.json_has_any(column, len(match.tags)), *match.tags)
 
     def times(self, column: str, bounds: Sequence[TimeBound]) -> None:
         for bound in bounds:
@@ -539,10 +539,7 @@ class _Where:
 
     def components(self, alias: str, match: ComponentMatch) -> None:
         for component in match.contains:
-            self.add(
-                f"EXISTS (SELECT 1 FROM json_each({alias}.device_components) WHERE value = ?)",
-                component,
-            )
+            self.add(self.db.json_has(f"{alias}.device_components"), component)
         if match.exact is not None:
             self.add(f"{alias}.dc_key = ?", _components_key(match.exact))
 
@@ -551,9 +548,9 @@ class _Where:
             self.add(f"{column} {'!=' if value[1] else '='} ?", value[0])
 
 
-def list_experiments(conn: sqlite3.Connection, user: Principal, query: ExperimentQuery) -> Page:
+def list_experiments(db: Db, user: Principal, query: ExperimentQuery) -> Page:
     """See :meth:`ExperimentStore.list_experiments`."""
-    where = _Where()
+    where = _Where(db)
     where.visible_to(user)
     for column in ("device_name", "hub_id", "group_id", "project_id", "parent_experiment_uuid"):
         where.equal(f"e.{column}", getattr(query, column))
@@ -561,7 +558,7 @@ def list_experiments(conn: sqlite3.Connection, user: Principal, query: Experimen
     where.tags("e.tags", query.tags)
     where.times("e.start_time", query.start_time)
     if query.components is not None:
-        inner = _Where()
+        inner = _Where(db)
         inner.components("a", query.components)
         where.add(
             "EXISTS (SELECT 1 FROM analysis_results a WHERE a.experiment_uuid = e.uuid AND "
@@ -572,14 +569,20 @@ def list_experiments(conn: sqlite3.Connection, user: Principal, query: Experimen
     where.negatable("e.visibility", query.visibility)
     where.negatable("e.owner", query.owner)
     rows, marker = _page(
-        conn, _SELECT_EXPERIMENT, where, _EXPERIMENT_SORT_SQL, query.sort, query.limit, query.marker
+        db,
+        _select_experiment(db),
+        where,
+        _experiment_sort_sql(db),
+        query.sort,
+        query.limit,
+        query.marker,
     )
     return Page([_experiment_record(r) for r in rows], marker)
 
 
-def list_results(conn: sqlite3.Connection, user: Principal, query: ResultQuery) -> Page:
+def list_results(db: Db, user: Principal, query: ResultQuery) -> Page:
     """See :meth:`ExperimentStore.list_results`."""
-    where = _Where()
+    where = _Where(db)
     where.visible_to(user)
     where.equal("e.device_name", query.device_name)
     where.equal("a.experiment_uuid", query.experiment_uuid)
@@ -593,13 +596,13 @@ def list_results(conn: sqlite3.Connection, user: Principal, query: ResultQuery) 
         where.add("a.verified = ?", int(query.verified))
     where.times("a.created_at", query.created_at)
     rows, marker = _page(
-        conn, _SELECT_RESULT, where, _RESULT_SORT_SQL, query.sort, query.limit, query.marker
+        db, _SELECT_RESULT, where, _RESULT_SORT_SQL, query.sort, query.limit, query.marker
     )
     return Page([_result_record(r) for r in rows], marker)
 
 
 def _page(
-    conn: sqlite3.Connection,
+    db: Db,
     select: str,
     where: _Where,
     key_sql: dict[str, tuple[str, str]],
@@ -635,7 +638,7 @@ def _page(
         sql += " WHERE " + " AND ".join(conds)
     sql += f" ORDER BY {order} LIMIT ?"
     args.append(limit + 1)
-    rows = fetch_all(conn, sql, args)
+    rows = fetch_all(db, sql, args)
     marker = None
     if len(rows) > limit:
         rows = rows[:limit]

@@ -6,12 +6,11 @@ operation, run on the database thread (see :mod:`._experiments`).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..queries import JobQuery, Principal, ProgramQuery
-from ._sql import fetch_all, fetch_one, from_json, insert, json_text, transaction, update
+from ._sql import Db, fetch_all, fetch_one, from_json, insert, json_text, transaction, update
 from .interface import FINAL_STATUSES, Conflict, Forbidden, NotFound, Row
 
 __all__ = [
@@ -127,15 +126,14 @@ def _program_columns(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _program_record(row: dict[str, Any]) -> Row:
+    row.pop("n", None)  # PostgreSQL's insertion order
     row["is_public"] = bool(row["is_public"])
     row["spec"] = from_json(row["spec"], {})
     return row
 
 
-def _program_row(
-    conn: sqlite3.Connection, user: Principal | None, program_id: str, write: bool
-) -> dict[str, Any]:
-    row = fetch_one(conn, "SELECT * FROM rt_programs WHERE id = ?", (program_id,))
+def _program_row(db: Db, user: Principal | None, program_id: str, write: bool) -> dict[str, Any]:
+    row = fetch_one(db, "SELECT * FROM rt_programs WHERE id = ?", (program_id,))
     if user is None and row is not None:
         return row
     if row is None or not (row["is_public"] or (user is not None and row["owner"] == user.id)):
@@ -145,87 +143,86 @@ def _program_row(
     return row
 
 
-def _name_taken(conn: sqlite3.Connection, name: str, other_than: str | None = None) -> bool:
-    row = conn.execute("SELECT id FROM rt_programs WHERE name = ?", (name,)).fetchone()
+def _name_taken(db: Db, name: str, other_than: str | None = None) -> bool:
+    row = db.execute("SELECT id FROM rt_programs WHERE name = ?", (name,)).fetchone()
     return row is not None and row[0] != other_than
 
 
-def get_program(
-    conn: sqlite3.Connection, user: Principal | None, program_id: str, write: bool
-) -> Row:
+def get_program(db: Db, user: Principal | None, program_id: str, write: bool) -> Row:
     """See :meth:`RuntimeStore.get_program`."""
-    return _program_record(_program_row(conn, user, program_id, write))
+    return _program_record(_program_row(db, user, program_id, write))
 
 
-def list_programs(conn: sqlite3.Connection, query: ProgramQuery) -> tuple[list[Row], int]:
+def list_programs(db: Db, query: ProgramQuery) -> tuple[list[Row], int]:
     """See :meth:`RuntimeStore.list_programs`."""
     where = "is_public = 1 OR owner = ?"
-    count = conn.execute(
+    count = db.execute(
         f"SELECT COUNT(*) FROM rt_programs WHERE {where}", (query.user_id,)
     ).fetchone()[0]
     rows = fetch_all(
-        conn,
-        f"SELECT * FROM rt_programs WHERE {where} ORDER BY rowid LIMIT ? OFFSET ?",
+        db,
+        f"SELECT * FROM rt_programs WHERE {where} ORDER BY {db.insertion_order} LIMIT ? OFFSET ?",
         (query.user_id, query.limit, query.offset),
     )
     return [_program_record(r) for r in rows], int(count)
 
 
-def create_program(conn: sqlite3.Connection, values: Mapping[str, Any], fallback_id: str) -> Row:
+def create_program(db: Db, values: Mapping[str, Any], fallback_id: str) -> Row:
     """See :meth:`RuntimeStore.create_program`."""
-    with transaction(conn):
-        if _name_taken(conn, values["name"]):
+    with transaction(db):
+        if _name_taken(db, values["name"]):
             raise Conflict(f"a program named {values['name']!r} already exists")
         program_id = values["id"]
-        if conn.execute("SELECT 1 FROM rt_programs WHERE id = ?", (program_id,)).fetchone():
+        if db.execute("SELECT 1 FROM rt_programs WHERE id = ?", (program_id,)).fetchone():
             program_id = fallback_id
         columns = {**_program_columns(values), "id": program_id}
-        insert(conn, "rt_programs", columns, PROGRAM_COLUMNS)
-        return _program_record(_program_row(conn, None, program_id, False))
+        # (a program of that name made meanwhile by another process is a conflict too)
+        taken = f"a program named {values['name']!r} already exists"
+        insert(db, "rt_programs", columns, PROGRAM_COLUMNS, exists=taken)
+        return _program_record(_program_row(db, None, program_id, False))
 
 
 def update_program(
-    conn: sqlite3.Connection,
+    db: Db,
     user: Principal,
     program_id: str,
     changes: Mapping[str, Any],
     spec_update: Mapping[str, Any] | None,
 ) -> Row:
     """See :meth:`RuntimeStore.update_program`."""
-    with transaction(conn):
-        row = _program_row(conn, user, program_id, True)
+    with transaction(db):
+        row = _program_row(db, user, program_id, True)
         values = dict(changes)
-        if "name" in values and _name_taken(conn, values["name"], other_than=row["id"]):
+        if "name" in values and _name_taken(db, values["name"], other_than=row["id"]):
             raise Conflict(f"a program named {values['name']!r} already exists")
         if spec_update is not None:
             values["spec"] = {**from_json(row["spec"], {}), **spec_update}
-        update(conn, "rt_programs", ("id", row["id"]), _program_columns(values), PROGRAM_COLUMNS)
-        return _program_record(_program_row(conn, None, row["id"], False))
+        update(db, "rt_programs", ("id", row["id"]), _program_columns(values), PROGRAM_COLUMNS)
+        return _program_record(_program_row(db, None, row["id"], False))
 
 
-def delete_program(conn: sqlite3.Connection, user: Principal, program_id: str) -> None:
+def delete_program(db: Db, user: Principal, program_id: str) -> None:
     """See :meth:`RuntimeStore.delete_program`."""
-    with transaction(conn):
-        row = _program_row(conn, user, program_id, True)
-        conn.execute("DELETE FROM rt_programs WHERE id = ?", (row["id"],))
+    with transaction(db):
+        row = _program_row(db, user, program_id, True)
+        db.execute("DELETE FROM rt_programs WHERE id = ?", (row["id"],))
 
 
-def upsert_system_programs(
-    conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]
-) -> list[str]:
+def upsert_system_programs(db: Db, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """See :meth:`RuntimeStore.upsert_system_programs`."""
     skipped: list[str] = []
-    with transaction(conn):
+    with transaction(db):
+        db.lock("system-programs")  # every worker process refreshes them as it starts
         for values in rows:
-            holders = conn.execute(
+            holders = db.execute(
                 "SELECT owner FROM rt_programs WHERE name = ? OR id = ?",
                 (values["name"], values["id"]),
             ).fetchall()
             if any(owner != values["owner"] for (owner,) in holders):
                 skipped.append(values["name"])
                 continue
-            conn.execute("DELETE FROM rt_programs WHERE id = ?", (values["id"],))
-            insert(conn, "rt_programs", _program_columns(values), PROGRAM_COLUMNS)
+            db.execute("DELETE FROM rt_programs WHERE id = ?", (values["id"],))
+            insert(db, "rt_programs", _program_columns(values), PROGRAM_COLUMNS)
     return skipped
 
 
@@ -245,39 +242,44 @@ def _job_record(row: dict[str, Any]) -> Row:
     return row
 
 
-def insert_job(conn: sqlite3.Connection, values: Mapping[str, Any], user: Principal | None) -> Row:
+def insert_job(db: Db, values: Mapping[str, Any], user: Principal | None) -> Row:
     """See :meth:`RuntimeStore.insert_job`."""
-    with transaction(conn):
+    with transaction(db):
         if user is not None:
-            program = _program_row(conn, user, values["program_id"], False)
+            program = _program_row(db, user, values["program_id"], False)
             values = {"cost": program["cost"], **values, "program_id": program["id"]}
         exists = f"job {values['id']} already exists"
-        insert(conn, "rt_jobs", _job_columns(values), JOB_COLUMNS, exists=exists)
-        return get_job(conn, values["id"], None)
+        insert(db, "rt_jobs", _job_columns(values), JOB_COLUMNS, exists=exists)
+        return get_job(db, values["id"], None)
 
 
-def get_job(conn: sqlite3.Connection, job_id: str, owner: str | None) -> Row:
+def get_job(db: Db, job_id: str, owner: str | None) -> Row:
     """See :meth:`RuntimeStore.get_job`."""
-    row = fetch_one(conn, "SELECT * FROM rt_jobs WHERE id = ?", (job_id,))
+    row = fetch_one(db, "SELECT * FROM rt_jobs WHERE id = ?", (job_id,))
     if row is None or (owner is not None and row["owner"] != owner):
         raise NotFound(f"job {job_id} not found")
     return _job_record(row)
 
 
-def update_job(conn: sqlite3.Connection, job_id: str, changes: Mapping[str, Any]) -> None:
+def update_job(db: Db, job_id: str, changes: Mapping[str, Any]) -> None:
     """See :meth:`RuntimeStore.update_job`."""
-    with transaction(conn):
-        update(conn, "rt_jobs", ("id", job_id), _job_columns(changes), JOB_COLUMNS)
+    # What a job writes (its logs, a failure's reason) is kept even with a NUL character in it.
+    columns = {
+        k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v
+        for k, v in _job_columns(changes).items()
+    }
+    with transaction(db):
+        update(db, "rt_jobs", ("id", job_id), columns, JOB_COLUMNS)
 
 
-def delete_job(conn: sqlite3.Connection, job_id: str) -> None:
+def delete_job(db: Db, job_id: str) -> None:
     """See :meth:`RuntimeStore.delete_job`."""
-    with transaction(conn):
-        conn.execute("DELETE FROM rt_jobs WHERE id = ?", (job_id,))
-        conn.execute("DELETE FROM rt_messages WHERE job_id = ?", (job_id,))
+    with transaction(db):
+        db.execute("DELETE FROM rt_jobs WHERE id = ?", (job_id,))
+        db.execute("DELETE FROM rt_messages WHERE job_id = ?", (job_id,))
 
 
-def list_jobs(conn: sqlite3.Connection, query: JobQuery) -> tuple[list[Row], int]:
+def list_jobs(db: Db, query: JobQuery) -> tuple[list[Row], int]:
     """See :meth:`RuntimeStore.list_jobs`."""
     conds = ["owner = ?"]
     args: list[Any] = [query.owner]
@@ -291,20 +293,20 @@ def list_jobs(conn: sqlite3.Connection, query: JobQuery) -> tuple[list[Row], int
         conds.append("hub = ? AND grp = ? AND project = ?")
         args.extend(query.hgp)
     where = " AND ".join(conds)
-    count = conn.execute(f"SELECT COUNT(*) FROM rt_jobs WHERE {where}", args).fetchone()[0]
+    count = db.execute(f"SELECT COUNT(*) FROM rt_jobs WHERE {where}", args).fetchone()[0]
     order = "ASC" if query.ascending else "DESC"
     rows = fetch_all(
-        conn,
+        db,
         f"SELECT * FROM rt_jobs WHERE {where} ORDER BY n {order} LIMIT ? OFFSET ?",
         [*args, query.limit, query.offset],
     )
     return [_job_record(r) for r in rows], int(count)
 
 
-def unfinished_jobs(conn: sqlite3.Connection) -> list[Row]:
+def unfinished_jobs(db: Db) -> list[Row]:
     """See :meth:`RuntimeStore.unfinished_jobs`."""
     rows = fetch_all(
-        conn,
+        db,
         f"SELECT * FROM rt_jobs WHERE status NOT IN ({_FINAL_MARKS}) ORDER BY n",
         FINAL_STATUSES,
     )
@@ -314,37 +316,35 @@ def unfinished_jobs(conn: sqlite3.Connection) -> list[Row]:
 # -- messages ----------------------------------------------------------------------------------
 
 
-def add_messages(
-    conn: sqlite3.Connection, job_id: str, first_seq: int, items: Sequence[tuple[bool, str]]
-) -> None:
+def add_messages(db: Db, job_id: str, first_seq: int, items: Sequence[tuple[bool, str]]) -> None:
     """See :meth:`RuntimeStore.add_messages`."""
     rows = [(job_id, first_seq + i, int(final), text) for i, (final, text) in enumerate(items)]
     if rows:
-        with transaction(conn):
-            conn.executemany(
-                "INSERT OR REPLACE INTO rt_messages (job_id, seq, final, data) VALUES (?, ?, ?, ?)",
+        with transaction(db):
+            db.executemany(
+                "INSERT INTO rt_messages (job_id, seq, final, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (job_id, seq) DO UPDATE SET "
+                "final = excluded.final, data = excluded.data",
                 rows,
             )
 
 
-def messages(
-    conn: sqlite3.Connection, job_id: str, after: int, limit: int
-) -> list[tuple[int, str]]:
+def messages(db: Db, job_id: str, after: int, limit: int) -> list[tuple[int, str]]:
     """See :meth:`RuntimeStore.messages`."""
-    rows = conn.execute(
+    rows = db.execute(
         "SELECT seq, data FROM rt_messages WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
         (job_id, after, limit),
     ).fetchall()
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
-def interim_results(conn: sqlite3.Connection, job_id: str, owner: str | None) -> str:
+def interim_results(db: Db, job_id: str, owner: str | None) -> str:
     """See :meth:`RuntimeStore.interim_results`."""
     if owner is not None:
-        get_job(conn, job_id, owner)
+        get_job(db, job_id, owner)
     texts = [
         str(r[0])
-        for r in conn.execute(
+        for r in db.execute(
             "SELECT data FROM rt_messages WHERE job_id = ? AND final = 0 ORDER BY seq", (job_id,)
         )
     ]

@@ -1,11 +1,10 @@
 """The storage interface of the emulator: what the route handlers and the runtime manager await.
 
 Every method is a coroutine and does one request's database work in one go (for example
-"check that the caller owns the experiment, insert the result, read it back"), so a store
-backed by a thread (SQLite) or by an async driver (asyncpg, psycopg) makes one hop per request.
-A refusal is a :class:`StoreError`; the HTTP layer maps :class:`NotFound` to 404,
-:class:`Forbidden` to 403, :class:`Conflict` to 409 and :class:`Invalid` to 400. Messages are
-written for the client.
+"check that the caller owns the experiment, insert the result, read it back"), so a store makes
+one hop to a database thread per request. A refusal is a :class:`StoreError`; the HTTP layer
+maps :class:`NotFound` to 404, :class:`Forbidden` to 403, :class:`Conflict` to 409,
+:class:`Invalid` to 400 and :class:`Unavailable` to 503. Messages are written for the client.
 
 Records are plain dicts of Python values, keyed by the wire field names (an experiment's and an
 analysis result's are exactly :data:`~async_qexp.emulator.queries.EXPERIMENT_FIELDS` and
@@ -50,6 +49,7 @@ __all__ = [
     "RuntimeStore",
     "Store",
     "StoreError",
+    "Unavailable",
 ]
 
 Row = dict[str, Any]
@@ -84,6 +84,10 @@ class Conflict(StoreError):
 
 class Invalid(StoreError):
     """The request refers to something unusable (a bad marker, a missing parent ...)."""
+
+
+class Unavailable(StoreError):
+    """The database cannot be reached just now (the request may be sent again)."""
 
 
 class ExperimentStore(Protocol):
@@ -326,6 +330,9 @@ class Store(ExperimentStore, RuntimeStore, Protocol):
     async def secret(self, name: str) -> bytes:
         """A random secret kept with the data (created on first use), so that tokens and
         signed URLs outlive a restart on the same database."""
+
+    async def ping(self) -> None:
+        """Check that the database answers (a trivial query); raise if it does not."""
 
     async def aclose(self) -> None:
         """Finish pending work and close the database."""

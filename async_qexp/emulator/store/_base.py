@@ -1,0 +1,266 @@
+"""What the SQLite and PostgreSQL stores share: :class:`SQLStore`, the :class:`~.interface.Store`
+whose every operation is one function of :mod:`._experiments` or :mod:`._runtime` run on a
+database thread; and the schema's versions (:func:`migrate`)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from ..queries import ExperimentQuery, JobQuery, Page, Principal, ProgramQuery, ResultQuery
+from . import _experiments as exp
+from . import _runtime as rt
+from ._sql import Db, transaction
+from .interface import BlobKind, Row, Store
+
+__all__ = ["SCHEMA_VERSION", "SQLStore", "SchemaError", "is_postgres_url", "migrate"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_STEPS: tuple[str, ...] = (exp.SCHEMA + rt.SCHEMA,)
+"""``_STEPS[i]`` takes a database from schema version ``i`` to ``i + 1`` (version 0: empty)."""
+SCHEMA_VERSION = len(_STEPS)
+"""The version of the schema this emulator writes (kept in ``meta`` as ``schema_version``)."""
+
+
+class SchemaError(RuntimeError):
+    """The database's schema is one this emulator cannot use (made by a newer emulator)."""
+
+
+def migrate(db: Db) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION` in one transaction; the version it had.
+
+    A database made before versions were recorded (it has the tables but no
+    ``schema_version``) counts as version 1.
+
+    Raises:
+        SchemaError: the database is of a newer version.
+    """
+    with transaction(db):
+        db.lock("schema")  # several processes may open one database at once
+        db.execute(_META)
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        # No version: an empty database (0) or one made before versions were kept (1).
+        found = int(row[0]) if row is not None else int(db.table_exists("experiments"))
+        if found > SCHEMA_VERSION:
+            raise SchemaError(
+                f"the database's schema is version {found}, newer than this emulator's "
+                f"({SCHEMA_VERSION}): open it with the newer async_qexp that wrote it"
+            )
+        for step in _STEPS[found:]:
+            for statement in db.schema(step).split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        if row is None or found != SCHEMA_VERSION:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+    return found
+
+
+def is_postgres_url(db: str | None) -> bool:
+    """Whether ``db`` names a PostgreSQL database (``postgresql://...`` or ``postgres://...``)
+    rather than a SQLite file."""
+    return db is not None and db.startswith(("postgresql://", "postgres://"))
+
+
+def _secret(db: Db, name: str) -> bytes:
+    key = f"secret:{name}"
+    with transaction(db):
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, secrets.token_bytes(32).hex()),
+        )
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return bytes.fromhex(row[0])
+
+
+def _ping(db: Db) -> None:
+    db.execute("SELECT 1").fetchone()
+
+
+class SQLStore(Store):
+    """A :class:`~.interface.Store` that runs each operation, a function of a :class:`Db`, on
+    a database thread: subclasses say which (:meth:`_run`)."""
+
+    async def _run(
+        self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn(db, *args, **kwargs)`` on a database thread and await its result."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """See :meth:`Store.aclose`."""
+        raise NotImplementedError
+
+    async def secret(self, name: str) -> bytes:
+        """See :meth:`Store.secret`."""
+        return await self._run(_secret, name)
+
+    async def ping(self) -> None:
+        """See :meth:`Store.ping`."""
+        await self._run(_ping)
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    async def list_experiments(self, user: Principal, query: ExperimentQuery) -> Page:
+        """See :meth:`ExperimentStore.list_experiments`."""
+        return await self._run(exp.list_experiments, user, query)
+
+    async def create_experiment(self, user: Principal, values: Mapping[str, Any]) -> Row:
+        """See :meth:`ExperimentStore.create_experiment`."""
+        return await self._run(exp.create_experiment, user, values)
+
+    async def get_experiment(self, user: Principal, uuid: str, *, write: bool = False) -> Row:
+        """See :meth:`ExperimentStore.get_experiment`."""
+        return await self._run(exp.get_experiment, user, uuid, write)
+
+    async def update_experiment(
+        self, user: Principal, uuid: str, changes: Mapping[str, Any]
+    ) -> Row:
+        """See :meth:`ExperimentStore.update_experiment`."""
+        return await self._run(exp.update_experiment, user, uuid, changes)
+
+    async def delete_experiment(self, user: Principal, uuid: str) -> Row:
+        """See :meth:`ExperimentStore.delete_experiment`."""
+        return await self._run(exp.delete_experiment, user, uuid)
+
+    async def import_experiments(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """See :meth:`ExperimentStore.import_experiments`."""
+        return await self._run(exp.import_experiments, list(rows))
+
+    # -- analysis results ----------------------------------------------------------------------
+
+    async def list_results(self, user: Principal, query: ResultQuery) -> Page:
+        """See :meth:`ExperimentStore.list_results`."""
+        return await self._run(exp.list_results, user, query)
+
+    async def create_result(self, user: Principal, values: Mapping[str, Any]) -> Row:
+        """See :meth:`ExperimentStore.create_result`."""
+        return await self._run(exp.create_result, user, values)
+
+    async def get_result(self, user: Principal, uuid: str) -> Row:
+        """See :meth:`ExperimentStore.get_result`."""
+        return await self._run(exp.get_result, user, uuid)
+
+    async def update_results(
+        self, user: Principal, updates: Sequence[tuple[str, Mapping[str, Any]]]
+    ) -> list[Row]:
+        """See :meth:`ExperimentStore.update_results`."""
+        return await self._run(exp.update_results, user, updates)
+
+    async def delete_result(self, user: Principal, uuid: str) -> Row:
+        """See :meth:`ExperimentStore.delete_result`."""
+        return await self._run(exp.delete_result, user, uuid)
+
+    # -- figures and files ---------------------------------------------------------------------
+
+    async def put_blob(
+        self,
+        kind: BlobKind,
+        exp_uuid: str,
+        name: str,
+        data: bytes,
+        now: str,
+        *,
+        user: Principal | None = None,
+        exists: bool | None = None,
+    ) -> None:
+        """See :meth:`ExperimentStore.put_blob`."""
+        await self._run(exp.put_blob, kind, exp_uuid, name, data, now, user, exists)
+
+    async def get_blob(self, user: Principal, kind: BlobKind, exp_uuid: str, name: str) -> bytes:
+        """See :meth:`ExperimentStore.get_blob`."""
+        return await self._run(exp.get_blob, user, kind, exp_uuid, name)
+
+    async def delete_blob(
+        self, user: Principal, kind: BlobKind, exp_uuid: str, name: str, now: str
+    ) -> None:
+        """See :meth:`ExperimentStore.delete_blob`."""
+        await self._run(exp.delete_blob, user, kind, exp_uuid, name, now)
+
+    async def list_blobs(self, user: Principal, kind: BlobKind, exp_uuid: str) -> list[Row]:
+        """See :meth:`ExperimentStore.list_blobs`."""
+        return await self._run(exp.list_blobs, user, kind, exp_uuid)
+
+    # -- runtime programs ----------------------------------------------------------------------
+
+    async def list_programs(self, query: ProgramQuery) -> tuple[list[Row], int]:
+        """See :meth:`RuntimeStore.list_programs`."""
+        return await self._run(rt.list_programs, query)
+
+    async def get_program(
+        self, user: Principal | None, program_id: str, *, write: bool = False
+    ) -> Row:
+        """See :meth:`RuntimeStore.get_program`."""
+        return await self._run(rt.get_program, user, program_id, write)
+
+    async def create_program(self, values: Mapping[str, Any], fallback_id: str) -> Row:
+        """See :meth:`RuntimeStore.create_program`."""
+        return await self._run(rt.create_program, values, fallback_id)
+
+    async def update_program(
+        self,
+        user: Principal,
+        program_id: str,
+        changes: Mapping[str, Any],
+        *,
+        spec_update: Mapping[str, Any] | None = None,
+    ) -> Row:
+        """See :meth:`RuntimeStore.update_program`."""
+        return await self._run(rt.update_program, user, program_id, changes, spec_update)
+
+    async def delete_program(self, user: Principal, program_id: str) -> None:
+        """See :meth:`RuntimeStore.delete_program`."""
+        await self._run(rt.delete_program, user, program_id)
+
+    async def upsert_system_programs(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """See :meth:`RuntimeStore.upsert_system_programs`."""
+        return await self._run(rt.upsert_system_programs, rows)
+
+    # -- runtime jobs and messages -------------------------------------------------------------
+
+    async def insert_job(self, values: Mapping[str, Any], *, user: Principal | None = None) -> Row:
+        """See :meth:`RuntimeStore.insert_job`."""
+        return await self._run(rt.insert_job, values, user)
+
+    async def get_job(self, job_id: str, *, owner: str | None = None) -> Row:
+        """See :meth:`RuntimeStore.get_job`."""
+        return await self._run(rt.get_job, job_id, owner)
+
+    async def update_job(self, job_id: str, changes: Mapping[str, Any]) -> None:
+        """See :meth:`RuntimeStore.update_job`."""
+        await self._run(rt.update_job, job_id, changes)
+
+    async def delete_job(self, job_id: str) -> None:
+        """See :meth:`RuntimeStore.delete_job`."""
+        await self._run(rt.delete_job, job_id)
+
+    async def list_jobs(self, query: JobQuery) -> tuple[list[Row], int]:
+        """See :meth:`RuntimeStore.list_jobs`."""
+        return await self._run(rt.list_jobs, query)
+
+    async def unfinished_jobs(self) -> list[Row]:
+        """See :meth:`RuntimeStore.unfinished_jobs`."""
+        return await self._run(rt.unfinished_jobs)
+
+    async def add_messages(
+        self, job_id: str, first_seq: int, items: Sequence[tuple[bool, str]]
+    ) -> None:
+        """See :meth:`RuntimeStore.add_messages`."""
+        await self._run(rt.add_messages, job_id, first_seq, items)
+
+    async def messages(
+        self, job_id: str, after: int = -1, limit: int = 10_000
+    ) -> list[tuple[int, str]]:
+        """See :meth:`RuntimeStore.messages`."""
+        return await self._run(rt.messages, job_id, after, limit)
+
+    async def interim_results(self, job_id: str, *, owner: str | None = None) -> str:
+        """See :meth:`RuntimeStore.interim_results`."""
+        return await self._run(rt.interim_results, job_id, owner)
