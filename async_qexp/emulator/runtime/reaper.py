@@ -20,6 +20,8 @@ import os
 import signal
 from pathlib import Path
 
+from ..store import is_postgres_url
+
 __all__ = ["WorkerRecords"]
 
 _PROC = Path("/proc")
@@ -54,8 +56,9 @@ class WorkerRecords:
     @classmethod
     def for_database(cls, db: str | None) -> WorkerRecords | None:
         """The records of a file database (``<db>.workers``); ``None`` for an in-memory one,
-        whose jobs no restart can see."""
-        if db is None or db in ("", ":memory:"):
+        whose jobs no restart can see, and for PostgreSQL, where several emulator processes
+        share the jobs (a program's process dies with the emulator process that ran it)."""
+        if db is None or db in ("", ":memory:") or is_postgres_url(db):
             return None
         return cls(Path(db + ".workers"))
 

@@ -20,8 +20,14 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_STEPS: tuple[str, ...] = (exp.SCHEMA + rt.SCHEMA,)
-"""``_STEPS[i]`` takes a database from schema version ``i`` to ``i + 1`` (version 0: empty)."""
+_STEPS: tuple[str, ...] = (
+    exp.SCHEMA + rt.SCHEMA,
+    # 2: which emulator process runs a job (several may share one database)
+    "ALTER TABLE rt_jobs ADD COLUMN runner TEXT",
+)
+"""``_STEPS[i]`` takes a database from schema version ``i`` to ``i + 1`` (version 0: empty).
+A step is statements separated by ``;``, written for SQLite (see :meth:`._sql.Db.schema`);
+a new version appends a step, and never changes an old one."""
 SCHEMA_VERSION = len(_STEPS)
 """The version of the schema this emulator writes (kept in ``meta`` as ``schema_version``)."""
 

@@ -109,6 +109,7 @@ JOB_COLUMNS = (
     "ended",
     "result",
     "logs",
+    "runner",
 )
 _FINAL_MARKS = ",".join("?" * len(FINAL_STATUSES))
 
@@ -238,6 +239,7 @@ def _job_columns(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _job_record(row: dict[str, Any]) -> Row:
     del row["n"]
+    row.pop("runner", None)  # the emulator's own bookkeeping
     row["group"] = row.pop("grp")
     return row
 
