@@ -157,7 +157,7 @@ async def backend_status(request: Request) -> Response:
         from .runtime.manager import RuntimeManager
 
         if isinstance(manager, RuntimeManager):
-            queued = manager.queued(backend.name)
+            queued = await manager.queued(backend.name)
     return json_response(backend.status(queued))
 
 

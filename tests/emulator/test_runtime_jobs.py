@@ -454,12 +454,12 @@ async def test_a_cancel_while_the_job_starts_is_not_overwritten() -> None:
             "status": "QUEUED",
         }
         row = await manager.submit(values)
-        run = manager.live[row["id"]]
-        for _ in range(100):  # until the supervisor took it and awaits the store
-            if run.started:
+        for _ in range(100_000):  # until claimed, and the supervisor awaits the store
+            run = manager.live.get(row["id"])
+            if run is not None and run.started:
                 break
             await asyncio.sleep(0)
-        assert run.started
+        assert run is not None and run.started
         assert await manager.cancel(row["id"])
         await wait_until(lambda: not manager.live)
         assert store.statuses == ["CANCELLED", "CANCELLED"]  # never RUNNING again

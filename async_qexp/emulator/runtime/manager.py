@@ -1,10 +1,15 @@
-"""Job execution: one worker process per job, per-backend queues, message fan-out.
+"""Job execution: one worker process per job, a queue in the database, message fan-out.
 
-Every job that is not final has a :class:`JobRun` in :attr:`RuntimeManager.live`: it holds the
-job's published messages in memory (for live subscribers) once they are stored, one store
-operation per chunk read from the worker's pipe. A finished job's messages are read back from
-the store. Every database call is awaited on the store (off the event loop); the changes a
-job goes through are submitted in order, so the stored status never goes back.
+Jobs wait in the database (``QUEUED``). Each emulator process claims the oldest of a backend
+when fewer than ``runtime_concurrency`` of that backend run (counted over every process sharing
+the database; two never claim one job), and runs it. A job this process runs has a
+:class:`JobRun` in :attr:`RuntimeManager.live`: it holds the job's published messages in memory
+(for the streams here) once they are stored, one store operation per chunk read from the
+worker's pipe. Streams of other jobs read the database, woken by the store's job events (other
+processes' changes, see :meth:`~async_qexp.emulator.store.RuntimeStore.job_events`) or by this
+process's; cancelling or deleting a job another process runs goes through the database too.
+Every database call is awaited on the store (off the event loop); the changes a job goes through
+are submitted in order, so the stored status never goes back.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import os
 import secrets
 import signal
 import sys
-from collections import deque
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -27,7 +31,7 @@ from ..config import EmulatorConfig
 from ..faults import FaultSettings
 from ..queries import Principal
 from ..store import Conflict, NotFound, Row, RuntimeStore
-from .live import JobRun
+from .live import JobEvents, JobRun
 from .programs import builtin_programs, load_program_dir
 from .reaper import WorkerRecords
 from .stream import send_job_messages
@@ -45,6 +49,9 @@ _READ_CHUNK = 256 * 1024
 WORKER_GRACE = 30
 """Seconds past its job's ``cost`` after which a worker kills itself (the emulator kills it at
 ``cost``; this bounds a worker whose emulator hangs)."""
+POLL = 1.0
+"""Seconds between two looks at the queue and for jobs whose process is gone, and the longest
+a stream of a job run elsewhere waits without an event before it reads the database again."""
 
 
 def _parse_frames(buf: bytearray) -> tuple[list[tuple[str, str]], int, str | None]:
@@ -82,9 +89,14 @@ class RuntimeManager:
         self.backends: tuple[str, ...] = tuple(config.runtime_backends)
         self.concurrency = int(config.runtime_concurrency)
         self.live: dict[str, JobRun] = {}
-        self._queues: dict[str, deque[JobRun]] = {b: deque() for b in self.backends}
+        self.events = JobEvents()
+        self.runner = secrets.token_hex(8)
+        """This process's name as the runner of jobs (``rt_jobs.runner``)."""
         self._running: dict[str, int] = dict.fromkeys(self.backends, 0)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+        self._exit = contextlib.AsyncExitStack()
         self._closing = False
         self.worker_pids: list[int] = []
         """Process ids of every worker started (for tests: none may outlive the emulator)."""
@@ -123,82 +135,108 @@ class RuntimeManager:
                 logger.warning(
                     "killed %d process(es) a previous emulator left running", len(killed)
                 )
-        for row in await self.store.unfinished_jobs():
-            if row["status"] == "QUEUED" and row["backend"] in self._queues:
-                self._enqueue(JobRun(row))
-            else:
-                await self.store.update_job(
-                    row["id"],
-                    {
-                        "status": "FAILED",
-                        "ended": now,
-                        "result": "the emulator stopped while the job was running",
-                    },
-                )
+        events = await self._exit.enter_async_context(self.store.job_events(self.runner))
+        try:
+            await self.store.release_orphans(self.runner, now)
+        except BaseException:
+            await self._exit.aclose()
+            raise
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(self._listen(events), name="qexp-runtime-events"),
+            loop.create_task(self._dispatch(), name="qexp-runtime-queue"),
+        ]
 
     async def aclose(self) -> None:
-        """Kill every worker and wait for the supervising tasks (queued jobs stay queued)."""
+        """Kill every worker and wait for the supervising tasks (queued jobs stay queued, for
+        another process or a restart on the same database to run)."""
         self._closing = True
-        for queue in self._queues.values():
-            queue.clear()  # still QUEUED in the database: a restart on the same file runs them
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background = []
         for run in list(self.live.values()):
             if run.override is None:
                 run.override = "shutdown"
             self._kill(run)
         while self._tasks:
             await asyncio.wait(list(self._tasks))
+        await self._exit.aclose()
+        self.events.fire_all()
 
     # -- scheduling ----------------------------------------------------------------------
 
     async def submit(self, values: dict[str, Any], *, user: Principal | None = None) -> Row:
-        """Store a new job (status QUEUED) under a fresh id and queue it on its backend;
-        return its record. With ``user``, the program must be one they may see (see
+        """Store a new job (status QUEUED) under a fresh id, for a process to claim; return
+        its record. With ``user``, the program must be one they may see (see
         :meth:`~async_qexp.emulator.store.RuntimeStore.insert_job`)."""
         while True:
             row = {**values, "id": "c" + secrets.token_hex(10), "created": now_ts()}
-            run = JobRun({"cost": 0, **row})  # (the program's cost is known once stored)
-            # Live before it is stored: a stream opened as soon as the job exists finds it.
-            self.live[run.job_id] = run
             try:
                 stored = await self.store.insert_job(row, user=user)
             except Conflict:
-                del self.live[run.job_id]
                 continue
-            except BaseException:
-                del self.live[run.job_id]
-                raise
-            run.program_id, run.cost = stored["program_id"], int(stored["cost"])
-            if not run.done:  # (a cancel or delete may have come first)
-                self._enqueue(run)
+            self._wake.set()
             return stored
 
-    def _enqueue(self, run: JobRun) -> None:
+    async def _dispatch(self) -> None:
+        """Claim queued jobs while there is room; look again when woken, or every
+        :data:`POLL` seconds (then also failing the jobs of processes that are gone)."""
+        while not self._closing:
+            self._wake.clear()
+            try:
+                for backend in self.backends:
+                    while self._running[backend] < self.concurrency and not self._closing:
+                        row = await self.store.claim_job(
+                            backend, self.runner, self.concurrency, now_ts()
+                        )
+                        if row is None:
+                            break
+                        self._start(JobRun(row))
+            except Exception:
+                logger.exception("runtime queue: claiming a job failed; trying again")
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL)
+            except asyncio.TimeoutError:
+                with contextlib.suppress(Exception):
+                    for job_id in await self.store.release_orphans(self.runner, now_ts()):
+                        logger.warning("runtime job %s: its emulator process is gone", job_id)
+                        self.events.fire(job_id)
+
+    def _start(self, run: JobRun) -> None:
         self.live[run.job_id] = run
-        self._queues[run.backend].append(run)
-        self._pump(run.backend)
+        self._running[run.backend] += 1
+        task = asyncio.ensure_future(self._supervise(run))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.events.fire(run.job_id)  # its streams here follow it live from now on
 
-    def _pump(self, backend: str) -> None:
-        queue = self._queues[backend]
-        while queue and not self._closing and self._running[backend] < self.concurrency:
-            run = queue.popleft()
-            self._running[backend] += 1
-            task = asyncio.ensure_future(self._supervise(run))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    async def _listen(self, events: Any) -> None:
+        """Act on what other processes do to jobs (see :meth:`_on_event`)."""
+        async for job_id, kind in events:
+            self._on_event(job_id, kind)
 
-    def queued(self, backend: str) -> int:
-        """Jobs waiting for ``backend`` (0 for a backend the runtime does not serve)."""
-        queue = self._queues.get(backend)
-        return 0 if queue is None else len(queue)
-
-    def queued_position(self, job_id: str) -> int | None:
-        """0-based place of a queued job in its backend's queue."""
+    def _on_event(self, job_id: str, kind: str) -> None:
+        if kind == "*":  # events may have been missed
+            self.events.fire_all()
+            self._wake.set()
+            return
         run = self.live.get(job_id)
-        if run is None:
-            return None
-        with contextlib.suppress(ValueError):
-            return self._queues[run.backend].index(run)
-        return None
+        if run is not None and kind in ("c", "d") and not run.done:
+            if run.override is None:
+                run.override = "deleted" if kind == "d" else "cancelled"
+            self._kill(run)
+        self.events.fire(job_id)
+        if kind == "s":  # a job started or ended somewhere: maybe room for another
+            self._wake.set()
+
+    async def queued(self, backend: str) -> int:
+        """Jobs waiting for ``backend`` (0 for a backend the runtime does not serve)."""
+        if backend not in self.backends:
+            return 0
+        return await self.store.count_queued(backend)
 
     # -- running one job -----------------------------------------------------------------
 
@@ -211,7 +249,7 @@ class RuntimeManager:
         finally:
             await self._finish(run, "FAILED", "the job was interrupted")  # unless finished
             self._running[run.backend] -= 1
-            self._pump(run.backend)
+            self._wake.set()
 
     async def _execute(self, run: JobRun) -> None:
         run.started = True
@@ -227,7 +265,6 @@ class RuntimeManager:
         if program is None:
             await self._finish(run, "FAILED", f"program {run.program_id} no longer exists")
             return
-        await self.store.update_job(run.job_id, {"status": "RUNNING", "started": now_ts()})
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -402,6 +439,7 @@ class RuntimeManager:
             run.done = True
             self.live.pop(run.job_id, None)
             run.notify()
+            self.events.fire(run.job_id)
 
     # -- killing -------------------------------------------------------------------------
 
@@ -421,37 +459,32 @@ class RuntimeManager:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)
 
-    def _unqueue(self, run: JobRun) -> bool:
-        """Take a job that has not started out of its queue; ``False`` if it has started."""
-        if run.started:
-            return False
-        with contextlib.suppress(ValueError):
-            self._queues[run.backend].remove(run)
-        return True
-
     async def cancel(self, job_id: str) -> bool:
-        """Cancel a job that is not final; ``False`` if it is final (or unknown)."""
+        """Cancel a job that is not final, here or in the process that runs it; ``False`` if
+        it is final (or unknown)."""
         run = self.live.get(job_id)
-        if run is None or run.done or run.finishing:
+        if run is None:
+            if await self.store.stop_job(job_id, now_ts(), "c") is None:
+                return False
+            self._on_event(job_id, "c")  # (in case this process claimed it meanwhile)
+            return True
+        if run.done or run.finishing:
             return False
         run.override = "cancelled"
-        if self._unqueue(run):
-            await self._finish(run, "CANCELLED", None)
-            return True
         await self.store.update_job(job_id, {"status": "CANCELLED", "reason": None})
         self._kill(run)
         return True
 
     async def delete(self, job_id: str) -> None:
-        """Delete a job in any state (a running process is killed)."""
+        """Delete a job in any state (a running process is killed, here or where it runs)."""
         run = self.live.get(job_id)
         if run is not None:
             run.override = "deleted"
-            if self._unqueue(run):
-                await self._finish(run, "CANCELLED", None)
-            else:
-                self._kill(run)
+            self._kill(run)
+        elif await self.store.stop_job(job_id, now_ts(), "d") is not None:
+            self._on_event(job_id, "d")
         await self.store.delete_job(job_id)
+        self.events.fire(job_id)
 
     def live_logs(self, job_id: str) -> str | None:
         """The log so far of a job that is not final."""
@@ -462,4 +495,4 @@ class RuntimeManager:
         """Send ACK, every stored message, live ones, then close 1000 once the job is final
         (see :func:`.stream.send_job_messages`)."""
         drop_after = self.faults.take_stream_drop(job_id)
-        await send_job_messages(ws, job_id, self.live.get, self.store, drop_after)
+        await send_job_messages(ws, job_id, self.live.get, self.store, drop_after, self.events)

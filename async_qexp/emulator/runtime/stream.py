@@ -3,6 +3,11 @@
 ``ACK``, then every message the job published, from the first (a late or reconnecting
 subscriber gets them all again), then the live ones; close 1000 once the job is final and
 everything was sent. A scripted stream fault closes 1011 after a number of data frames.
+
+A job this process runs is followed in memory; any other (queued, final, or run by another
+emulator process on the same database) is read from the database, again each time its
+:class:`~.live.JobEvents` fire (at least every :data:`~.manager.POLL` seconds), until this
+process takes it or it is final.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..store import RuntimeStore
-from .live import JobRun
+from ..store import FINAL_STATUSES, NotFound, RuntimeStore
+from .live import JobEvents, JobRun
 
 __all__ = ["send_job_messages"]
 
 _PAGE = 5000
-"""Messages of a finished job read from the store at once."""
+"""Messages of a job read from the store at once."""
+_POLL = 1.0
+"""Seconds a stream of a job run elsewhere waits for an event before it reads again."""
 
 
 class _Sender:
@@ -54,25 +61,45 @@ async def send_job_messages(
     live_run: Callable[[str], JobRun | None],
     store: RuntimeStore,
     drop_after: int | None,
+    events: JobEvents,
 ) -> None:
     """Stream a job to an accepted websocket until the job is final or the client leaves.
 
-    ``live_run`` gives the job's :class:`~.live.JobRun` while it is not final; a final job's
-    messages come from ``store``.
+    ``live_run`` gives the job's :class:`~.live.JobRun` while this process runs it; the
+    messages of any other job come from ``store``, read again whenever ``events`` fire for it.
     """
     receiver: asyncio.Future[Any] = asyncio.ensure_future(ws.receive())
     sender = _Sender(ws, drop_after)
     try:
         await ws.send_text("ACK")
-        run = live_run(job_id)
-        if run is None:
-            after = -1
-            while page := await store.messages(job_id, after, _PAGE):
-                if not await sender.send(text for _, text in page):
+        after = -1
+        while True:
+            run = live_run(job_id)
+            if run is not None:
+                break
+            waiter = events.waiter(job_id)  # before reading: no change can fall in between
+            try:
+                # The status first: once it is final, every message is stored already.
+                try:
+                    final = (await store.get_job(job_id))["status"] in FINAL_STATUSES
+                except NotFound:
+                    final = True  # deleted
+                while page := await store.messages(job_id, after, _PAGE):
+                    if not await sender.send(text for _, text in page):
+                        return
+                    after = page[-1][0]
+                if final:
+                    await sender.end()
                     return
-                after = page[-1][0]
-            await sender.end()
-            return
+                if live_run(job_id) is not None:
+                    continue
+                await asyncio.wait([waiter, receiver], timeout=_POLL)
+                if receiver.done():
+                    if receiver.result().get("type") == "websocket.disconnect":
+                        return
+                    receiver = asyncio.ensure_future(ws.receive())
+            finally:
+                events.discard(job_id, waiter)
         while True:
             while sender.sent < len(run.messages):  # it may grow while frames are sent
                 if not await sender.send(run.messages[sender.sent :]):
@@ -80,8 +107,7 @@ async def send_job_messages(
             if run.done:
                 await sender.end()
                 return
-            waiter = run.waiter
-            await asyncio.wait([waiter, receiver], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([run.waiter, receiver], return_when=asyncio.FIRST_COMPLETED)
             if receiver.done():
                 message = receiver.result()
                 if message.get("type") == "websocket.disconnect":

@@ -4,8 +4,9 @@ database thread; and the schema's versions (:func:`migrate`)."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from ..queries import ExperimentQuery, JobQuery, Page, Principal, ProgramQuery, ResultQuery
@@ -23,7 +24,8 @@ _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT N
 _STEPS: tuple[str, ...] = (
     exp.SCHEMA + rt.SCHEMA,
     # 2: which emulator process runs a job (several may share one database)
-    "ALTER TABLE rt_jobs ADD COLUMN runner TEXT",
+    "ALTER TABLE rt_jobs ADD COLUMN runner TEXT;"
+    "CREATE INDEX IF NOT EXISTS rt_jobs_by_status ON rt_jobs (status, backend, n)",
 )
 """``_STEPS[i]`` takes a database from schema version ``i`` to ``i + 1`` (version 0: empty).
 A step is statements separated by ``;``, written for SQLite (see :meth:`._sql.Db.schema`);
@@ -88,6 +90,11 @@ def _secret(db: Db, name: str) -> bytes:
 
 def _ping(db: Db) -> None:
     db.execute("SELECT 1").fetchone()
+
+
+async def _no_events() -> AsyncIterator[tuple[str, str]]:
+    return
+    yield  # (an async generator that ends at once)
 
 
 class SQLStore(Store):
@@ -254,6 +261,27 @@ class SQLStore(Store):
     async def unfinished_jobs(self) -> list[Row]:
         """See :meth:`RuntimeStore.unfinished_jobs`."""
         return await self._run(rt.unfinished_jobs)
+
+    async def claim_job(self, backend: str, runner: str, limit: int, now: str) -> Row | None:
+        """See :meth:`RuntimeStore.claim_job`."""
+        return await self._run(rt.claim_job, backend, runner, limit, now)
+
+    async def stop_job(self, job_id: str, now: str, kind: str = "c") -> str | None:
+        """See :meth:`RuntimeStore.stop_job`."""
+        return await self._run(rt.stop_job, job_id, now, kind)
+
+    async def count_queued(self, backend: str) -> int:
+        """See :meth:`RuntimeStore.count_queued`."""
+        return await self._run(rt.count_queued, backend)
+
+    async def release_orphans(self, runner: str, now: str) -> list[str]:
+        """See :meth:`RuntimeStore.release_orphans`."""
+        return await self._run(rt.release_orphans, runner, now)
+
+    @contextlib.asynccontextmanager
+    async def job_events(self, runner: str) -> AsyncIterator[AsyncIterator[tuple[str, str]]]:
+        """See :meth:`RuntimeStore.job_events`: nothing, from one process's database."""
+        yield _no_events()
 
     async def add_messages(
         self, job_id: str, first_seq: int, items: Sequence[tuple[bool, str]]

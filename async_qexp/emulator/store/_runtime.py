@@ -16,6 +16,8 @@ from .interface import FINAL_STATUSES, Conflict, Forbidden, NotFound, Row
 __all__ = [
     "SCHEMA",
     "add_messages",
+    "claim_job",
+    "count_queued",
     "create_program",
     "delete_job",
     "delete_program",
@@ -26,6 +28,8 @@ __all__ = [
     "list_jobs",
     "list_programs",
     "messages",
+    "release_orphans",
+    "stop_job",
     "unfinished_jobs",
     "update_job",
     "update_program",
@@ -272,6 +276,79 @@ def update_job(db: Db, job_id: str, changes: Mapping[str, Any]) -> None:
     }
     with transaction(db):
         update(db, "rt_jobs", ("id", job_id), columns, JOB_COLUMNS)
+        if "status" in columns:
+            db.notify(job_id, "s")
+
+
+def claim_job(db: Db, backend: str, runner: str, limit: int, now: str) -> Row | None:
+    """See :meth:`RuntimeStore.claim_job`."""
+    with transaction(db):
+        db.lock(f"claim:{backend}")  # the count and the claim, one process at a time
+        running = db.execute(
+            "SELECT COUNT(*) FROM rt_jobs WHERE status = 'RUNNING' AND backend = ?", (backend,)
+        ).fetchone()[0]
+        if running >= limit:
+            return None
+        row = db.execute(
+            "SELECT id FROM rt_jobs WHERE status = 'QUEUED' AND backend = ? ORDER BY n LIMIT 1"
+            + db.skip_locked,
+            (backend,),
+        ).fetchone()
+        if row is None:
+            return None
+        db.execute(
+            "UPDATE rt_jobs SET status = 'RUNNING', started = ?, runner = ? WHERE id = ?",
+            (now, runner, row[0]),
+        )
+        db.notify(row[0], "s")
+        return get_job(db, row[0], None)
+
+
+def stop_job(db: Db, job_id: str, now: str, kind: str) -> str | None:
+    """See :meth:`RuntimeStore.stop_job`."""
+    with transaction(db):
+        row = db.execute("SELECT status FROM rt_jobs WHERE id = ?" + db.for_update, (job_id,))
+        found = row.fetchone()
+        if found is None or found[0] in FINAL_STATUSES:
+            return None
+        changes: dict[str, Any] = {"status": "CANCELLED", "reason": None}
+        if found[0] == "QUEUED":
+            changes["ended"] = now
+        update(db, "rt_jobs", ("id", job_id), changes, JOB_COLUMNS)
+        db.notify(job_id, kind)
+        return str(found[0])
+
+
+def count_queued(db: Db, backend: str) -> int:
+    """See :meth:`RuntimeStore.count_queued`."""
+    row = db.execute(
+        "SELECT COUNT(*) FROM rt_jobs WHERE status = 'QUEUED' AND backend = ?", (backend,)
+    ).fetchone()
+    return int(row[0])
+
+
+def release_orphans(db: Db, runner: str, now: str) -> list[str]:
+    """See :meth:`RuntimeStore.release_orphans`."""
+    with transaction(db):
+        rows = db.execute(
+            "SELECT id, runner FROM rt_jobs WHERE status = 'RUNNING' "
+            "AND (runner IS NULL OR runner <> ?)",
+            (runner,),
+        ).fetchall()
+        alive: dict[str, bool] = {}
+        orphans = []
+        for job_id, other in rows:
+            if other is not None and other not in alive:
+                alive[other] = db.runner_alive(other)
+            if other is None or not alive[other]:
+                orphans.append(str(job_id))
+        for job_id in orphans:
+            update(db, "rt_jobs", ("id", job_id), _ORPHANED | {"ended": now}, JOB_COLUMNS)
+            db.notify(job_id, "s")
+    return orphans
+
+
+_ORPHANED = {"status": "FAILED", "result": "the emulator stopped while the job was running"}
 
 
 def delete_job(db: Db, job_id: str) -> None:
@@ -323,6 +400,7 @@ def add_messages(db: Db, job_id: str, first_seq: int, items: Sequence[tuple[bool
     rows = [(job_id, first_seq + i, int(final), text) for i, (final, text) in enumerate(items)]
     if rows:
         with transaction(db):
+            db.notify(job_id, "m")
             db.executemany(
                 "INSERT INTO rt_messages (job_id, seq, final, data) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (job_id, seq) DO UPDATE SET "

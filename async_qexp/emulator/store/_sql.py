@@ -104,6 +104,23 @@ class Db:
         """Hold a lock named ``name`` until the transaction ends (against other processes
         doing the same work at once; a no-op where a writing transaction excludes others)."""
 
+    def notify(self, job_id: str, kind: str) -> None:
+        """Tell every emulator process on this database, once the transaction commits, that
+        a job changed (``kind``: ``m`` messages, ``s`` status, ``c`` cancel, ``d`` delete); a
+        no-op where one process is all there is."""
+
+    def runner_alive(self, runner: str) -> bool:
+        """Whether the emulator process ``runner`` still runs its jobs (see
+        :meth:`~.interface.RuntimeStore.job_events`); where one process is all there is, any
+        other runner is a previous process, gone."""
+        return False
+
+    for_update: ClassVar[str] = ""
+    """``FOR UPDATE`` where a selected row can be locked for the transaction, else empty."""
+    skip_locked: ClassVar[str] = ""
+    """``FOR UPDATE SKIP LOCKED`` where a selection can pass over rows another transaction
+    holds, else empty (one writer at a time)."""
+
     @staticmethod
     def json_has(column: str) -> str:
         """A condition: the JSON array in ``column`` holds the string ``?``."""

@@ -32,7 +32,8 @@ the caller: a store never reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 from ..queries import ExperimentQuery, JobQuery, Page, Principal, ProgramQuery, ResultQuery
@@ -304,7 +305,33 @@ class RuntimeStore(Protocol):
         """A window of the jobs matching ``query`` and how many there are in all."""
 
     async def unfinished_jobs(self) -> list[Row]:
-        """Jobs left queued or running (by a previous emulator process), oldest first."""
+        """Jobs queued or running, oldest first."""
+
+    async def claim_job(self, backend: str, runner: str, limit: int, now: str) -> Row | None:
+        """Take the oldest queued job of ``backend`` for the emulator process ``runner`` (it
+        becomes ``RUNNING``, started ``now``); ``None`` if there is none, or if ``limit`` jobs
+        of that backend run already (in every process). Two processes never take one job."""
+
+    async def stop_job(self, job_id: str, now: str, kind: str = "c") -> str | None:
+        """Mark a job that is not final ``CANCELLED`` (a queued one is then final: no process
+        will take it) and tell the process running it (``kind``: ``c`` to cancel, ``d`` to
+        delete). The status it had (``QUEUED`` or ``RUNNING``), or ``None`` if it is final or
+        unknown."""
+
+    async def count_queued(self, backend: str) -> int:
+        """How many jobs wait for ``backend``."""
+
+    async def release_orphans(self, runner: str, now: str) -> list[str]:
+        """Fail the jobs left ``RUNNING`` by emulator processes other than ``runner`` that are
+        gone; their ids."""
+
+    def job_events(
+        self, runner: str
+    ) -> contextlib.AbstractAsyncContextManager[AsyncIterator[tuple[str, str]]]:
+        """While open, mark the emulator process ``runner`` alive, and give the changes of
+        jobs that other processes on this database make, as ``(job_id, kind)`` (the kinds of
+        :meth:`stop_job`, ``m`` new messages, ``s`` a new status; ``("", "*")`` after a gap in
+        which some may have been missed). Where one process is all there is, nothing comes."""
 
     async def add_messages(
         self, job_id: str, first_seq: int, items: Sequence[tuple[bool, str]]

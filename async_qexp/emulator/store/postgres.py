@@ -15,9 +15,11 @@ the server went away answers 503 (:class:`~.interface.Unavailable`), which clien
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
@@ -29,6 +31,8 @@ from ._thread import DatabaseThread
 from .interface import Invalid, Unavailable
 
 __all__ = ["DEFAULT_CONNECTIONS", "PostgresDb", "PostgresStore"]
+
+logger = logging.getLogger("async_qexp.emulator")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -45,6 +49,15 @@ _ORDERED_TABLES = ("blobs", "rt_programs")
 def _translate(sql: str) -> str:
     """SQLite's placeholders in psycopg's words (``?`` -> ``%s``; a literal ``%`` doubled)."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+JOB_CHANNEL = "async_qexp_jobs"
+"""The channel on which emulator processes tell each other that a job changed: the payload
+is the kind of change (one letter, see :meth:`~._sql.Db.notify`) and the job's id."""
+
+
+def _runner_lock(runner: str) -> str:
+    return f"async_qexp:runner:{runner}"
 
 
 def _postgres_schema(sql: str) -> str:
@@ -99,9 +112,24 @@ class PostgresDb(Db):
         row = self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()
         return bool(row and row[0])
 
+    for_update = " FOR UPDATE"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
     def lock(self, name: str) -> None:
         """A transaction-scoped advisory lock (``pg_advisory_xact_lock``)."""
         self.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"async_qexp:{name}",))
+
+    def notify(self, job_id: str, kind: str) -> None:
+        """``NOTIFY`` on :data:`JOB_CHANNEL` (delivered when the transaction commits)."""
+        self.execute("SELECT pg_notify(?, ?)", (JOB_CHANNEL, kind + job_id))
+
+    def runner_alive(self, runner: str) -> bool:
+        """Whether a session holds the runner's advisory lock (its events' connection does,
+        while the process lives)."""
+        row = self.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtext(?))", (_runner_lock(runner),)
+        ).fetchone()
+        return not (row and row[0])
 
     @classmethod
     def schema(cls, sql: str) -> str:
@@ -241,6 +269,77 @@ class PostgresStore(SQLStore):
             for thread in threads:
                 thread.stop()  # quick now; it closes its connection last (on_exit)
 
+    @contextlib.asynccontextmanager
+    async def job_events(self, runner: str) -> AsyncIterator[AsyncIterator[tuple[str, str]]]:
+        """See :meth:`~.interface.RuntimeStore.job_events`: ``LISTEN`` on
+        :data:`JOB_CHANNEL` on a connection of its own, which also holds the runner's
+        advisory lock (its jobs are orphans once that session ends). A lost connection is
+        opened again (``("", "*")`` follows)."""
+        listener = _Listener(self.url, runner)
+        await listener.connect()
+        try:
+            yield listener.events()
+        finally:
+            await listener.aclose()
+
 
 def _nothing() -> None:
     """A call that waits for the ones queued before it."""
+
+
+class _Listener:
+    """The events' connection of one emulator process."""
+
+    def __init__(self, url: str, runner: str) -> None:
+        self.url = url
+        self.runner = runner
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+        self.closed = False
+
+    async def connect(self) -> None:
+        conn = await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, connect_timeout=10, application_name="async_qexp events"
+        )
+        try:
+            await conn.execute(
+                "SELECT pg_advisory_lock(hashtext(%s))", (_runner_lock(self.runner),)
+            )
+            await conn.execute(f"LISTEN {JOB_CHANNEL}")
+        except BaseException:
+            await conn.close()
+            raise
+        self.conn = conn
+
+    async def events(self) -> AsyncIterator[tuple[str, str]]:
+        delay = 0.1
+        while not self.closed:
+            conn = self.conn
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    await self._drop()
+                    await self.connect()
+                    delay = 0.1
+                    yield "", "*"  # events may have been missed meanwhile
+                    continue
+                async for notice in conn.notifies(timeout=_POLL):
+                    yield notice.payload[1:], notice.payload[:1]
+            except psycopg.OperationalError as exc:
+                if self.closed:
+                    return
+                logger.warning("emulator events: connection lost (%s); reconnecting", exc)
+                await self._drop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _drop(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self._drop()
+
+
+_POLL = 1.0
+"""Seconds between checks that the events' connection should still listen."""
