@@ -327,5 +327,8 @@ class Store(ExperimentStore, RuntimeStore, Protocol):
         """A random secret kept with the data (created on first use), so that tokens and
         signed URLs outlive a restart on the same database."""
 
+    async def ping(self) -> None:
+        """Check that the database answers (a trivial query); raise if it does not."""
+
     async def aclose(self) -> None:
         """Finish pending work and close the database."""

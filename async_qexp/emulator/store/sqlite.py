@@ -130,6 +130,10 @@ class SQLiteStore(Store):
 
         return await self._run(in_transaction)
 
+    async def ping(self) -> None:
+        """See :meth:`Store.ping`."""
+        await self._run(_ping)
+
     # -- secrets -------------------------------------------------------------------------------
 
     async def secret(self, name: str) -> bytes:
@@ -305,3 +309,7 @@ def _secret(conn: sqlite3.Connection, name: str) -> bytes:
         )
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return bytes.fromhex(row[0])
+
+
+def _ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1").fetchone()
