@@ -18,6 +18,7 @@ import anyio
 import httpx
 import pytest
 
+from async_qexp.emulator import workers
 from async_qexp.emulator.__main__ import main, parse_args
 from async_qexp.emulator.workers import SQLITE_WORKERS_ENV, is_postgres_url
 
@@ -264,6 +265,44 @@ async def test_workers_that_cannot_start_stop_the_supervisor(tmp_path: Path) -> 
     assert b"listening on" not in out
     assert b"stopped during start-up" in err, err
     assert children(proc.pid) == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_a_crash_loop_stops_the_supervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(SQLITE_WORKERS_ENV, "1")
+    monkeypatch.setattr(workers, "RESTART_BACKOFF", 0.01)
+    monkeypatch.setattr(workers, "MAX_RESTARTS_PER_MINUTE", 1)
+    argv = ["--port", "0", "--no-runtime", "--db", str(tmp_path / "x.sqlite"), "--workers", "2"]
+    task = asyncio.create_task(workers.supervise(parse_args(argv), argv))
+    seen: set[int] = set()
+    try:
+        with anyio.fail_after(40):
+            out = ""
+            while "listening on" not in out:  # (every worker serves)
+                assert not task.done()
+                out += capsys.readouterr().out
+                await asyncio.sleep(0.02)
+            pids = children(os.getpid())
+            assert len(pids) == 2
+            seen.update(pids)
+            os.kill(pids[0], signal.SIGKILL)  # one restart a minute is allowed ...
+            while not (fresh := set(children(os.getpid())) - seen):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            seen.update(fresh)
+            os.kill(fresh.pop(), signal.SIGKILL)  # ... the second of the same worker is not
+            assert await task == 1
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await gone(list(seen), 20)
+    assert children(os.getpid()) == []
+    err = capsys.readouterr().err
+    assert "restarting worker" in err
+    assert "died 2 times within a minute: giving up" in err, err
 
 
 # -- graceful shutdown -----------------------------------------------------------------------
