@@ -62,10 +62,22 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._exit_event.wait(), 0.1)
 
-    def stop_accepting(self) -> None:
+    async def stop_accepting(self) -> None:
         """Close the listening sockets: a new connection is refused from now on (those open
-        carry on until :meth:`shutdown`)."""
-        for server in getattr(self, "servers", ()):
+        carry on until :meth:`shutdown`).
+
+        asyncio accepts a burst of connections in one go and makes their transports in tasks
+        of their own; a server closed before those tasks ran refuses to attach them ("Error on
+        transport creation", the socket left unclosed). So the server first stops accepting,
+        lets those tasks run, and only then closes.
+        """
+        loop = asyncio.get_running_loop()
+        servers = list(getattr(self, "servers", ()))
+        for server in servers:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        await asyncio.sleep(0)
+        for server in servers:
             server.close()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -245,7 +257,7 @@ async def serve(
         finally:
             logger.info("emulator at %s stopping", url)
             state.shutting_down = True
-            server.stop_accepting()
+            await server.stop_accepting()
 
 
 @contextlib.asynccontextmanager
