@@ -44,6 +44,8 @@ PROBE_PATHS = frozenset({"/health", "/ready"})
 WORKER_HEADER = "X-Emulator-Worker"
 """The response header naming the worker that answered (``--workers N``: 1 to N)."""
 
+_WORKER_KEY = WORKER_HEADER.lower().encode()
+
 READY_TIMEOUT = 5.0
 """Seconds ``GET /ready`` waits for the database's answer before it answers 503."""
 
@@ -172,7 +174,7 @@ class OuterMiddleware:
             return
         state = self.state
         worker = state.config.worker_index
-        worker_header = None if worker is None else (b"x-emulator-worker", str(worker).encode())
+        worker_header = None if worker is None else (_WORKER_KEY, str(worker).encode())
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]

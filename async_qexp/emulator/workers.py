@@ -54,6 +54,7 @@ __all__ = [
     "is_postgres_url",
     "report_ready",
     "supervise",
+    "workers_problem",
 ]
 
 WORKER_ENV = "QEXP_EMULATOR_WORKER"
