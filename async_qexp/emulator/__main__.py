@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
+import os
 import signal
+import socket
 import sys
 import tempfile
 
@@ -13,6 +16,7 @@ from .config import ACCEPT_FLAG, SYNCHRONOUS_LEVELS, EmulatorConfig, exposure_pr
 from .faults import FAULT_SETTINGS, FaultSettings
 from .server import serve
 from .tls import DEFAULT_HOSTS, self_signed
+from .workers import WORKER_ENV, die_with_parent, report_ready, supervise, workers_problem
 
 
 def _number(text: str) -> float | int:
@@ -30,7 +34,11 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    p.add_argument("--db", default=None, help="SQLite file (default: in-memory)")
+    p.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file (default: in-memory), or a postgresql:// URL (needed by --workers)",
+    )
     p.add_argument("--users", default=None, help="users JSON file")
     p.add_argument("--devices", default=None, help="devices JSON file")
     p.add_argument("--latency-ms", type=float, default=0.0)
@@ -85,6 +93,28 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
         "where anyone reaching the port may log in or run Python on this host (see the "
         "README's security note)",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve the port from N processes (default 1); N > 1 needs --db postgresql://...: "
+        "the workers share everything through the database. A worker that dies is restarted",
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="on SIGTERM or SIGINT, new connections are refused and GET /ready answers 503 at "
+        "once; the requests in flight get this long to finish (default 10)",
+    )
+    # The supervisor of --workers starts each worker with these (not for people).
+    p.add_argument("--worker-of", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--worker-tls-cert", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--worker-tls-key", default=None, help=argparse.SUPPRESS)
     tls = p.add_argument_group(
         "TLS",
         "Serve https:// and wss:// instead of http:// and ws:// (the old qiskit-ibmq-provider "
@@ -105,6 +135,14 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
         p.error("--tls-cert and --tls-key go together")
     if args.tls_self_signed and args.tls_cert:
         p.error("--tls-self-signed replaces --tls-cert and --tls-key")
+    if not (math.isfinite(args.shutdown_timeout) and args.shutdown_timeout >= 0):
+        p.error("--shutdown-timeout must be a number of seconds >= 0")
+    problem = workers_problem(args.workers, args.db, not args.no_runtime)
+    if problem is not None:
+        p.error(problem)
+    worker_fds = (args.worker_of, args.listen_fd, args.ready_fd)
+    if any(x is not None for x in worker_fds) and any(x is None for x in worker_fds):
+        p.error("--worker-of, --listen-fd and --ready-fd go together")
     return args
 
 
@@ -112,7 +150,15 @@ async def run(
     args: argparse.Namespace, certfile: str | None = None, keyfile: str | None = None
 ) -> None:
     """Serve until SIGINT/SIGTERM (over TLS with ``certfile`` and ``keyfile``, else with
-    ``--tls-cert`` and ``--tls-key`` if given)."""
+    ``--tls-cert`` and ``--tls-key`` if given); as a worker of ``--workers`` (``--worker-of``),
+    on the inherited socket, until the supervisor stops it or is gone."""
+    worker = args.worker_of is not None
+    worker_index = None
+    if worker:
+        text = os.environ.get(WORKER_ENV, "")
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"a worker needs its number (1, 2 ...) in {WORKER_ENV}")
+        worker_index = int(text)
     config = EmulatorConfig(
         db=args.db,
         users=args.users,
@@ -134,21 +180,36 @@ async def run(
         runtime_program_upload=not args.no_program_upload,
         accept_remote_risk=args.accept_remote_risk,
         synchronous=args.synchronous,
+        shutdown_timeout=args.shutdown_timeout,
+        worker_index=worker_index,
     )
     problem = exposure_problem(config)
-    if problem is not None:  # (accepted, or the config would have refused)
-        print(f"warning: {problem.replace('refusing to listen', 'listening')}", file=sys.stderr)
+    if problem is not None and not worker:  # (accepted, or the config would have refused)
+        _warn_exposure(problem)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    sock = None
     try:
-        async with serve(config) as emu:
-            print(f"listening on {emu.url}", flush=True)
+        if worker:
+            die_with_parent(args.worker_of, stop.set, args.shutdown_timeout)
+            sock = socket.socket(fileno=args.listen_fd)
+        async with serve(config, sock=sock) as emu:
+            if worker:
+                report_ready(args.ready_fd)
+            else:
+                print(f"listening on {emu.url}", flush=True)
             await stop.wait()
     finally:
+        if sock is not None:
+            sock.close()  # (closed already unless serve() failed to start)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def _warn_exposure(problem: str) -> None:
+    print(f"warning: {problem.replace('refusing to listen', 'listening')}", file=sys.stderr)
 
 
 def _check_exposure(args: argparse.Namespace) -> None:
@@ -166,22 +227,47 @@ def _check_exposure(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Entry point; returns the exit code (``prog``: the command's name in help and errors,
     for ``qexp emulator``)."""
+    if argv is None:
+        argv = sys.argv[1:]
     args = parse_args(argv, prog)
+    status = 0
     try:
         _check_exposure(args)
         with contextlib.ExitStack() as stack:
             certfile = keyfile = None
-            if args.tls_self_signed:
+            if args.worker_of is not None:
+                certfile, keyfile = args.worker_tls_cert, args.worker_tls_key
+            elif args.tls_self_signed:
                 directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="qexp-tls-"))
                 wildcard = args.host in ("", "0.0.0.0", "::")
                 files = self_signed(directory, [*DEFAULT_HOSTS, *([] if wildcard else [args.host])])
                 certfile, keyfile = files.cert, files.key
                 print(f"tls ca {files.ca}", flush=True)
-            asyncio.run(run(args, certfile, keyfile))
+            if args.workers > 1 and args.worker_of is None:
+                status = asyncio.run(_supervise(args, argv, certfile, keyfile))
+            else:
+                asyncio.run(run(args, certfile, keyfile))
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return status
+
+
+async def _supervise(
+    args: argparse.Namespace, argv: list[str], certfile: str | None, keyfile: str | None
+) -> int:
+    problem = exposure_problem(
+        EmulatorConfig(
+            users=[] if args.users else None,
+            host=args.host,
+            runtime=not args.no_runtime,
+            runtime_program_upload=not args.no_program_upload,
+            accept_remote_risk=True,
+        )
+    )
+    if problem is not None:  # (accepted: _check_exposure would have refused)
+        _warn_exposure(problem)
+    return await supervise(args, argv, certfile, keyfile)
 
 
 if __name__ == "__main__":

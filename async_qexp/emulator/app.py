@@ -2,8 +2,10 @@
 
 The outer middleware (pure ASGI, outermost) adds latency, enforces the body-size limit,
 injects faults, gives every response an ``X-Request-Id`` (a new id per request, also kept in
-the request log) and records every request in the request log (and at DEBUG on the
-``async_qexp.emulator`` logger).
+the request log) and, in a worker of ``--workers N``, an ``X-Emulator-Worker`` (the worker's
+number), and records every request in the request log (and at DEBUG on the
+``async_qexp.emulator`` logger). The probes (``GET /health``, ``GET /ready``) skip the
+latency, the capacity limit and fault injection.
 """
 
 from __future__ import annotations
@@ -31,10 +33,21 @@ from .resultsdb import blob_routes, resultsdb_routes
 from .state import EmulatorState, state_of
 from .store import Conflict, Forbidden, Invalid, NotFound, StoreError, Unavailable
 
-__all__ = ["SERVICE_PREFIXES", "build_app"]
+__all__ = ["PROBE_PATHS", "SERVICE_PREFIXES", "WORKER_HEADER", "build_app"]
 
 SERVICE_PREFIXES = ("/resultsdb", "/runtime")
 """Routes subject to random faults (authentication and upload routes never are)."""
+
+PROBE_PATHS = frozenset({"/health", "/ready"})
+"""The liveness and readiness probes: no token, no latency, no capacity limit, no faults."""
+
+WORKER_HEADER = "X-Emulator-Worker"
+"""The response header naming the worker that answered (``--workers N``: 1 to N)."""
+
+_WORKER_KEY = WORKER_HEADER.lower().encode()
+
+READY_TIMEOUT = 5.0
+"""Seconds ``GET /ready`` waits for the database's answer before it answers 503."""
 
 
 class _DroppedConnection(Exception):
@@ -119,6 +132,34 @@ async def openapi(request: Request) -> Response:
     return json_response(document)
 
 
+async def health(request: Request) -> Response:
+    """``GET /health``: liveness: ``{"status": "ok"}`` while the process serves requests (no
+    token, no database access)."""
+    return json_response({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    """``GET /ready``: readiness: ``{"status": "ready"}`` when the database answers a trivial
+    query, else 503 with ``status`` and ``reason`` (also while the server is stopping; no
+    token)."""
+    state = state_of(request)
+    if state.shutting_down:
+        return _not_ready("stopping", "the server is shutting down")
+    try:
+        await asyncio.wait_for(state.store.ping(), READY_TIMEOUT)
+    except asyncio.TimeoutError:
+        return _not_ready("unavailable", f"the database did not answer within {READY_TIMEOUT:g} s")
+    except Exception as exc:  # whatever the driver raises: the answer is "not ready"
+        return _not_ready("unavailable", f"the database does not answer: {exc}")
+    if state.shutting_down:
+        return _not_ready("stopping", "the server is shutting down")
+    return json_response({"status": "ready"})
+
+
+def _not_ready(status: str, reason: str) -> Response:
+    return json_response({"status": status, "reason": reason}, status=503)
+
+
 def _is_service(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in SERVICE_PREFIXES)
 
@@ -135,6 +176,8 @@ class OuterMiddleware:
             await self.app(scope, receive, send)
             return
         state = self.state
+        worker = state.config.worker_index
+        worker_header = None if worker is None else (_WORKER_KEY, str(worker).encode())
         started = time.perf_counter()
         method: str = scope["method"]
         path: str = scope["path"]
@@ -174,6 +217,8 @@ class OuterMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                if worker_header is not None:
+                    headers.append(worker_header)
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 complete = True
@@ -197,7 +242,9 @@ class OuterMiddleware:
 
         capacity = state.capacity
         try:
-            if capacity is None:
+            if path in PROBE_PATHS:
+                await app(receive, send_recording)  # (a probe measures the server, not faults)
+            elif capacity is None:
                 await self._serve(scope, receive, send, send_recording, app, faults)
             elif not capacity.admit():
                 faults.append("capacity")
@@ -377,6 +424,8 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
         *blob_routes(),
         Mount("/runtime", routes=runtime),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
         *auth_routes(),
         *classic_routes(),
     ]

@@ -261,6 +261,12 @@ class EmulatorConfig:
     """SQLite's ``PRAGMA synchronous`` of a file database: ``"normal"`` (the default: WAL,
     a commit may be lost in a power failure, never corrupted) or ``"full"`` (every commit is
     on disk when it is answered: for an emulator used as a record store)."""
+    shutdown_timeout: float = 10.0
+    """Seconds a stopping server lets the requests in flight finish (new connections are
+    refused at once and ``/ready`` answers 503); whatever still runs then is cancelled."""
+    worker_index: int | None = None
+    """The number (1, 2 ...) of this process among the workers of ``--workers N``: every
+    response then carries it in ``X-Emulator-Worker``. ``None`` (the default): no header."""
 
     def __attrs_post_init__(self) -> None:
         if self.latency_ms < 0:
@@ -285,6 +291,17 @@ class EmulatorConfig:
             raise ValueError("runtime_backends: at least one backend is needed")
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("tls_certfile and tls_keyfile go together")
+        if isinstance(self.shutdown_timeout, bool) or not isinstance(
+            self.shutdown_timeout, (int, float)
+        ):
+            raise TypeError("shutdown_timeout must be a number of seconds")
+        if not 0 <= self.shutdown_timeout < float("inf"):
+            raise ValueError("shutdown_timeout must be >= 0 and finite")
+        if self.worker_index is not None:
+            if isinstance(self.worker_index, bool) or not isinstance(self.worker_index, int):
+                raise TypeError("worker_index must be an int or None")
+            if self.worker_index < 1:
+                raise ValueError("worker_index must be >= 1")
         if self.synchronous not in SYNCHRONOUS_LEVELS:
             raise ValueError(f"synchronous: one of {', '.join(SYNCHRONOUS_LEVELS)}")
         problem = exposure_problem(self)

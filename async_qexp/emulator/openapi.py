@@ -248,6 +248,8 @@ class Operation:
     public: bool = False
     links: dict[str, tuple[str, str, str]] = attrs.field(factory=dict)
     """Link name → (operation id, parameter or ``body:<field>``, expression)."""
+    others: dict[str, tuple[str, Schema]] = attrs.field(factory=dict)
+    """Further answers that are no error record: status → (description, JSON schema)."""
 
 
 def _q(*names: str, schema: Schema | None = None) -> tuple[tuple[str, Schema], ...]:
@@ -412,6 +414,19 @@ OPERATIONS: dict[str, Operation] = {
     "job_interim_results": Operation(response={"type": "array"}),
     "job_logs": Operation(response=_STR, media="text/plain"),
     "openapi": Operation(public=True),
+    "health": Operation(
+        public=True, response=_object(["status"], status={"type": "string", "enum": ["ok"]})
+    ),
+    "ready": Operation(
+        public=True,
+        response=_object(["status"], status={"type": "string", "enum": ["ready"]}),
+        others={
+            "503": (
+                "not ready: the database does not answer, or the server is shutting down",
+                _object(["status", "reason"], status=_STR, reason=_STR),
+            )
+        },
+    ),
     "me": Operation(response=_object(["id", "userId", "urls"], id=_STR, userId=_STR, urls=_OBJ)),
     "backend_status": Operation(),
     "backend_empty": Operation(),
@@ -484,7 +499,11 @@ def _responses(op: Operation) -> Schema:
         "description": "the request is refused (4xx), or an emulator bug (5xx)",
         "content": {"application/json": {"schema": _ref("Error")}},
     }
-    return {str(op.status): ok, "default": error}
+    others = {
+        status: {"description": text, "content": {"application/json": {"schema": schema}}}
+        for status, (text, schema) in op.others.items()
+    }
+    return {str(op.status): ok, **others, "default": error}
 
 
 def _examples(backends: Sequence[str]) -> dict[str, Schema]:

@@ -62,6 +62,24 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._exit_event.wait(), 0.1)
 
+    async def stop_accepting(self) -> None:
+        """Close the listening sockets: a new connection is refused from now on (those open
+        carry on until :meth:`shutdown`).
+
+        asyncio accepts a burst of connections in one go and makes their transports in tasks
+        of their own; a server closed before those tasks ran refuses to attach them ("Error on
+        transport creation", the socket left unclosed). So the server first stops accepting,
+        lets those tasks run, and only then closes.
+        """
+        loop = asyncio.get_running_loop()
+        servers = list(getattr(self, "servers", ()))
+        for server in servers:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        await asyncio.sleep(0)
+        for server in servers:
+            server.close()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.config.is_ssl:
             self._abort_finished_connections()
@@ -179,23 +197,40 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def base_url(sock: socket.socket, tls: bool) -> str:
+    """The base URL of a server listening on ``sock`` (``https`` with ``tls``)."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
 @contextlib.asynccontextmanager
 async def serve(
     config: EmulatorConfig | None = None,
     *,
     runtime_routes: Sequence[BaseRoute] | None = None,
+    sock: socket.socket | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Emulator]:
     """Run the emulator on the caller's event loop; yield an :class:`Emulator`.
 
     ``overrides`` replace fields of ``config`` (e.g. ``serve(latency_ms=5)``). The server
-    listens on ``config.host``/``config.port`` (default 127.0.0.1, an ephemeral port). On
-    exit the server stops, connections close and the database is closed.
+    listens on ``config.host``/``config.port`` (default 127.0.0.1, an ephemeral port), or on
+    ``sock``, a bound and listening TCP socket (which it closes on exit; the workers of
+    ``--workers N`` share one this way).
+
+    On exit the server stops gracefully: ``/ready`` answers 503 and new connections are
+    refused at once; the runtime service's jobs are killed (their result streams end with a
+    close frame); the requests in flight get up to ``config.shutdown_timeout`` seconds to
+    finish (a websocket still open is closed with 1012, whatever still runs then is
+    cancelled); then the database is closed.
 
     The runtime service is mounted at ``/runtime`` unless ``config.runtime`` is false or
-    other ``runtime_routes`` are given; on exit its worker processes are killed first. With
-    ``config.tls_certfile`` and ``tls_keyfile`` it serves HTTPS (and WSS) instead of HTTP.
+    other ``runtime_routes`` are given. With ``config.tls_certfile`` and ``tls_keyfile`` it
+    serves HTTPS (and WSS) instead of HTTP.
     """
+    if sock is not None and not isinstance(sock, socket.socket):
+        raise TypeError(f"sock must be a socket.socket, not {type(sock).__name__}")
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
     async with contextlib.AsyncExitStack() as stack:
         store = await open_store(cfg.db, synchronous=cfg.synchronous)
@@ -211,7 +246,8 @@ async def serve(
             state.runtime = manager
             await manager.start()
             runtime_routes = default_runtime_routes()
-        url = await stack.enter_async_context(_serving(build_app(state, runtime_routes), cfg))
+        app = build_app(state, runtime_routes)
+        url, server = await stack.enter_async_context(_serving(app, cfg, sock))
         if manager is not None:
             # Kill the jobs (so their streams end) before the server waits for its connections.
             stack.push_async_callback(manager.aclose)
@@ -220,15 +256,21 @@ async def serve(
             yield Emulator(url, cfg, state)
         finally:
             logger.info("emulator at %s stopping", url)
+            state.shutting_down = True
+            await server.stop_accepting()
 
 
 @contextlib.asynccontextmanager
-async def _serving(app: Any, cfg: EmulatorConfig) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on the current loop; yield its base URL."""
-    sock = _listen(cfg.host, cfg.port)
+async def _serving(
+    app: Any, cfg: EmulatorConfig, sock: socket.socket | None = None
+) -> AsyncIterator[tuple[str, _Server]]:
+    """Serve ``app`` with uvicorn on the current loop (on ``sock`` if given, else on a socket
+    bound to ``cfg.host``/``cfg.port``); yield its base URL and the server."""
+    if sock is None:
+        sock = _listen(cfg.host, cfg.port)
+    else:
+        sock.setblocking(False)
     try:
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
         uv_config = uvicorn.Config(
             app,
             lifespan="off",
@@ -237,7 +279,8 @@ async def _serving(app: Any, cfg: EmulatorConfig) -> AsyncIterator[str]:
             log_level="warning",
             proxy_headers=False,
             server_header=False,
-            timeout_graceful_shutdown=5,
+            # (typed int by uvicorn, which hands it to asyncio.wait_for: seconds, any number)
+            timeout_graceful_shutdown=cast(int, cfg.shutdown_timeout),
             ssl_certfile=cfg.tls_certfile,
             ssl_keyfile=cfg.tls_keyfile,
             timeout_keep_alive=60,
@@ -251,8 +294,7 @@ async def _serving(app: Any, cfg: EmulatorConfig) -> AsyncIterator[str]:
                     await task
                     raise RuntimeError("the emulator server stopped during start-up")
                 await asyncio.sleep(0.001)
-            scheme = "http" if cfg.tls_certfile is None else "https"
-            yield f"{scheme}://{shown}:{port}"
+            yield base_url(sock, cfg.tls_certfile is not None), server
         finally:
             server.should_exit = True
             try:

@@ -108,6 +108,8 @@ class EmulatorState:
         self.runtime: object | None = None
         """The runtime service's ``RuntimeManager`` while it is served, else ``None`` (typed
         loosely: the runtime package depends on this module, not the other way round)."""
+        self.shutting_down = False
+        """Set when the server begins to stop: ``/ready`` then answers 503."""
 
     @classmethod
     async def create(cls, config: EmulatorConfig, store: Store) -> EmulatorState:

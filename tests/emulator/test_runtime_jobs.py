@@ -459,7 +459,8 @@ async def test_a_cancel_while_the_job_starts_is_not_overwritten() -> None:
             if run is not None and run.started:
                 break
             await asyncio.sleep(0)
-        assert run is not None and run.started
+        assert run is not None
+        assert run.started
         assert await manager.cancel(row["id"])
         await wait_until(lambda: not manager.live)
         assert store.statuses == ["CANCELLED", "CANCELLED"]  # never RUNNING again

@@ -227,5 +227,7 @@ async def test_shutdown_with_open_streams_is_prompt() -> None:
     running_frames, running_code = streams[0].result()
     assert running_code == 1000  # the job failed (shut down) before the server stopped
     assert running_frames[0] == "ACK"
-    with pytest.raises(ConnectionClosedError):  # the queued job is not final: no 1000
+    with pytest.raises(ConnectionClosedError) as info:  # the queued job is not final: no 1000
         streams[1].result()
+    assert info.value.rcvd is not None  # a close frame all the same: 1012, service restart
+    assert info.value.rcvd.code == 1012
