@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .server import _listen, base_url
+from .store import is_postgres_url
 
 __all__ = [
     "MAX_RESTARTS_PER_MINUTE",
@@ -81,11 +82,6 @@ STOP_GRACE = 5.0
 """Seconds beyond ``--shutdown-timeout`` a stopping worker gets before it is killed."""
 
 _PR_SET_PDEATHSIG = 1
-
-
-def is_postgres_url(db: str | None) -> bool:
-    """Whether ``--db`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
-    return db is not None and db.lower().startswith(("postgresql://", "postgres://"))
 
 
 def workers_problem(workers: int, db: str | None, runtime: bool) -> str | None:

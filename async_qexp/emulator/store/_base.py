@@ -74,7 +74,7 @@ def migrate(db: Db) -> int:
 def is_postgres_url(db: str | None) -> bool:
     """Whether ``db`` names a PostgreSQL database (``postgresql://...`` or ``postgres://...``)
     rather than a SQLite file."""
-    return db is not None and db.startswith(("postgresql://", "postgres://"))
+    return db is not None and db.lower().startswith(("postgresql://", "postgres://"))
 
 
 def _secret(db: Db, name: str) -> bytes:
