@@ -81,14 +81,15 @@ def tests(session: nox.Session) -> None:
 
 def lowest_constraints() -> list[str]:
     """``name==floor`` for every dependency of the package, the emulator and the tests: the
-    lowest versions ``pyproject.toml`` allows."""
+    lowest versions ``pyproject.toml`` allows (``name[extra]>=floor`` pins ``name``)."""
     text = (ROOT / "pyproject.toml").read_text()
     sections = re.findall(
         r"^(?:dependencies|emulator|test) = \[(.*?)^\]", text, flags=re.MULTILINE | re.DOTALL
     )
     pins = []
     for section in sections:
-        for name, floor in re.findall(r'"([A-Za-z0-9_.\-]+)>=([0-9][^",;\s]*)', section):
+        pattern = r'"([A-Za-z0-9_.\-]+)(?:\[[^\]"]*\])?>=([0-9][^",;\s]*)'
+        for name, floor in re.findall(pattern, section):
             pins.append(f"{name}=={floor}")
     return pins
 
