@@ -248,10 +248,17 @@ class Cluster:
         port_attempts: int = 5,
         tmp_root: str | os.PathLike[str] | None = None,
     ) -> None:
+        if isinstance(port_attempts, bool) or not isinstance(port_attempts, int):
+            raise TypeError(f"port_attempts must be an int, not {type(port_attempts).__name__}")
         if port_attempts < 1:
             raise ValueError(f"port_attempts must be at least 1, not {port_attempts}")
-        if start_timeout <= 0 or stop_timeout <= 0:
-            raise ValueError("start_timeout and stop_timeout must be positive")
+        for name, value in (("start_timeout", start_timeout), ("stop_timeout", stop_timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+            if not 0 < value < float("inf"):
+                raise ValueError(f"{name} must be a positive number of seconds, not {value}")
+        if settings is not None and not isinstance(settings, Mapping):
+            raise TypeError(f"settings must be a mapping, not {type(settings).__name__}")
         self._bindir_arg = bindir
         self._settings = {**SETTINGS, **(settings or {})}
         self._start_timeout = start_timeout
@@ -369,6 +376,8 @@ class Cluster:
                 ).returncode
             except subprocess.TimeoutExpired:
                 code = None
+            except OSError as exc:  # the directory or the binary vanished
+                return None, f"{command[0]}: {exc}"
             out.seek(0)
             return code, out.read().decode("utf-8", "replace").strip()
 

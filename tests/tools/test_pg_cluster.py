@@ -249,5 +249,17 @@ def test_help_and_usage_errors() -> None:
 def test_cluster_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="port_attempts"):
         pg_cluster.Cluster(port_attempts=0)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(TypeError, match="port_attempts"):
+        pg_cluster.Cluster(port_attempts="3")
+    with pytest.raises(ValueError, match="start_timeout must be a positive"):
         pg_cluster.Cluster(start_timeout=0)
+    with pytest.raises(ValueError, match="stop_timeout must be a positive"):
+        pg_cluster.Cluster(stop_timeout=float("nan"))
+    with pytest.raises(TypeError, match="stop_timeout"):
+        pg_cluster.Cluster(stop_timeout=True)
+    with pytest.raises(TypeError, match="settings"):
+        pg_cluster.Cluster(settings=[("fsync", "on")])
+    cluster = pg_cluster.Cluster()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = cluster.url
+    cluster.stop()  # nothing to stop
