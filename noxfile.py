@@ -2,9 +2,11 @@
 York's and Kolkata's time zones on two of them), on the lowest versions the project allows,
 with the optional dependencies, against the reference clients, then lint and typecheck, builds
 the documentation site strictly (``nox -s docs``, under a minute; it needs only the package
-index), fuzzes the emulator's HTTP API for about two minutes (``nox -s fuzz``) and runs the
-chaos suite (``nox -s chaos``, a few minutes); ``nox -s bench`` runs the benchmarks and
-``nox -s mutation`` the mutation tests (neither by default)."""
+index), fuzzes the emulator's HTTP API for about two minutes (``nox -s fuzz``), runs the
+chaos suite (``nox -s chaos``, a few minutes) and runs the emulator and integration suites
+against PostgreSQL (``nox -s pg``, on a throwaway server it starts on a free loopback port and
+stops afterwards; it needs the PostgreSQL server binaries); ``nox -s bench`` runs the
+benchmarks and ``nox -s mutation`` the mutation tests (neither by default)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ nox.options.sessions = [
     "docs",
     "fuzz",
     "chaos",
+    "pg",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False  # an absent Python is skipped, not a failure
@@ -81,14 +84,15 @@ def tests(session: nox.Session) -> None:
 
 def lowest_constraints() -> list[str]:
     """``name==floor`` for every dependency of the package, the emulator and the tests: the
-    lowest versions ``pyproject.toml`` allows."""
+    lowest versions ``pyproject.toml`` allows (``name[extra]>=floor`` pins ``name``)."""
     text = (ROOT / "pyproject.toml").read_text()
     sections = re.findall(
         r"^(?:dependencies|emulator|test) = \[(.*?)^\]", text, flags=re.MULTILINE | re.DOTALL
     )
     pins = []
     for section in sections:
-        for name, floor in re.findall(r'"([A-Za-z0-9_.\-]+)>=([0-9][^",;\s]*)', section):
+        pattern = r'"([A-Za-z0-9_.\-]+)(?:\[[^\]"]*\])?>=([0-9][^",;\s]*)'
+        for name, floor in re.findall(pattern, section):
             pins.append(f"{name}=={floor}")
     return pins
 
@@ -304,6 +308,37 @@ def chaos(session: nox.Session) -> None:
         "chaos",
         "--durations=10",
         "tests/chaos",
+        *session.posargs,
+    )
+
+
+POSTGRESQL_DRIVER = ["psycopg[binary]>=3.2.1", "psycopg-pool>=3.2"]
+"""The PostgreSQL driver of the ``pg`` session (psycopg 3.2.0's ``[binary]`` does not install)."""
+
+
+@nox.session(python="3.11")
+def pg(session: nox.Session) -> None:
+    """The emulator and integration suites against a real PostgreSQL server: ``python
+    tools/pg_cluster.py run`` starts a throwaway cluster (a temporary directory, a free port
+    on 127.0.0.1), runs pytest with ``QEXP_TEST_PG`` set to its URL and the
+    ``tests.pg_backend`` plugin, then stops the server and deletes the directory. It needs the
+    PostgreSQL server binaries (``initdb``, ``pg_ctl``, ``postgres``) and fails without them;
+    a run where pytest collects no test fails too (exit code 5)."""
+    session.install("-e", ".[test]", *POSTGRESQL_DRIVER)
+    session.run(
+        "python",
+        "tools/pg_cluster.py",
+        "run",
+        "--",
+        "python",
+        "-m",
+        "pytest",
+        *PYTEST_WARNINGS,
+        "-q",
+        "-p",
+        "tests.pg_backend",
+        "tests/emulator",
+        "tests/integration",
         *session.posargs,
     )
 
