@@ -204,11 +204,18 @@ def compat(session: nox.Session, client: str) -> None:
     backends, runtime programs and jobs, the result stream (the emulator serves TLS for it).
     qiskit-experiments 0.13 and 0.14: a T1 experiment's analysis, figures and artifacts saved
     and loaded back through the drop-in (``async_qexp.compat``), and a failed save surfacing.
-    The emulator runs as a process of its own, started and stopped by the script.
+    The emulator runs as a process of its own, started and stopped by the script: once on
+    SQLite, then with two worker processes on a throwaway PostgreSQL server.
     """
     packages, script, options = COMPAT_CLIENTS[client]
-    session.install("-e", ".[emulator]", *packages)
+    session.install("-e", ".[postgresql]", *packages)
     session.run("python", f"tests/emulator/{script}", "--emulator-python", "python", *options)
+    # again against the shared service: two worker processes on a throwaway PostgreSQL server
+    session.run(
+        *("python", "tools/pg_cluster.py", "run", "--"),
+        *("python", f"tests/emulator/{script}", "--emulator-python", "python", *options),
+        env={"EMULATOR_ARGS": "--workers 2 --db $QEXP_TEST_PG"},
+    )
 
 
 @nox.session
@@ -312,10 +319,6 @@ def chaos(session: nox.Session) -> None:
     )
 
 
-POSTGRESQL_DRIVER = ["psycopg[binary]>=3.2.1", "psycopg-pool>=3.2"]
-"""The PostgreSQL driver of the ``pg`` session (psycopg 3.2.0's ``[binary]`` does not install)."""
-
-
 @nox.session(python="3.11")
 def pg(session: nox.Session) -> None:
     """The emulator and integration suites against a real PostgreSQL server: ``python
@@ -324,7 +327,7 @@ def pg(session: nox.Session) -> None:
     ``tests.pg_backend`` plugin, then stops the server and deletes the directory. It needs the
     PostgreSQL server binaries (``initdb``, ``pg_ctl``, ``postgres``) and fails without them;
     a run where pytest collects no test fails too (exit code 5)."""
-    session.install("-e", ".[test]", *POSTGRESQL_DRIVER)
+    session.install("-e", ".[test,postgresql]")
     session.run(
         "python",
         "tools/pg_cluster.py",

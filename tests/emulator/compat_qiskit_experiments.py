@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -329,6 +330,13 @@ def run_checks(url: str, reference: bool) -> None:
     service.close()
 
 
+def emulator_args() -> list[str]:
+    """More arguments for the emulator this script starts: ``EMULATOR_ARGS``, with environment
+    variables expanded (``nox -s compat`` runs each script a second time with ``--workers 2
+    --db $QEXP_TEST_PG``, on a throwaway PostgreSQL server)."""
+    return shlex.split(os.path.expandvars(os.environ.get("EMULATOR_ARGS", "")))
+
+
 def main() -> int:
     """Start the emulator if needed, run the checks, print a summary."""
     parser = argparse.ArgumentParser()
@@ -346,6 +354,7 @@ def main() -> int:
                 [
                     *(args.emulator_python, "-m", "async_qexp.emulator", "--port", "0"),
                     *("--max-body-bytes", str(MAX_BODY)),
+                    *emulator_args(),
                 ],
                 stdout=subprocess.PIPE,
                 text=True,

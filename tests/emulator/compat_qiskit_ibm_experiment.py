@@ -18,6 +18,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -337,6 +338,13 @@ def run_checks(url: str, client: str = "reference") -> None:
             close()
 
 
+def emulator_args() -> list[str]:
+    """More arguments for the emulator this script starts: ``EMULATOR_ARGS``, with environment
+    variables expanded (``nox -s compat`` runs each script a second time with ``--workers 2
+    --db $QEXP_TEST_PG``, on a throwaway PostgreSQL server)."""
+    return shlex.split(os.path.expandvars(os.environ.get("EMULATOR_ARGS", "")))
+
+
 def main() -> int:
     """Start the emulator if needed, run the checks, print a summary."""
     parser = argparse.ArgumentParser()
@@ -351,7 +359,14 @@ def main() -> int:
     try:
         if url is None:
             proc = subprocess.Popen(
-                [args.emulator_python, "-m", "async_qexp.emulator", "--port", "0"],
+                [
+                    args.emulator_python,
+                    "-m",
+                    "async_qexp.emulator",
+                    "--port",
+                    "0",
+                    *emulator_args(),
+                ],
                 stdout=subprocess.PIPE,
                 text=True,
                 cwd=ROOT,
