@@ -173,6 +173,9 @@ class OuterMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            worker_index = self.state.config.worker_index
+            if scope["type"] == "websocket" and worker_index is not None:
+                send = _accept_with((_WORKER_KEY, str(worker_index).encode()), send)
             await self.app(scope, receive, send)
             return
         state = self.state
@@ -311,6 +314,17 @@ class OuterMiddleware:
         if decision.retry_after is not None:
             headers["retry-after"] = str(decision.retry_after)
         await _send_error(send, status, f"injected fault ({status})", headers)
+
+
+def _accept_with(header: tuple[bytes, bytes], send: Send) -> Send:
+    """``send`` that adds ``header`` to a websocket's handshake answer."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "websocket.accept":
+            message = {**message, "headers": [*message.get("headers", ()), header]}
+        await send(message)
+
+    return sending
 
 
 def _undecodable(scope: Scope) -> str | None:
