@@ -19,7 +19,7 @@ from .app import build_app
 from .config import EmulatorConfig
 from .faults import FaultSettings, RequestLog
 from .state import Capacity, EmulatorState
-from .store import open_store
+from .store import open_store, shown_database
 
 if TYPE_CHECKING:
     from .runtime.manager import RuntimeManager
@@ -251,7 +251,7 @@ async def serve(
         if manager is not None:
             # Kill the jobs (so their streams end) before the server waits for its connections.
             stack.push_async_callback(manager.aclose)
-        logger.info("emulator serving %s (database: %s)", url, cfg.db or "in memory")
+        logger.info("emulator serving %s (database: %s)", url, shown_database(cfg.db))
         try:
             yield Emulator(url, cfg, state)
         finally:

@@ -108,3 +108,35 @@ async def test_cli_error_rate_flag() -> None:
         r = await c.get("/resultsdb/devices", headers=h)
         assert r.status_code == 429
         assert r.headers["retry-after"] == "0.05"
+
+
+def test_an_unreachable_postgresql_database_is_a_clear_error_without_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("psycopg")
+    from async_qexp.emulator.__main__ import main
+
+    url = "postgresql://alice:s3cret@127.0.0.1:1/team?connect_timeout=2"
+    assert main(["--port", "0", "--db", url]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the PostgreSQL database postgresql://alice:***@")
+    assert "s3cret" not in err
+
+
+@pytest.mark.parametrize(
+    ("db", "shown"),
+    [
+        (None, "in memory"),
+        ("team.sqlite", "team.sqlite"),
+        ("postgresql://u@h:5432/d", "postgresql://u@h:5432/d"),
+        ("postgresql://u:p%40ss@h/d", "postgresql://u:***@h/d"),
+        (
+            "postgres://h/d?sslmode=require&password=x&user=u",
+            "postgres://h/d?sslmode=require&password=***&user=u",
+        ),
+    ],
+)
+def test_logs_show_a_database_without_its_password(db: str | None, shown: str) -> None:
+    from async_qexp.emulator.store import shown_database
+
+    assert shown_database(db) == shown

@@ -171,8 +171,8 @@ async def test_text_with_nul_is_invalid_and_the_connection_stays_usable(
 
 @pytest.mark.asyncio
 async def test_an_unreachable_server_fails_to_open() -> None:
-    with pytest.raises(psycopg.OperationalError):
-        await PostgresStore.open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(ConnectionError, match=r"postgresql://nobody:\*\*\*@127.0.0.1:1/none"):
+        await PostgresStore.open("postgresql://nobody:secret@127.0.0.1:1/none?connect_timeout=2")
 
 
 def test_bad_arguments() -> None:

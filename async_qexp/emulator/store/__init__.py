@@ -9,7 +9,7 @@ See :mod:`.interface` for the operations and the fields of the records they take
 from __future__ import annotations
 
 from . import interface
-from ._base import SCHEMA_VERSION, SchemaError, is_postgres_url
+from ._base import SCHEMA_VERSION, SchemaError, is_postgres_url, shown_database
 from .interface import *  # noqa: F403 - the interface is this package's vocabulary
 from .sqlite import SQLiteStore
 
@@ -20,6 +20,7 @@ __all__ = [
     "SchemaError",
     "is_postgres_url",
     "open_store",
+    "shown_database",
 ]
 
 
@@ -28,7 +29,8 @@ async def open_store(db: str | None, *, synchronous: str = "normal") -> interfac
     memory). ``synchronous`` applies to a SQLite file.
 
     Raises:
-        ImportError: a PostgreSQL URL without the ``postgresql`` extra installed.
+        RuntimeError: a PostgreSQL URL without the ``postgresql`` extra installed.
+        ConnectionError: the PostgreSQL server cannot be reached.
         SchemaError: the database was made by a newer emulator.
     """
     if is_postgres_url(db):
@@ -36,7 +38,7 @@ async def open_store(db: str | None, *, synchronous: str = "normal") -> interfac
         try:
             from .postgres import PostgresStore
         except ImportError as exc:
-            raise ImportError(
+            raise RuntimeError(
                 'a PostgreSQL database needs psycopg: pip install "async_qexp[postgresql]"'
             ) from exc
         return await PostgresStore.open(db)

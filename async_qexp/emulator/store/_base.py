@@ -5,6 +5,7 @@ database thread; and the schema's versions (:func:`migrate`)."""
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -15,7 +16,14 @@ from . import _runtime as rt
 from ._sql import Db, transaction
 from .interface import BlobKind, Row, Store
 
-__all__ = ["SCHEMA_VERSION", "SQLStore", "SchemaError", "is_postgres_url", "migrate"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "SQLStore",
+    "SchemaError",
+    "is_postgres_url",
+    "migrate",
+    "shown_database",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -75,6 +83,16 @@ def is_postgres_url(db: str | None) -> bool:
     """Whether ``db`` names a PostgreSQL database (``postgresql://...`` or ``postgres://...``)
     rather than a SQLite file."""
     return db is not None and db.lower().startswith(("postgresql://", "postgres://"))
+
+
+def shown_database(db: str | None) -> str:
+    """``db`` as a log line may show it: a PostgreSQL URL without its password."""
+    if db is None:
+        return "in memory"
+    if is_postgres_url(db):
+        db = re.sub(r"^([^:/]+://[^:/@]*):[^@/]*@", r"\1:***@", db)
+        return re.sub(r"([?&]password=)[^&]*", r"\1***", db)
+    return db
 
 
 def _secret(db: Db, name: str) -> bytes:
@@ -257,10 +275,6 @@ class SQLStore(Store):
     async def list_jobs(self, query: JobQuery) -> tuple[list[Row], int]:
         """See :meth:`RuntimeStore.list_jobs`."""
         return await self._run(rt.list_jobs, query)
-
-    async def unfinished_jobs(self) -> list[Row]:
-        """See :meth:`RuntimeStore.unfinished_jobs`."""
-        return await self._run(rt.unfinished_jobs)
 
     async def claim_job(self, backend: str, runner: str, limit: int, now: str) -> Row | None:
         """See :meth:`RuntimeStore.claim_job`."""

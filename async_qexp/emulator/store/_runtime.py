@@ -30,7 +30,6 @@ __all__ = [
     "messages",
     "release_orphans",
     "stop_job",
-    "unfinished_jobs",
     "update_job",
     "update_program",
     "upsert_system_programs",
@@ -380,16 +379,6 @@ def list_jobs(db: Db, query: JobQuery) -> tuple[list[Row], int]:
         [*args, query.limit, query.offset],
     )
     return [_job_record(r) for r in rows], int(count)
-
-
-def unfinished_jobs(db: Db) -> list[Row]:
-    """See :meth:`RuntimeStore.unfinished_jobs`."""
-    rows = fetch_all(
-        db,
-        f"SELECT * FROM rt_jobs WHERE status NOT IN ({_FINAL_MARKS}) ORDER BY n",
-        FINAL_STATUSES,
-    )
-    return [_job_record(r) for r in rows]
 
 
 # -- messages ----------------------------------------------------------------------------------

@@ -304,9 +304,6 @@ class RuntimeStore(Protocol):
     async def list_jobs(self, query: JobQuery) -> tuple[list[Row], int]:
         """A window of the jobs matching ``query`` and how many there are in all."""
 
-    async def unfinished_jobs(self) -> list[Row]:
-        """Jobs queued or running, oldest first."""
-
     async def claim_job(self, backend: str, runner: str, limit: int, now: str) -> Row | None:
         """Take the oldest queued job of ``backend`` for the emulator process ``runner`` (it
         becomes ``RUNNING``, started ``now``); ``None`` if there is none, or if ``limit`` jobs

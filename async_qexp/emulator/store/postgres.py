@@ -25,7 +25,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import psycopg
 from psycopg import pq
 
-from ._base import SQLStore, is_postgres_url, migrate
+from ._base import SQLStore, is_postgres_url, migrate, shown_database
 from ._sql import Db, check_text
 from ._thread import DatabaseThread
 from .interface import Invalid, Unavailable
@@ -189,7 +189,7 @@ class PostgresStore(SQLStore):
 
         Raises:
             SchemaError: the database was made by a newer emulator.
-            psycopg.OperationalError: the server cannot be reached.
+            ConnectionError: the server cannot be reached (or refuses the login).
         """
         store = cls(url, connections)
         try:
@@ -211,8 +211,16 @@ class PostgresStore(SQLStore):
         )
         return PostgresDb(conn)
 
+    def _first_connect(self) -> PostgresDb:
+        try:
+            return self._connect()
+        except psycopg.OperationalError as exc:
+            raise ConnectionError(
+                f"cannot reach the PostgreSQL database {shown_database(self.url)}: {exc}"
+            ) from exc
+
     def _migrate(self) -> None:
-        db = self._dbs[0] = self._connect()
+        db = self._dbs[0] = self._first_connect()
         migrate(db)
 
     def _drop(self, i: int) -> None:
