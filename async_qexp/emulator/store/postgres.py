@@ -92,7 +92,9 @@ class PostgresDb(Db):
         """See :meth:`Db.execute`."""
         if args:
             check_text(args)
-        cursor = self.conn.execute(_translate(sql), args or None)
+            cursor = self.conn.execute(_translate(sql), args)
+        else:  # (no placeholders to fill: the text goes as it is, a "%" included)
+            cursor = self.conn.execute(sql)
         self.executed += 1
         return cursor
 
@@ -230,26 +232,29 @@ class PostgresStore(SQLStore):
 
     def _call(self, i: int, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         try:
-            for attempt in (1, 2):
+            try:
+                return self._attempt(i, fn, args, kwargs)
+            except psycopg.OperationalError:
+                # A connection the server dropped while idle fails on its first statement,
+                # before anything was done: that operation runs once more, on a new one.
                 db = self._dbs[i]
-                if db is None or db.conn.closed or db.conn.broken:
-                    self._drop(i)
-                    db = self._dbs[i] = self._connect()
-                db.executed = 0
-                try:
-                    return fn(db, *args, **kwargs)
-                except psycopg.OperationalError:
-                    # A connection the server dropped while idle fails on its first statement,
-                    # before anything was done: that operation runs again on a new one.
-                    if attempt == 2 or db.executed or not db.conn.broken:
-                        raise
-            raise AssertionError("unreachable")
+                if db is None or db.executed or not db.conn.broken:
+                    raise
+                return self._attempt(i, fn, args, kwargs)
         except psycopg.OperationalError as exc:
             raise Unavailable(
                 f"the emulator's database is unavailable ({exc.sqlstate or exc})"
             ) from exc
         except psycopg.DataError as exc:
             raise Invalid(f"a value is out of range for the database ({exc.sqlstate})") from exc
+
+    def _attempt(self, i: int, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+        db = self._dbs[i]
+        if db is None or db.conn.closed or db.conn.broken:
+            self._drop(i)
+            db = self._dbs[i] = self._connect()
+        db.executed = 0
+        return fn(db, *args, **kwargs)
 
     async def _run(
         self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs
