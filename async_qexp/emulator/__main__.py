@@ -31,6 +31,15 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     p.add_argument("--db", default=None, help="SQLite file (default: in-memory)")
+    p.add_argument(
+        "--blobs",
+        default=None,
+        metavar="DIR",
+        help="keep the bytes of figures and files in this existing, writable directory (one "
+        "file per content, named by its SHA-256, synced before the database row that points at "
+        "it commits) instead of in the database; needs --db. Back up the database and DIR "
+        "together",
+    )
     p.add_argument("--users", default=None, help="users JSON file")
     p.add_argument("--devices", default=None, help="devices JSON file")
     p.add_argument("--latency-ms", type=float, default=0.0)
@@ -134,6 +143,7 @@ async def run(
         runtime_program_upload=not args.no_program_upload,
         accept_remote_risk=args.accept_remote_risk,
         synchronous=args.synchronous,
+        blobs=args.blobs,
     )
     problem = exposure_problem(config)
     if problem is not None:  # (accepted, or the config would have refused)

@@ -198,7 +198,7 @@ async def serve(
     """
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
     async with contextlib.AsyncExitStack() as stack:
-        store = await open_store(cfg.db, synchronous=cfg.synchronous)
+        store = await open_store(cfg.db, synchronous=cfg.synchronous, blobs=cfg.blobs)
         stack.push_async_callback(store.aclose)
         state = await EmulatorState.create(cfg, store)
         manager: RuntimeManager | None = None
