@@ -415,23 +415,39 @@ async def test_a_missing_or_damaged_file_is_an_error_never_partial_bytes(
 
 @pytest.mark.asyncio
 async def test_a_directory_that_cannot_serve_is_refused_at_start_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = str(tmp_path / "db.sqlite")
     with pytest.raises(ValueError, match="does not exist"):
-        await SQLiteStore.open(db, blobs=tmp_path / "missing")
+        await open_store(database, blobs=tmp_path / "missing")
     (tmp_path / "plain").write_text("")
     with pytest.raises(ValueError, match="is not a directory"):
-        await SQLiteStore.open(db, blobs=tmp_path / "plain")
+        await open_store(database, blobs=tmp_path / "plain")
     with pytest.raises(TypeError, match="directory path"):
-        await SQLiteStore.open(db, blobs=3)  # type: ignore[arg-type]
+        await open_store(database, blobs=3)  # type: ignore[arg-type]
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(_blobfiles.tempfile, "mkstemp", refuse)
     with pytest.raises(ValueError, match="is not writable: Permission denied"):
-        await SQLiteStore.open(db, blobs=tmp_path)
+        await open_store(database, blobs=tmp_path)
+
+
+@pytest.mark.asyncio
+async def test_the_directory_is_checked_on_the_database_thread_not_the_loop(
+    database: str, blob_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    original = _blobfiles.BlobDir.check
+
+    def check(self: _blobfiles.BlobDir) -> None:
+        threads.append(threading.current_thread().name)
+        original(self)
+
+    monkeypatch.setattr(_blobfiles.BlobDir, "check", check)
+    await (await open_store(database, blobs=blob_dir)).aclose()
+    assert len(threads) == 1
+    assert threads[0].startswith("qexp-emulator-db")
 
 
 @pytest.mark.asyncio

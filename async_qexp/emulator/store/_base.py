@@ -20,9 +20,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "SQLStore",
     "SchemaError",
+    "blob_dir",
+    "check_blob_dir",
     "is_postgres_url",
     "migrate",
-    "open_blobs",
     "prepare",
 ]
 
@@ -82,14 +83,26 @@ def migrate(db: Db) -> int:
     return found
 
 
-def open_blobs(blobs: str | os.PathLike[str] | None) -> BlobDir | None:
-    """The checked directory of figures and files ``blobs`` (``None``: in the database).
+def blob_dir(blobs: str | os.PathLike[str] | None) -> BlobDir | None:
+    """The directory of figures and files ``blobs`` (``None``: in the database), not checked
+    yet (:func:`prepare` does, on the database thread).
 
     Raises:
         TypeError: not a path.
+        ValueError: an empty path.
+    """
+    return None if blobs is None else BlobDir.at(blobs)
+
+
+def check_blob_dir(blobs: BlobDir | None) -> None:
+    """What a store does on its database thread before it connects: check that the directory
+    of figures and files (if any) can serve (:meth:`.BlobDir.check`).
+
+    Raises:
         ValueError: a directory that is missing or not writable.
     """
-    return None if blobs is None else BlobDir.open(blobs)
+    if blobs is not None:
+        blobs.check()
 
 
 def prepare(db: Db, blobs: BlobDir | None) -> None:

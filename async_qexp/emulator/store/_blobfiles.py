@@ -76,17 +76,16 @@ class BlobDir:
     """
 
     def __init__(self, path: str) -> None:
-        """The directory at ``path`` (an absolute path), unchecked: use :meth:`open`."""
+        """The directory at ``path`` (an absolute path), unchecked: see :meth:`at`."""
         self.path = path
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> BlobDir:
-        """Check that ``path`` is an existing directory this process can write files in and
-        fsync (by writing, syncing and removing a probe file), and return it.
+    def at(cls, path: str | os.PathLike[str]) -> BlobDir:
+        """The directory at ``path`` (made absolute), not checked yet: see :meth:`check`.
 
         Raises:
             TypeError: ``path`` is not a string or path.
-            ValueError: the directory is missing, is no directory, or refuses a file.
+            ValueError: an empty path.
         """
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"blobs: a directory path, not {type(path).__name__}")
@@ -95,20 +94,26 @@ class BlobDir:
             raise TypeError("blobs: a directory path as text, not bytes")
         if not text:
             raise ValueError("blobs: an empty directory path")
-        full = os.path.abspath(text)
-        if not os.path.exists(full):
-            raise ValueError(f"--blobs directory {full} does not exist (create it first)")
-        if not os.path.isdir(full):
-            raise ValueError(f"--blobs {full} is not a directory")
-        blobs = cls(full)
+        return cls(os.path.abspath(text))
+
+    def check(self) -> None:
+        """Check that the directory exists and that this process can write files in it and
+        fsync them (by writing, syncing and removing a probe file).
+
+        Raises:
+            ValueError: the directory is missing, is no directory, or refuses a file.
+        """
+        if not os.path.exists(self.path):
+            raise ValueError(f"--blobs directory {self.path} does not exist (create it first)")
+        if not os.path.isdir(self.path):
+            raise ValueError(f"--blobs {self.path} is not a directory")
         try:
-            blobs.discard(blobs.stage(b"probe"))
-            _fsync_dir(full)
+            self.discard(self.stage(b"probe"))
+            _fsync_dir(self.path)
         except OSError as exc:
             raise ValueError(
-                f"--blobs directory {full} is not writable: {exc.strerror or exc}"
+                f"--blobs directory {self.path} is not writable: {exc.strerror or exc}"
             ) from None
-        return blobs
 
     def file(self, sha256: str) -> str:
         """The path of the file holding the bytes whose hash is ``sha256``."""

@@ -24,7 +24,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import psycopg
 from psycopg import pq
 
-from ._base import SQLStore, is_postgres_url, open_blobs, prepare
+from ._base import SQLStore, blob_dir, check_blob_dir, is_postgres_url, prepare
 from ._blobfiles import BlobDir
 from ._sql import Db, check_text
 from ._thread import DatabaseThread
@@ -177,7 +177,7 @@ class PostgresStore(SQLStore):
             psycopg.OperationalError: the server cannot be reached.
             ValueError: ``blobs`` is missing or not writable, or does not fit the database.
         """
-        store = cls(url, connections, open_blobs(blobs))
+        store = cls(url, connections, blob_dir(blobs))
         try:
             for i in range(connections):
                 store._threads.append(
@@ -198,6 +198,7 @@ class PostgresStore(SQLStore):
         return PostgresDb(conn)
 
     def _migrate(self) -> None:
+        check_blob_dir(self.blobs)
         db = self._dbs[0] = self._connect()
         prepare(db, self.blobs)
 

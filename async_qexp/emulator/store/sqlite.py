@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
-from ._base import SQLStore, open_blobs, prepare
+from ._base import SQLStore, blob_dir, check_blob_dir, prepare
 from ._blobfiles import BlobDir
 from ._sql import Db, SQLiteDb, transaction
 from ._thread import DatabaseThread
@@ -66,7 +66,7 @@ class SQLiteStore(SQLStore):
             SchemaError: the database was made by a newer emulator.
             ValueError: ``blobs`` is missing or not writable, or does not fit the database.
         """
-        store = cls(path, synchronous, open_blobs(blobs))
+        store = cls(path, synchronous, blob_dir(blobs))
         store._thread = DatabaseThread("qexp-emulator-db", on_exit=store._close_connection)
         try:
             await store._run_raw(store._connect)
@@ -81,6 +81,7 @@ class SQLiteStore(SQLStore):
         return None if self._thread is None else self._thread.ident
 
     def _connect(self) -> None:
+        check_blob_dir(self.blobs)
         conn = sqlite3.connect(self.path or ":memory:", isolation_level=None)
         try:
             if self.path:
