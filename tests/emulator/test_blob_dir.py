@@ -13,6 +13,7 @@ import sqlite3
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -448,6 +449,18 @@ async def test_the_directory_is_checked_on_the_database_thread_not_the_loop(
     await (await open_store(database, blobs=blob_dir)).aclose()
     assert len(threads) == 1
     assert threads[0].startswith("qexp-emulator-db")
+
+
+@pytest.mark.asyncio
+async def test_start_up_removes_only_stale_temporary_files(database: str, blob_dir: Path) -> None:
+    old, fresh, named = blob_dir / ".tmp-old", blob_dir / ".tmp-fresh", blob_dir / ("0" * 64)
+    for path in (old, fresh, named):
+        path.write_bytes(b"partial")
+    stale = time.time() - _blobfiles.STALE_TEMP_S - 60
+    os.utime(old, (stale, stale))
+    os.utime(named, (stale, stale))
+    await (await open_store(database, blobs=blob_dir)).aclose()
+    assert _names(blob_dir) == {fresh.name, named.name}  # a content file is never touched
 
 
 @pytest.mark.asyncio

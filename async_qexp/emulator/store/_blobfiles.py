@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,12 +37,23 @@ import attrs
 from ._sql import Db, transaction
 from .interface import StoreError
 
-__all__ = ["BlobDir", "BlobLost", "Staged", "check_blob_rows", "lock_name", "release"]
+__all__ = [
+    "STALE_TEMP_S",
+    "BlobDir",
+    "BlobLost",
+    "Staged",
+    "check_blob_rows",
+    "lock_name",
+    "release",
+]
 
 logger = logging.getLogger("async_qexp.emulator")
 
 _HASH = re.compile(r"[0-9a-f]{64}\Z")
 _TEMP_PREFIX = ".tmp-"
+STALE_TEMP_S = 3600.0
+"""A temporary file older than this (seconds) when the emulator starts is a crash's leftover,
+and is removed."""
 
 
 class BlobLost(StoreError):
@@ -114,6 +126,19 @@ class BlobDir:
             raise ValueError(
                 f"--blobs directory {self.path} is not writable: {exc.strerror or exc}"
             ) from None
+        self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Remove the temporary files a crash left behind: those older than
+        :data:`STALE_TEMP_S` (a write lasts seconds, so no live write owns one)."""
+        cutoff = time.time() - STALE_TEMP_S
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                if not entry.name.startswith(_TEMP_PREFIX):
+                    continue
+                with contextlib.suppress(OSError):
+                    if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
 
     def file(self, sha256: str) -> str:
         """The path of the file holding the bytes whose hash is ``sha256``."""
