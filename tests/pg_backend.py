@@ -56,15 +56,17 @@ def _schema_for(db: str | None) -> str:
     return "f" + hashlib.sha256(os.path.abspath(db).encode()).hexdigest()[:20]
 
 
-async def _open_on_postgres(db: str | None, *, synchronous: str = "normal") -> Store:
+async def _open_on_postgres(
+    db: str | None, *, synchronous: str = "normal", blobs: str | None = None
+) -> Store:
     if is_postgres_url(db):
-        return await open_store(db)
+        return await open_store(db, blobs=blobs)
     schema = _schema_for(db)
     with psycopg.connect(URL, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     if schema not in _made:
         _made.append(schema)
-    return await open_store(schema_url(schema))
+    return await open_store(schema_url(schema), blobs=blobs)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ runs on the caller's event loop), with :func:`serve_in_thread` (the same server 
 event loop of its own; ``with`` or ``async with``), or as a command::
 
     python -m async_qexp.emulator --host 127.0.0.1 --port 8765 --db qexp.sqlite \
-        [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
+        [--blobs DIR] [--users FILE] [--devices FILE] [--latency-ms N] [--max-body-bytes N] \
         [--capacity N [--capacity-queue N] [--capacity-retry-after S]] \
         [--error-rate-500 R] [--error-rate-503 R] [--error-rate-429 R] \
         [--retry-after S] [--drop-rate R] [--seed N] \

@@ -39,6 +39,15 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
         default=None,
         help="SQLite file (default: in-memory), or a postgresql:// URL (needed by --workers)",
     )
+    p.add_argument(
+        "--blobs",
+        default=None,
+        metavar="DIR",
+        help="keep the bytes of figures and files in this existing, writable directory (one "
+        "file per content, named by its SHA-256, synced before the database row that points at "
+        "it commits) instead of in the database; needs --db. Back up the database and DIR "
+        "together",
+    )
     p.add_argument("--users", default=None, help="users JSON file")
     p.add_argument("--devices", default=None, help="devices JSON file")
     p.add_argument("--latency-ms", type=float, default=0.0)
@@ -182,6 +191,7 @@ async def run(
         synchronous=args.synchronous,
         shutdown_timeout=args.shutdown_timeout,
         worker_index=worker_index,
+        blobs=args.blobs,
     )
     problem = exposure_problem(config)
     if problem is not None and not worker:  # (accepted, or the config would have refused)

@@ -182,6 +182,17 @@ def _optional_path(value: Any) -> str | None:
     return None if value is None else os.fspath(value)
 
 
+def _directory(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"blobs: a directory path or None, not {type(value).__name__}")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        raise TypeError("blobs: a directory path as text, not bytes")
+    return path
+
+
 def _faults_converter(value: Any) -> FaultSettings:
     if value is None:
         return FaultSettings()
@@ -268,7 +279,22 @@ class EmulatorConfig:
     """The number (1, 2 ...) of this process among the workers of ``--workers N``: every
     response then carries it in ``X-Emulator-Worker``. ``None`` (the default): no header."""
 
+    blobs: str | None = attrs.field(default=None, converter=_directory)
+    """A directory for the bytes of figures and files (``--blobs DIR``), each written to a file
+    named by its SHA-256 and synced before the database row that points at it commits; the
+    database keeps their names and sizes. ``None`` (the default): the bytes are in the
+    database. It must exist and be writable when the emulator starts, and needs a database
+    that outlives the process (``db``)."""
+
     def __attrs_post_init__(self) -> None:
+        if self.blobs is not None:
+            if not self.blobs:
+                raise ValueError("blobs: an empty directory path")
+            if self.db is None:
+                raise ValueError(
+                    "blobs: a blob directory needs a database that outlives the process "
+                    "(--db); an in-memory one would forget the files it points at"
+                )
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
         for name in ("capacity", "capacity_queue"):

@@ -233,7 +233,7 @@ async def serve(
         raise TypeError(f"sock must be a socket.socket, not {type(sock).__name__}")
     cfg = attrs.evolve(config, **overrides) if config else EmulatorConfig(**overrides)
     async with contextlib.AsyncExitStack() as stack:
-        store = await open_store(cfg.db, synchronous=cfg.synchronous)
+        store = await open_store(cfg.db, synchronous=cfg.synchronous, blobs=cfg.blobs)
         stack.push_async_callback(store.aclose)
         state = await EmulatorState.create(cfg, store)
         manager: RuntimeManager | None = None

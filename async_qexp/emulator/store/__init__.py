@@ -8,6 +8,8 @@ See :mod:`.interface` for the operations and the fields of the records they take
 
 from __future__ import annotations
 
+import os
+
 from . import interface
 from ._base import SCHEMA_VERSION, SchemaError, is_postgres_url, shown_database
 from .interface import *  # noqa: F403 - the interface is this package's vocabulary
@@ -24,14 +26,22 @@ __all__ = [
 ]
 
 
-async def open_store(db: str | None, *, synchronous: str = "normal") -> interface.Store:
+async def open_store(
+    db: str | None,
+    *,
+    synchronous: str = "normal",
+    blobs: str | os.PathLike[str] | None = None,
+) -> interface.Store:
     """Open the store of ``db``: a PostgreSQL URL, a SQLite file, or ``None`` (SQLite in
-    memory). ``synchronous`` applies to a SQLite file.
+    memory). ``synchronous`` applies to a SQLite file. ``blobs`` is the directory that holds
+    the bytes of figures and files (``None``: they are in the database).
 
     Raises:
         RuntimeError: a PostgreSQL URL without the ``postgresql`` extra installed.
         ConnectionError: the PostgreSQL server cannot be reached.
         SchemaError: the database was made by a newer emulator.
+        ValueError: ``blobs`` is missing or not writable, or is not the directory the
+            database's figures and files are in.
     """
     if is_postgres_url(db):
         assert db is not None
@@ -41,5 +51,5 @@ async def open_store(db: str | None, *, synchronous: str = "normal") -> interfac
             raise RuntimeError(
                 'a PostgreSQL database needs psycopg: pip install "async_qexp[postgresql]"'
             ) from exc
-        return await PostgresStore.open(db)
-    return await SQLiteStore.open(db, synchronous)
+        return await PostgresStore.open(db, blobs=blobs)
+    return await SQLiteStore.open(db, synchronous, blobs)

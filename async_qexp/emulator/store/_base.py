@@ -5,6 +5,7 @@ database thread; and the schema's versions (:func:`migrate`)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -13,6 +14,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from ..queries import ExperimentQuery, JobQuery, Page, Principal, ProgramQuery, ResultQuery
 from . import _experiments as exp
 from . import _runtime as rt
+from ._blobfiles import BlobDir, check_blob_rows
 from ._sql import Db, transaction
 from .interface import BlobKind, Row, Store
 
@@ -20,8 +22,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "SQLStore",
     "SchemaError",
+    "blob_dir",
+    "check_blob_dir",
     "is_postgres_url",
     "migrate",
+    "prepare",
     "shown_database",
 ]
 
@@ -34,6 +39,9 @@ _STEPS: tuple[str, ...] = (
     # 2: which emulator process runs a job (several may share one database)
     "ALTER TABLE rt_jobs ADD COLUMN runner TEXT;"
     "CREATE INDEX IF NOT EXISTS rt_jobs_by_status ON rt_jobs (status, backend, n)",
+    # 3: a blob's bytes may be in the --blobs directory, in the file named by their SHA-256
+    "ALTER TABLE blobs ADD COLUMN sha256 TEXT;"
+    "CREATE INDEX IF NOT EXISTS blobs_by_sha256 ON blobs (sha256) WHERE sha256 IS NOT NULL",
 )
 """``_STEPS[i]`` takes a database from schema version ``i`` to ``i + 1`` (version 0: empty).
 A step is statements separated by ``;``, written for SQLite (see :meth:`._sql.Db.schema`);
@@ -79,6 +87,40 @@ def migrate(db: Db) -> int:
     return found
 
 
+def blob_dir(blobs: str | os.PathLike[str] | None) -> BlobDir | None:
+    """The directory of figures and files ``blobs`` (``None``: in the database), not checked
+    yet (:func:`prepare` does, on the database thread).
+
+    Raises:
+        TypeError: not a path.
+        ValueError: an empty path.
+    """
+    return None if blobs is None else BlobDir.at(blobs)
+
+
+def check_blob_dir(blobs: BlobDir | None) -> None:
+    """What a store does on its database thread before it connects: check that the directory
+    of figures and files (if any) can serve (:meth:`.BlobDir.check`).
+
+    Raises:
+        ValueError: a directory that is missing or not writable.
+    """
+    if blobs is not None:
+        blobs.check()
+
+
+def prepare(db: Db, blobs: BlobDir | None) -> None:
+    """What a store does once connected: :func:`migrate`, then refuse a database whose
+    figures and files are in a directory other than ``blobs`` (:func:`.check_blob_rows`).
+
+    Raises:
+        SchemaError: the database is of a newer version.
+        ValueError: the blob directory does not fit the database.
+    """
+    migrate(db)
+    check_blob_rows(db, blobs)
+
+
 def is_postgres_url(db: str | None) -> bool:
     """Whether ``db`` names a PostgreSQL database (``postgresql://...`` or ``postgres://...``)
     rather than a SQLite file."""
@@ -118,6 +160,9 @@ async def _no_events() -> AsyncIterator[tuple[str, str]]:
 class SQLStore(Store):
     """A :class:`~.interface.Store` that runs each operation, a function of a :class:`Db`, on
     a database thread: subclasses say which (:meth:`_run`)."""
+
+    blobs: BlobDir | None = None
+    """The directory of figures and files (``--blobs``), or ``None``: in the database."""
 
     async def _run(
         self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs
@@ -159,7 +204,7 @@ class SQLStore(Store):
 
     async def delete_experiment(self, user: Principal, uuid: str) -> Row:
         """See :meth:`ExperimentStore.delete_experiment`."""
-        return await self._run(exp.delete_experiment, user, uuid)
+        return await self._run(exp.delete_experiment, user, uuid, self.blobs)
 
     async def import_experiments(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """See :meth:`ExperimentStore.import_experiments`."""
@@ -203,17 +248,17 @@ class SQLStore(Store):
         exists: bool | None = None,
     ) -> None:
         """See :meth:`ExperimentStore.put_blob`."""
-        await self._run(exp.put_blob, kind, exp_uuid, name, data, now, user, exists)
+        await self._run(exp.put_blob, kind, exp_uuid, name, data, now, user, exists, self.blobs)
 
     async def get_blob(self, user: Principal, kind: BlobKind, exp_uuid: str, name: str) -> bytes:
         """See :meth:`ExperimentStore.get_blob`."""
-        return await self._run(exp.get_blob, user, kind, exp_uuid, name)
+        return await self._run(exp.get_blob, user, kind, exp_uuid, name, self.blobs)
 
     async def delete_blob(
         self, user: Principal, kind: BlobKind, exp_uuid: str, name: str, now: str
     ) -> None:
         """See :meth:`ExperimentStore.delete_blob`."""
-        await self._run(exp.delete_blob, user, kind, exp_uuid, name, now)
+        await self._run(exp.delete_blob, user, kind, exp_uuid, name, now, self.blobs)
 
     async def list_blobs(self, user: Principal, kind: BlobKind, exp_uuid: str) -> list[Row]:
         """See :meth:`ExperimentStore.list_blobs`."""

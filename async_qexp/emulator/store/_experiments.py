@@ -24,6 +24,7 @@ from ..queries import (
     TextMatch,
     TimeBound,
 )
+from ._blobfiles import BlobDir, BlobLost, lock_name, release
 from ._sql import Db, fetch_all, fetch_one, from_json, insert, json_text, transaction, update
 from .interface import BlobKind, Conflict, Forbidden, Invalid, NotFound, Row
 
@@ -335,11 +336,21 @@ def update_experiment(db: Db, user: Principal, uuid: str, changes: Mapping[str, 
         return _experiment_record(_experiment_row(db, user, uuid, False))
 
 
-def delete_experiment(db: Db, user: Principal, uuid: str) -> Row:
-    """See :meth:`ExperimentStore.delete_experiment`."""
+def delete_experiment(db: Db, user: Principal, uuid: str, blobs: BlobDir | None = None) -> Row:
+    """See :meth:`ExperimentStore.delete_experiment` (then removes the files of its blobs
+    that no other row shares)."""
     with transaction(db):
         record = _experiment_record(_experiment_row(db, user, uuid, True))
+        hashes = [
+            row[0]
+            for row in db.execute(
+                "SELECT DISTINCT sha256 FROM blobs WHERE experiment_uuid = ? "
+                "AND sha256 IS NOT NULL",
+                (uuid,),
+            )
+        ]
         db.execute("DELETE FROM experiments WHERE uuid = ?", (uuid,))
+    release(db, blobs, hashes)
     return record
 
 
@@ -395,18 +406,25 @@ def delete_result(db: Db, user: Principal, uuid: str) -> Row:
 # -- figures and files -------------------------------------------------------------------------
 
 
-def _blob_exists(db: Db, kind: str, exp_uuid: str, name: str) -> bool:
-    return (
-        db.execute(
-            "SELECT 1 FROM blobs WHERE experiment_uuid = ? AND kind = ? AND name = ?",
-            (exp_uuid, kind, name),
-        ).fetchone()
-        is not None
-    )
+def _blob_row(db: Db, kind: str, exp_uuid: str, name: str) -> Any:
+    """The ``(sha256,)`` of a blob, or ``None`` when there is no such blob."""
+    return db.execute(
+        "SELECT sha256 FROM blobs WHERE experiment_uuid = ? AND kind = ? AND name = ?",
+        (exp_uuid, kind, name),
+    ).fetchone()
 
 
 def _touch(db: Db, exp_uuid: str, now: str) -> None:
     db.execute("UPDATE experiments SET updated_at = ? WHERE uuid = ?", (now, exp_uuid))
+
+
+_UPSERT_BLOB = (
+    "INSERT INTO blobs (kind, experiment_uuid, name, data, sha256, size, created_at, "
+    "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (experiment_uuid, kind, name) DO UPDATE SET "
+    "data = excluded.data, size = excluded.size, sha256 = excluded.sha256, "
+    "updated_at = excluded.updated_at"
+)
 
 
 def put_blob(
@@ -418,53 +436,112 @@ def put_blob(
     now: str,
     user: Principal | None,
     exists: bool | None,
+    blobs: BlobDir | None = None,
 ) -> None:
-    """See :meth:`ExperimentStore.put_blob`."""
-    with transaction(db):
-        if user is not None:
-            _experiment_row(db, user, exp_uuid, True)
-        elif db.execute("SELECT 1 FROM experiments WHERE uuid = ?", (exp_uuid,)).fetchone() is None:
-            raise NotFound(f"experiment {exp_uuid!r} not found")
-        if exists is not None and _blob_exists(db, kind, exp_uuid, name) != exists:
-            if exists:
-                raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
-            raise Conflict(f"{_BLOB_NOUN[kind]} {name!r} already exists")
-        db.execute(
-            "INSERT INTO blobs (kind, experiment_uuid, name, data, size, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (experiment_uuid, kind, name) DO UPDATE SET "
-            "data = excluded.data, size = excluded.size, updated_at = excluded.updated_at",
-            (kind, exp_uuid, name, data, len(data), now, now),
-        )
-        if kind == "plot":
-            _touch(db, exp_uuid, now)
+    """See :meth:`ExperimentStore.put_blob`.
+
+    With ``blobs``, the bytes go to a file of that directory (written and synced before the
+    transaction, named in it, before the row that points at it commits: see
+    :mod:`._blobfiles`), and the row's ``data`` is empty; without, they go in ``data``.
+    """
+    staged = None if blobs is None else blobs.stage(data)
+    try:
+        with transaction(db):
+            if user is not None:
+                _experiment_row(db, user, exp_uuid, True)
+            elif (
+                db.execute("SELECT 1 FROM experiments WHERE uuid = ?", (exp_uuid,)).fetchone()
+                is None
+            ):
+                raise NotFound(f"experiment {exp_uuid!r} not found")
+            before = _blob_row(db, kind, exp_uuid, name)
+            if exists is not None and (before is not None) != exists:
+                if exists:
+                    raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
+                raise Conflict(f"{_BLOB_NOUN[kind]} {name!r} already exists")
+            values: tuple[bytes, str | None]
+            if staged is None:
+                values = (data, None)
+            else:
+                assert blobs is not None
+                db.lock(lock_name(staged.sha256))
+                blobs.place(staged)
+                values = (b"", staged.sha256)
+            db.execute(_UPSERT_BLOB, (kind, exp_uuid, name, *values, len(data), now, now))
+            if kind == "plot":
+                _touch(db, exp_uuid, now)
+    finally:
+        if staged is not None:
+            assert blobs is not None
+            blobs.discard(staged)
+    if before is not None and before[0] != values[1]:
+        release(db, blobs, [before[0]])
 
 
-def get_blob(db: Db, user: Principal, kind: BlobKind, exp_uuid: str, name: str) -> bytes:
-    """See :meth:`ExperimentStore.get_blob`."""
+def get_blob(
+    db: Db,
+    user: Principal,
+    kind: BlobKind,
+    exp_uuid: str,
+    name: str,
+    blobs: BlobDir | None = None,
+) -> bytes:
+    """See :meth:`ExperimentStore.get_blob`.
+
+    A blob whose bytes are in a file is read from it only once its row is committed (a
+    writer names the file before it commits), so it is whole; one deleted or replaced
+    between reading the row and opening the file is read again (or is not found).
+
+    Raises:
+        BlobLost: the file of a row is missing or has the wrong size.
+    """
     _experiment_row(db, user, exp_uuid, False)
-    row = db.execute(
-        "SELECT data FROM blobs WHERE experiment_uuid = ? AND kind = ? AND name = ?",
-        (exp_uuid, kind, name),
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
-    return bytes(row[0])
+    seen: set[str] = set()
+    while True:
+        row = db.execute(
+            "SELECT data, size, sha256 FROM blobs "
+            "WHERE experiment_uuid = ? AND kind = ? AND name = ?",
+            (exp_uuid, kind, name),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
+        data, size, sha256 = row
+        if sha256 is None:
+            return bytes(data)
+        if blobs is None:
+            raise BlobLost("this blob is in a --blobs directory, and none was given")
+        try:
+            return blobs.read(sha256, size)
+        except FileNotFoundError:
+            if sha256 in seen:  # the row still points at it: the file is lost
+                raise BlobLost(
+                    f"the file of this blob is missing from the --blobs directory: "
+                    f"{blobs.file(sha256)}"
+                ) from None
+            seen.add(sha256)  # deleted or replaced meanwhile? read the row again
 
 
 def delete_blob(
-    db: Db, user: Principal, kind: BlobKind, exp_uuid: str, name: str, now: str
+    db: Db,
+    user: Principal,
+    kind: BlobKind,
+    exp_uuid: str,
+    name: str,
+    now: str,
+    blobs: BlobDir | None = None,
 ) -> None:
-    """See :meth:`ExperimentStore.delete_blob`."""
+    """See :meth:`ExperimentStore.delete_blob` (then removes its file if no row shares it)."""
     with transaction(db):
         _experiment_row(db, user, exp_uuid, True)
-        cur = db.execute(
+        before = _blob_row(db, kind, exp_uuid, name)
+        if before is None:
+            raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
+        db.execute(
             "DELETE FROM blobs WHERE experiment_uuid = ? AND kind = ? AND name = ?",
             (exp_uuid, kind, name),
         )
-        if cur.rowcount == 0:
-            raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
         _touch(db, exp_uuid, now)
+    release(db, blobs, [before[0]])
 
 
 def list_blobs(db: Db, user: Principal, kind: BlobKind, exp_uuid: str) -> list[Row]:

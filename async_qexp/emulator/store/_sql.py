@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 
 from .interface import Conflict, Invalid
@@ -224,7 +224,9 @@ def fetch_one(db: Db, sql: str, args: Sequence[Any] = ()) -> dict[str, Any] | No
 def transaction(db: Db) -> Iterator[None]:
     """Run the block in one writing transaction (``ROLLBACK`` if it raises).
 
-    Re-entrant: inside a transaction the block simply joins it.
+    Re-entrant: inside a transaction the block simply joins it. A ``COMMIT`` that fails
+    (SQLite may leave the transaction open then) is rolled back too, so that the connection
+    never carries a half-done transaction into the next operation.
     """
     if db.in_transaction():
         yield
@@ -235,7 +237,13 @@ def transaction(db: Db) -> Iterator[None]:
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
+    try:
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction():
+            with suppress(Exception):
+                db.execute("ROLLBACK")
+        raise
 
 
 def insert(

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -25,7 +26,15 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import psycopg
 from psycopg import pq
 
-from ._base import SQLStore, is_postgres_url, migrate, shown_database
+from ._base import (
+    SQLStore,
+    blob_dir,
+    check_blob_dir,
+    is_postgres_url,
+    prepare,
+    shown_database,
+)
+from ._blobfiles import BlobDir
 from ._sql import Db, check_text
 from ._thread import DatabaseThread
 from .interface import Invalid, Unavailable
@@ -171,8 +180,11 @@ class PostgresStore(SQLStore):
     database at once.
     """
 
-    def __init__(self, url: str, connections: int = DEFAULT_CONNECTIONS) -> None:
-        """A store of the database at ``url``, not open yet: use :meth:`open`."""
+    def __init__(
+        self, url: str, connections: int = DEFAULT_CONNECTIONS, blobs: BlobDir | None = None
+    ) -> None:
+        """A store of the database at ``url`` (its figures and files in ``blobs``, else in
+        the database), not open yet: use :meth:`open`."""
         if not is_postgres_url(url):
             raise ValueError("a PostgreSQL URL starts with postgresql:// or postgres://")
         if isinstance(connections, bool) or not isinstance(connections, int):
@@ -180,20 +192,29 @@ class PostgresStore(SQLStore):
         if connections < 1:
             raise ValueError("connections: at least 1")
         self.url = url
+        self.blobs = blobs
         self._threads: list[DatabaseThread] = []
         self._dbs: list[PostgresDb | None] = [None] * connections
         self._pending = [0] * connections
         self._closed = False
 
     @classmethod
-    async def open(cls: type[S], url: str, connections: int = DEFAULT_CONNECTIONS) -> S:
-        """Connect, and create or migrate the tables.
+    async def open(
+        cls: type[S],
+        url: str,
+        connections: int = DEFAULT_CONNECTIONS,
+        blobs: str | os.PathLike[str] | None = None,
+    ) -> S:
+        """Connect, and create or migrate the tables. ``blobs`` is the directory of figures
+        and files (see :mod:`._blobfiles`; ``None``: in the database); several emulator
+        processes on one database share one.
 
         Raises:
             SchemaError: the database was made by a newer emulator.
             ConnectionError: the server cannot be reached (or refuses the login).
+            ValueError: ``blobs`` is missing or not writable, or does not fit the database.
         """
-        store = cls(url, connections)
+        store = cls(url, connections, blob_dir(blobs))
         try:
             for i in range(connections):
                 store._threads.append(
@@ -222,8 +243,9 @@ class PostgresStore(SQLStore):
             ) from exc
 
     def _migrate(self) -> None:
+        check_blob_dir(self.blobs)
         db = self._dbs[0] = self._first_connect()
-        migrate(db)
+        prepare(db, self.blobs)
 
     def _drop(self, i: int) -> None:
         db, self._dbs[i] = self._dbs[i], None

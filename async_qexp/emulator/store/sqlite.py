@@ -10,11 +10,13 @@ transaction.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
-from ._base import SQLStore, migrate
+from ._base import SQLStore, blob_dir, check_blob_dir, prepare
+from ._blobfiles import BlobDir
 from ._sql import Db, SQLiteDb, transaction
 from ._thread import DatabaseThread
 
@@ -32,28 +34,39 @@ class SQLiteStore(SQLStore):
     ``await store.aclose()``, on the same event loop.
     """
 
-    def __init__(self, path: str | None, synchronous: str = "normal") -> None:
-        """A store of the database at ``path``, not open yet: use :meth:`open`."""
+    def __init__(
+        self, path: str | None, synchronous: str = "normal", blobs: BlobDir | None = None
+    ) -> None:
+        """A store of the database at ``path`` (its figures and files in ``blobs``, else in
+        the database), not open yet: use :meth:`open`."""
         if synchronous not in ("normal", "full"):
             raise ValueError("synchronous: 'normal' or 'full'")
         self.path = path
+        self.blobs = blobs
         self.synchronous = synchronous
         self._db: SQLiteDb | None = None
         self._thread: DatabaseThread | None = None
         self._closed = False
 
     @classmethod
-    async def open(cls: type[S], path: str | None, synchronous: str = "normal") -> S:
+    async def open(
+        cls: type[S],
+        path: str | None,
+        synchronous: str = "normal",
+        blobs: str | os.PathLike[str] | None = None,
+    ) -> S:
         """Start the database thread, connect on it, and create or migrate the tables.
 
         ``synchronous`` is SQLite's ``PRAGMA synchronous`` of a file database: ``"normal"``
         (with WAL, a power failure may lose the last commits but never corrupts the file) or
-        ``"full"`` (a commit is on disk before it returns).
+        ``"full"`` (a commit is on disk before it returns). ``blobs`` is the directory of
+        figures and files (see :mod:`._blobfiles`; ``None``: in the database).
 
         Raises:
             SchemaError: the database was made by a newer emulator.
+            ValueError: ``blobs`` is missing or not writable, or does not fit the database.
         """
-        store = cls(path, synchronous)
+        store = cls(path, synchronous, blob_dir(blobs))
         store._thread = DatabaseThread("qexp-emulator-db", on_exit=store._close_connection)
         try:
             await store._run_raw(store._connect)
@@ -68,6 +81,7 @@ class SQLiteStore(SQLStore):
         return None if self._thread is None else self._thread.ident
 
     def _connect(self) -> None:
+        check_blob_dir(self.blobs)
         conn = sqlite3.connect(self.path or ":memory:", isolation_level=None)
         try:
             if self.path:
@@ -76,7 +90,7 @@ class SQLiteStore(SQLStore):
                 conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA foreign_keys=ON")
             db = SQLiteDb(conn)
-            migrate(db)
+            prepare(db, self.blobs)
         except BaseException:
             conn.close()
             raise
