@@ -3,7 +3,7 @@ York's and Kolkata's time zones on two of them), on the lowest versions the proj
 with the optional dependencies, against the reference clients, then lint and typecheck, builds
 the documentation site strictly (``nox -s docs``, under a minute; it needs only the package
 index), fuzzes the emulator's HTTP API for about two minutes (``nox -s fuzz``), runs the
-chaos suite (``nox -s chaos``, a few minutes) and runs the emulator and integration suites
+chaos suite (``nox -s chaos``, a few minutes) and runs the emulator, integration and chaos suites
 against PostgreSQL (``nox -s pg``, on a throwaway server it starts on a free loopback port and
 stops afterwards; it needs the PostgreSQL server binaries); ``nox -s bench`` runs the
 benchmarks and ``nox -s mutation`` the mutation tests (neither by default)."""
@@ -321,7 +321,7 @@ def chaos(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def pg(session: nox.Session) -> None:
-    """The emulator and integration suites against a real PostgreSQL server: ``python
+    """The emulator, integration and chaos suites against a real PostgreSQL server: ``python
     tools/pg_cluster.py run`` starts a throwaway cluster (a temporary directory, a free port
     on 127.0.0.1), runs pytest with ``QEXP_TEST_PG`` set to its URL and the
     ``tests.pg_backend`` plugin, then stops the server and deletes the directory. It needs the
@@ -344,6 +344,12 @@ def pg(session: nox.Session) -> None:
         "tests/integration",
         *session.posargs,
     )
+    if not session.posargs:  # and the chaos suite (faults, cut streams, cancellations)
+        session.run(
+            *("python", "tools/pg_cluster.py", "run", "--"),
+            *("python", "-m", "pytest", *PYTEST_WARNINGS, "-q", "-p", "tests.pg_backend"),
+            *("-m", "chaos", "tests/chaos"),
+        )
 
 
 @nox.session
