@@ -119,12 +119,14 @@ def redact(text: str) -> str:
     for value in values:
         if len(value) >= _MIN_SECRET and value in text:
             text = text.replace(value, "***")
+    # (replacement functions, not templates: a template is compiled on first use, which fails
+    # for a record logged while the interpreter shuts down)
     if "/_blob/" in text:
-        text = _BLOB_QUERY.sub(r"\1?***", text)
+        text = _BLOB_QUERY.sub(lambda m: m.group(1) + "?***", text)
     if "=" in text:
-        text = _QUERY.sub(r"\1***", text)
+        text = _QUERY.sub(lambda m: m.group(1) + "***", text)
     if "@" in text:
-        text = _USERINFO.sub(r"\1***@", text)
+        text = _USERINFO.sub(lambda m: m.group(1) + "***@", text)
     return _HEADER.sub(lambda m: m.group(1) + (m.group(2) or "") + "***", text)
 
 
