@@ -353,6 +353,25 @@ async def _drop_connection(send: Send) -> None:
     raise _DroppedConnection("connection dropped by fault injection")
 
 
+class _Identify:
+    """Finds the caller of each HTTP request before the routes run (the users may live in the
+    database: :meth:`EmulatorState.identify`), answering 503 if the database is unreachable."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                await self.state.identify(scope)
+            except StoreError as exc:
+                response = await _store_error(Request(scope), exc)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None = None) -> ASGIApp:
     """The emulator's ASGI app (auth and the classic backends at ``/`` and ``/api``, resultsDB,
     runtime, uploads).
@@ -391,4 +410,4 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
         },
     )
     app.state.emu = state
-    return OuterMiddleware(app, state)
+    return OuterMiddleware(_Identify(app, state), state)
