@@ -1,4 +1,5 @@
-"""``python -m async_qexp.emulator``: run the emulator until SIGINT or SIGTERM."""
+"""``python -m async_qexp.emulator``: run the emulator until SIGINT or SIGTERM;
+``python -m async_qexp.emulator users ...`` manages the users in its database (:mod:`.users`)."""
 
 from __future__ import annotations
 
@@ -27,10 +28,14 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     p = argparse.ArgumentParser(
         prog=prog or "python -m async_qexp.emulator",
         description="Local emulator of the IBM Quantum experiment and runtime services.",
+        epilog=f"'{prog or 'python -m async_qexp.emulator'} users --help': the users kept in "
+        "--db (once it has users, only their API tokens log in).",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    p.add_argument("--db", default=None, help="SQLite file (default: in-memory)")
+    p.add_argument(
+        "--db", default=None, help="SQLite file or postgresql:// URL (default: SQLite in memory)"
+    )
     p.add_argument("--users", default=None, help="users JSON file")
     p.add_argument("--devices", default=None, help="devices JSON file")
     p.add_argument("--latency-ms", type=float, default=0.0)
@@ -166,6 +171,11 @@ def _check_exposure(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Entry point; returns the exit code (``prog``: the command's name in help and errors,
     for ``qexp emulator``)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["users"]:
+        from .users import main as users_main
+
+        return users_main(argv[1:], f"{prog or 'python -m async_qexp.emulator'} users")
     args = parse_args(argv, prog)
     try:
         _check_exposure(args)
