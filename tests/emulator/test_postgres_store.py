@@ -180,5 +180,5 @@ def test_bad_arguments() -> None:
         PostgresStore("sqlite:///x")
     with pytest.raises(TypeError):
         PostgresStore(URL, connections="4")  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1"):
         PostgresStore(URL, connections=0)

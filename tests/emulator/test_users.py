@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -37,27 +35,9 @@ NOW = "2026-01-01T00:00:00.000000Z"
 LATER = "2026-01-02T00:00:00.000000Z"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "users.sqlite")
-        return
-    if not PG:
-        pytest.skip("QEXP_TEST_PG is not set (nox -s pg sets it)")
-    psycopg = pytest.importorskip("psycopg")
-    schema = "u_" + secrets.token_hex(6)
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    joiner = "&" if "?" in PG else "?"
-    yield f"{PG}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 @pytest_asyncio.fixture
-async def store(db: str) -> AsyncIterator[Store]:
-    opened = await open_store(db)
+async def store(users_db: str) -> AsyncIterator[Store]:
+    opened = await open_store(users_db)
     try:
         yield opened
     finally:
