@@ -160,6 +160,7 @@ def _check_exposure(args: argparse.Namespace) -> None:
     """Refuse (``ValueError``) a dangerous non-loopback ``--host`` before anything is bound or
     created (the same rule as :class:`EmulatorConfig`, with no file read yet)."""
     EmulatorConfig(
+        db=args.db,
         users=[] if args.users else None,
         host=args.host,
         runtime=not args.no_runtime,

@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from ._util import HTTPProblem
-from .config import DEFAULT_HGP, EmulatorConfig, UserSpec
+from .config import DEFAULT_HGP, EmulatorConfig, UserSpec, exposure_problem, is_loopback
 from .faults import FaultSettings, RequestLog
 from .queries import Principal
 from .store import Store
@@ -122,7 +122,18 @@ class EmulatorState:
 
     @classmethod
     async def create(cls, config: EmulatorConfig, store: Store) -> EmulatorState:
-        """The state of an emulator on ``store`` (its secrets are created on first use)."""
+        """The state of an emulator on ``store`` (its secrets are created on first use).
+
+        Raises:
+            ValueError: ``config`` listens beyond loopback without a users file, on a database
+                without users, and without ``accept_remote_risk`` (see
+                :func:`~.config.exposure_problem`).
+        """
+        if config.users is None and not is_loopback(config.host):
+            # Without a users file the database decides who logs in: exposed, it needs users.
+            problem = exposure_problem(config, users_in_db=bool(await store.list_users()))
+            if problem is not None and not config.accept_remote_risk:
+                raise ValueError(problem)
         token_key = await store.secret("access-token")
         upload_key = await store.secret("signed-upload")
         return cls(config, store, token_key, upload_key)

@@ -18,6 +18,8 @@ import pytest
 import pytest_asyncio
 
 from async_qexp.emulator import Emulator, EmulatorConfig, UserSpec, serve
+from async_qexp.emulator.config import exposure_problem
+from async_qexp.emulator.state import EmulatorState
 from async_qexp.emulator.store import (
     SCHEMA_VERSION,
     Conflict,
@@ -326,3 +328,32 @@ async def test_two_emulators_on_one_database_see_a_revocation_at_once(tmp_path: 
         assert (await _network(c1, headers)).status_code == 401
         assert (await _login(c1, token)).status_code == 401
         assert _projects(await _network(c1, await _access(c1, other))) == ["h/g/p"]
+
+
+# -- exposure --------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_beyond_loopback_the_database_must_have_users(store: Store, users_db: str) -> None:
+    exposed = EmulatorConfig(host="0.0.0.0", db=users_db, runtime=False)
+    # no users yet: anyone could log in
+    assert "no users in --db" in (exposure_problem(exposed, users_in_db=False) or "")
+    with pytest.raises(ValueError, match="no users in --db"):
+        await EmulatorState.create(exposed, store)
+    await store.add_user("alice", [("h", "g", "p")], NOW)
+    assert exposure_problem(exposed, users_in_db=True) is None
+    state = await EmulatorState.create(exposed, store)
+    assert state.config.host == "0.0.0.0"
+    # program upload stays a risk, users or not
+    with pytest.raises(ValueError, match="run Python"):
+        EmulatorConfig(host="0.0.0.0", db=users_db)
+
+
+@pytest.mark.asyncio
+async def test_an_exposed_emulator_on_a_database_without_users_does_not_start(
+    tmp_path: Path,
+) -> None:
+    config = EmulatorConfig(host="0.0.0.0", db=str(tmp_path / "empty.sqlite"), runtime=False)
+    with pytest.raises(ValueError, match=r"refusing to listen on 0\.0\.0\.0"):
+        async with serve(config):
+            pytest.fail("it started")
