@@ -104,8 +104,17 @@ def parse_args(argv: Sequence[str], prog: str) -> argparse.Namespace:
     return args
 
 
+class _OpenFailed(Exception):
+    """The database could not be opened (the driver's error, whatever the driver)."""
+
+
 async def _with_store(db: str, fn: Callable[[Store], Awaitable[T]]) -> T:
-    store = await open_store(db)
+    try:
+        store = await open_store(db)
+    except (SchemaError, ImportError):
+        raise
+    except Exception as exc:  # the driver's own: a refused connection, a file that is no database
+        raise _OpenFailed(f"cannot open the database: {exc}") from exc
     try:
         return await fn(store)
     finally:
@@ -161,11 +170,6 @@ def main(argv: Sequence[str], prog: str = "python -m async_qexp.emulator users")
     except Conflict as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return EXIT_CONFLICT
-    except (StoreError, SchemaError, OSError, ImportError) as exc:
+    except (StoreError, SchemaError, OSError, ImportError, _OpenFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except Exception as exc:  # the database driver's own errors (e.g. a refused connection)
-        if type(exc).__module__.split(".")[0] in ("psycopg", "sqlite3"):
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        raise

@@ -123,7 +123,12 @@ def test_a_missing_file_or_server_is_an_error(
     assert not Path(missing).exists()
     code, _, err = users(capsys, "list", "--db", "postgresql://nobody@127.0.0.1:1/none")
     assert code == EXIT_FAILED
-    assert err.startswith("error: ")
+    assert err.startswith("error: cannot open the database: ")
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is no database" * 100)
+    code, _, err = users(capsys, "list", "--db", str(garbage))
+    assert code == EXIT_FAILED
+    assert err.startswith("error: cannot open the database: ")
 
 
 def test_an_empty_database_says_anyone_logs_in(
