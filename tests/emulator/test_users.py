@@ -26,6 +26,7 @@ from async_qexp.emulator.store import (
     NotFound,
     SQLiteStore,
     Store,
+    Unavailable,
     _base,
     _users,
     open_store,
@@ -357,3 +358,20 @@ async def test_an_exposed_emulator_on_a_database_without_users_does_not_start(
     with pytest.raises(ValueError, match=r"refusing to listen on 0\.0\.0\.0"):
         async with serve(config):
             pytest.fail("it started")
+
+
+@pytest.mark.asyncio
+async def test_a_database_that_cannot_answer_who_is_logged_in_is_a_503(emu: Emulator) -> None:
+    async with httpx.AsyncClient(base_url=emu.url) as c:
+        headers = await _access(c, "some-token")
+
+        async def unavailable(*args: object) -> tuple[bool, None]:
+            raise Unavailable("the emulator's database is unavailable (test)")
+
+        emu.state.store.user_by_id = unavailable  # type: ignore[method-assign]
+        r = await c.get("/resultsdb/experiments", headers=headers)
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "1"
+        assert "unavailable (test)" in r.text
+        # a request without a token needs no database to be refused
+        assert (await c.get("/resultsdb/experiments")).status_code == 401
