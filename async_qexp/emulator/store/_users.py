@@ -183,22 +183,25 @@ def _has_users(db: Db) -> bool:
     return db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
 
 
-def _active_user(db: Db, user_id: str) -> Row | None:
+def _lookup(db: Db, user_id: str) -> tuple[bool, Row | None]:
+    # One statement, whatever the answer: it runs on every request that carries a token.
     rows = db.execute(
-        "SELECT u.revoked, h.hub, h.grp, h.project FROM users u "
-        "LEFT JOIN user_hgps h ON h.user_id = u.id WHERE u.id = ? ORDER BY h.seq",
+        "SELECT EXISTS (SELECT 1 FROM users), u.id, u.revoked, h.hub, h.grp, h.project "
+        "FROM (SELECT 1 AS one) AS one "
+        "LEFT JOIN users u ON u.id = ? "
+        "LEFT JOIN user_hgps h ON h.user_id = u.id ORDER BY h.seq",
         (user_id,),
     ).fetchall()
-    if not rows or rows[0][0] is not None:
-        return None
-    return {"id": user_id, "hgps": [f"{h}/{g}/{p}" for _, h, g, p in rows if h is not None]}
+    has_users, found, revoked = bool(rows[0][0]), rows[0][1], rows[0][2]
+    if found is None or revoked is not None:
+        return has_users, None
+    return True, {"id": user_id, "hgps": [f"{h}/{g}/{p}" for *_, h, g, p in rows if h is not None]}
 
 
 def user_by_id(db: Db, user_id: str) -> tuple[bool, Row | None]:
     """Whether the database has users (revoked ones count), and the user ``user_id`` (``id``,
     ``hgps``) unless unknown or revoked."""
-    user = _active_user(db, user_id)
-    return (True, user) if user is not None else (_has_users(db), None)
+    return _lookup(db, user_id)
 
 
 def user_by_token(db: Db, token: str) -> tuple[bool, Row | None]:
@@ -208,4 +211,4 @@ def user_by_token(db: Db, token: str) -> tuple[bool, Row | None]:
     row = db.execute("SELECT id, token_hash FROM users WHERE token_hash = ?", (digest,)).fetchone()
     if row is None or not hmac.compare_digest(str(row[1]), digest):
         return _has_users(db), None
-    return True, _active_user(db, str(row[0]))
+    return _lookup(db, str(row[0]))
