@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--qiskit-python PYTHON] [bulk_save|paging|stream|contest|dropin
+"""``python -m bench [--quick] [--qiskit-python PYTHON] [bulk_save|paging|stream|contest|dropin|auth
 ...]``: run the benchmarks.
 
 Without scenario names every scenario runs. ``--quick`` is a smoke run of about a minute
@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from . import bulk_save, contest, dropin, paging, stream
+from . import auth, bulk_save, contest, dropin, paging, stream
 from ._common import log, mark_start
 
 SCENARIOS = {
@@ -21,6 +21,7 @@ SCENARIOS = {
     "stream": stream.run,
     "contest": contest.run,
     "dropin": dropin.run,
+    "auth": auth.run,
 }
 
 
