@@ -18,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -355,7 +356,8 @@ async def _drop_connection(send: Send) -> None:
 
 class _Identify:
     """Finds the caller of each HTTP request before the routes run (the users may live in the
-    database: :meth:`EmulatorState.identify`), answering 503 if the database is unreachable."""
+    database: :meth:`EmulatorState.identify`), answering 503 if the database is unreachable
+    (it runs outside the app's exception handlers, so it answers that itself)."""
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self.app = app
@@ -401,6 +403,7 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(_Identify, state=state)],
         exception_handlers={
             HTTPProblem: _problem,
             StoreError: _store_error,
@@ -410,4 +413,4 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
         },
     )
     app.state.emu = state
-    return OuterMiddleware(_Identify(app, state), state)
+    return OuterMiddleware(app, state)
