@@ -274,9 +274,10 @@ def bench(session: nox.Session) -> None:
 
     ``nox -s bench`` runs every scenario at full size (about 21 minutes on 2 cores);
     ``nox -s bench -- bulk_save`` (or ``paging``, ``stream``, ``contest``, ``dropin``,
-    ``auth``) runs one. The ``contest`` scenario's sync contender, ``qiskit-ibm-experiment`` 0.4.8, gets a
-    virtualenv of its own (made once, in the session's ``tmp`` directory); the ``dropin``
-    scenario runs the same client in the session's own, beside the drop-in that replaces it.
+    ``auth``) runs one. The ``contest`` scenario's sync contender, ``qiskit-ibm-experiment``
+    0.4.8, gets a virtualenv of its own (made once, in the session's ``tmp`` directory); the
+    ``dropin`` scenario runs the same client in the session's own, beside the drop-in that
+    replaces it.
     """
     session.install("-e", ".[emulator,bench]", QISKIT_CONTENDER)
     qiskit_env = Path(session.create_tmp()) / "qiskit-ibm-experiment"
