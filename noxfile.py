@@ -283,11 +283,12 @@ own."""
 def bench(session: nox.Session) -> None:
     """The benchmarks (``bench/README.md``); ``-- --quick`` for a smoke run.
 
-    ``nox -s bench`` runs every scenario at full size (about 17 minutes on 2 cores);
-    ``nox -s bench -- bulk_save`` (or ``paging``, ``stream``, ``contest``, ``dropin``) runs
-    one. The ``contest`` scenario's sync contender, ``qiskit-ibm-experiment`` 0.4.8, gets a
-    virtualenv of its own (made once, in the session's ``tmp`` directory); the ``dropin``
-    scenario runs the same client in the session's own, beside the drop-in that replaces it.
+    ``nox -s bench`` runs every scenario at full size (about 21 minutes on 2 cores);
+    ``nox -s bench -- bulk_save`` (or ``paging``, ``stream``, ``contest``, ``dropin``,
+    ``auth``) runs one. The ``contest`` scenario's sync contender, ``qiskit-ibm-experiment``
+    0.4.8, gets a virtualenv of its own (made once, in the session's ``tmp`` directory); the
+    ``dropin`` scenario runs the same client in the session's own, beside the drop-in that
+    replaces it.
     """
     session.install("-e", ".[emulator,bench]", QISKIT_CONTENDER)
     qiskit_env = Path(session.create_tmp()) / "qiskit-ibm-experiment"

@@ -1,5 +1,5 @@
 """``python -m bench [--quick] [--qiskit-python PYTHON] [bulk_save|paging|stream|contest|dropin|
-blobs ...]``: run the benchmarks.
+blobs|auth ...]``: run the benchmarks.
 
 Without scenario names every scenario runs. ``--quick`` is a smoke run of about a minute
 (smaller counts, fewer contenders, one repetition). Tables go to stdout, progress to stderr;
@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from . import blobs, bulk_save, contest, dropin, paging, stream
+from . import auth, blobs, bulk_save, contest, dropin, paging, stream
 from ._common import log, mark_start
 
 SCENARIOS = {
@@ -22,6 +22,7 @@ SCENARIOS = {
     "contest": contest.run,
     "dropin": dropin.run,
     "blobs": blobs.run,
+    "auth": auth.run,
 }
 
 

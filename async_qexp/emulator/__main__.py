@@ -1,4 +1,5 @@
-"""``python -m async_qexp.emulator``: run the emulator until SIGINT or SIGTERM."""
+"""``python -m async_qexp.emulator``: run the emulator until SIGINT or SIGTERM;
+``python -m async_qexp.emulator users ...`` manages the users in its database (:mod:`.users`)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ def parse_args(argv: list[str] | None = None, prog: str | None = None) -> argpar
     p = argparse.ArgumentParser(
         prog=prog or "python -m async_qexp.emulator",
         description="Local emulator of the IBM Quantum experiment and runtime services.",
+        epilog=f"'{prog or 'python -m async_qexp.emulator'} users --help': the users kept in "
+        "--db (once it has users, only their API tokens log in).",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -226,6 +229,7 @@ def _check_exposure(args: argparse.Namespace) -> None:
     """Refuse (``ValueError``) a dangerous non-loopback ``--host`` before anything is bound or
     created (the same rule as :class:`EmulatorConfig`, with no file read yet)."""
     EmulatorConfig(
+        db=args.db,
         users=[] if args.users else None,
         host=args.host,
         runtime=not args.no_runtime,
@@ -237,8 +241,11 @@ def _check_exposure(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Entry point; returns the exit code (``prog``: the command's name in help and errors,
     for ``qexp emulator``)."""
-    if argv is None:
-        argv = sys.argv[1:]
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["users"]:
+        from .users import main as users_main
+
+        return users_main(argv[1:], f"{prog or 'python -m async_qexp.emulator'} users")
     args = parse_args(argv, prog)
     status = 0
     try:

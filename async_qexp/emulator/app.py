@@ -20,6 +20,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -414,6 +415,26 @@ async def _drop_connection(send: Send) -> None:
     raise _DroppedConnection("connection dropped by fault injection")
 
 
+class _Identify:
+    """Finds the caller of each HTTP request before the routes run (the users may live in the
+    database: :meth:`EmulatorState.identify`), answering 503 if the database is unreachable
+    (it runs outside the app's exception handlers, so it answers that itself)."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                await self.state.identify(scope)
+            except StoreError as exc:
+                response = await _store_error(Request(scope), exc)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None = None) -> ASGIApp:
     """The emulator's ASGI app (auth and the classic backends at ``/`` and ``/api``, resultsDB,
     runtime, uploads).
@@ -445,6 +466,7 @@ def build_app(state: EmulatorState, runtime_routes: Sequence[BaseRoute] | None =
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(_Identify, state=state)],
         exception_handlers={
             HTTPProblem: _problem,
             StoreError: _store_error,

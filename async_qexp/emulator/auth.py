@@ -38,7 +38,7 @@ async def login(request: Request) -> Response:
     token = body.get("apiToken") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise HTTPProblem(401, "missing apiToken")
-    result = state_of(request).login(token)
+    result = await state_of(request).login(token)
     if result is None:
         raise HTTPProblem(401, "invalid API token")
     access, user_id = result

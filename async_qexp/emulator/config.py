@@ -353,16 +353,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def exposure_problem(config: EmulatorConfig) -> str | None:
+def exposure_problem(config: EmulatorConfig, *, users_in_db: bool | None = None) -> str | None:
     """Why serving ``config`` beyond loopback is dangerous, or ``None`` when it is not (a
-    loopback host, or known users who cannot upload programs)."""
+    loopback host, or known users who cannot upload programs).
+
+    Known users are those of ``config.users`` or, without them, those kept in the database
+    (``users_in_db``: whether it has any; ``None``, not known yet, gives a ``config.db`` the
+    benefit of the doubt: the emulator checks again once the database is open).
+    """
     if is_loopback(config.host):
         return None
     risks = []
-    if config.users is None:
+    if users_in_db is None:
+        users_in_db = config.db is not None
+    if config.users is None and not users_in_db:
         risks.append(
-            "without --users any token logs in, so anyone who reaches the port reads and "
-            "writes every shared record"
+            "without --users, and with no users in --db, any token logs in, so anyone who "
+            "reaches the port reads and writes every shared record"
         )
     if config.runtime and config.runtime_program_upload:
         who = "anyone who reaches the port" if config.users is None else "every user"
@@ -376,6 +383,7 @@ def exposure_problem(config: EmulatorConfig) -> str | None:
     return (
         f"refusing to listen on {where}, which is not a loopback address: "
         + "; and ".join(risks)
-        + ". Serve 127.0.0.1 (and tunnel to it), or give --users and --no-program-upload "
+        + ". Serve 127.0.0.1 (and tunnel to it), or give --users (or add users to --db) and "
+        "--no-program-upload "
         f"(or --no-runtime), or pass {ACCEPT_FLAG} if you accept that risk."
     )

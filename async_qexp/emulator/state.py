@@ -9,15 +9,26 @@ import hmac
 import time
 from urllib.parse import quote
 
+from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from ._util import HTTPProblem
-from .config import DEFAULT_HGP, EmulatorConfig, UserSpec
+from .config import DEFAULT_HGP, EmulatorConfig, UserSpec, exposure_problem, is_loopback
 from .faults import FaultSettings, RequestLog
 from .queries import Principal
 from .store import Store
 
 __all__ = ["Capacity", "EmulatorState", "state_of"]
+
+
+_LOCAL_USER = "at"
+"""The prefix of an access token of a users-file user or of open mode (a database without
+users)."""
+_DB_USER = "ad"
+"""The prefix of an access token of a user kept in the database."""
+_PRINCIPAL = "async_qexp.principal"
+"""The scope key under which :meth:`EmulatorState.identify` keeps the caller."""
 
 
 def _split_hgp(hgp: str) -> tuple[str, str, str]:
@@ -113,54 +124,105 @@ class EmulatorState:
 
     @classmethod
     async def create(cls, config: EmulatorConfig, store: Store) -> EmulatorState:
-        """The state of an emulator on ``store`` (its secrets are created on first use)."""
+        """The state of an emulator on ``store`` (its secrets are created on first use).
+
+        Raises:
+            ValueError: ``config`` listens beyond loopback without a users file, on a database
+                without users, and without ``accept_remote_risk`` (see
+                :func:`~.config.exposure_problem`).
+        """
+        if config.users is None and not is_loopback(config.host):
+            # Without a users file the database decides who logs in: exposed, it needs users.
+            problem = exposure_problem(config, users_in_db=bool(await store.list_users()))
+            if problem is not None and not config.accept_remote_risk:
+                raise ValueError(problem)
         token_key = await store.secret("access-token")
         upload_key = await store.secret("signed-upload")
         return cls(config, store, token_key, upload_key)
 
     # -- users and tokens ----------------------------------------------------------------
+    #
+    # Who may log in: with a users file (``config.users``), its users, as written; without
+    # one, the database decides on every login and every request: once it has users (revoked
+    # ones count), only their API tokens log in, and an access token works while its user is
+    # neither revoked nor (for one made before the database had users) outnumbered by them;
+    # while it has none, any API token logs in as its own user (open mode).
 
-    def login(self, api_token: str) -> tuple[str, str] | None:
-        """``(access token, user id)`` for an API token, or ``None`` if it may not log in."""
-        if self.users_by_token is None:
-            user_id = "user-" + hashlib.sha256(api_token.encode()).hexdigest()[:16]
-        else:
+    async def login(self, api_token: str) -> tuple[str, str] | None:
+        """``(access token, user id)`` for an API token, or ``None`` if it may not log in.
+
+        Raises:
+            Unavailable: the database cannot be reached.
+        """
+        if self.users_by_token is not None:
             spec = self.users_by_token.get(api_token)
-            if spec is None:
-                return None
-            user_id = spec.id
+            return None if spec is None else (self._access_token(spec.id), spec.id)
+        has_users, user = await self.store.user_by_token(api_token)
+        if user is not None:
+            user_id: str = user["id"]
+            return self._access_token(user_id, _DB_USER), user_id
+        if has_users:
+            return None
+        digest = hashlib.sha256(api_token.encode("utf-8", "surrogatepass")).hexdigest()
+        user_id = "user-" + digest[:16]
         return self._access_token(user_id), user_id
 
-    def _access_token(self, user_id: str) -> str:
+    def _access_token(self, user_id: str, kind: str = _LOCAL_USER) -> str:
         payload = _b64(user_id.encode())
-        mac = hmac.new(self.token_key, b"access\0" + user_id.encode(), hashlib.sha256)
-        return f"at.{payload}.{mac.hexdigest()[:40]}"
+        domain = b"access\0" if kind == _LOCAL_USER else b"access-db\0"
+        mac = hmac.new(self.token_key, domain + user_id.encode(), hashlib.sha256)
+        return f"{kind}.{payload}.{mac.hexdigest()[:40]}"
 
-    def principal_for(self, access_token: str | None) -> Principal | None:
-        """The user of a valid access token, else ``None``."""
-        if not access_token or not access_token.startswith("at."):
+    async def principal_for(self, access_token: str | None) -> Principal | None:
+        """The user of a valid access token, else ``None``.
+
+        Raises:
+            Unavailable: the database cannot be reached.
+        """
+        if not access_token:
+            return None
+        kind, _, rest = access_token.partition(".")
+        if kind not in (_LOCAL_USER, _DB_USER):
             return None
         try:
-            _, payload, _mac = access_token.split(".")
+            payload, _mac = rest.split(".")
             user_id = _unb64(payload).decode()
         except (ValueError, UnicodeDecodeError):
             return None
-        if not hmac.compare_digest(self._access_token(user_id), access_token):
+        if not hmac.compare_digest(self._access_token(user_id, kind), access_token):
             return None
-        if self.users_by_id is None:
+        if self.users_by_id is not None:
+            spec = self.users_by_id.get(user_id) if kind == _LOCAL_USER else None
+            if spec is None:
+                return None
+            return Principal(user_id, tuple(_split_hgp(h) for h in spec.hgps))
+        has_users, user = await self.store.user_by_id(user_id)
+        if kind == _LOCAL_USER:
+            if has_users:
+                return None  # an open-mode token, from before the database had users
             return Principal(user_id, (_split_hgp(DEFAULT_HGP),), open_projects=True)
-        spec = self.users_by_id.get(user_id)
-        if spec is None:
+        if user is None or not user["hgps"]:
             return None
-        return Principal(user_id, tuple(_split_hgp(h) for h in spec.hgps))
+        return Principal(user_id, tuple(_split_hgp(h) for h in user["hgps"]))
+
+    async def identify(self, scope: Scope) -> None:
+        """Find the caller of an HTTP request from its ``X-Access-Token`` and keep it in the
+        request's scope for :meth:`authenticate` (the app calls this before any route).
+
+        Raises:
+            Unavailable: the database cannot be reached.
+        """
+        token = Headers(scope=scope).get("x-access-token")
+        scope[_PRINCIPAL] = None if not token else await self.principal_for(token)
 
     def authenticate(self, conn: HTTPConnection) -> Principal:
-        """The caller's user, from ``X-Access-Token``; 401 otherwise."""
+        """The caller's user, from ``X-Access-Token`` (found by :meth:`identify`); 401
+        otherwise."""
         token = conn.headers.get("x-access-token")
         if not token:
             raise HTTPProblem(401, "missing X-Access-Token header")
-        user = self.principal_for(token)
-        if user is None:
+        user = conn.scope.get(_PRINCIPAL)
+        if not isinstance(user, Principal):
             raise HTTPProblem(401, "invalid or unknown access token")
         return user
 

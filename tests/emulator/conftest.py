@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import pytest
 import pytest_asyncio
 
 from async_qexp.emulator import Emulator, EmulatorConfig, UserSpec, serve
@@ -111,3 +116,23 @@ def assert_error(r: httpx.Response, status: int) -> None:
     assert body["error"]["code"] == status
     assert isinstance(body["error"]["message"], str)
     assert body["error"]["message"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def users_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database: a SQLite file, or (where ``QEXP_TEST_PG`` names a server) a
+    PostgreSQL schema of its own, dropped afterwards."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "users.sqlite")
+        return
+    server = os.environ.get("QEXP_TEST_PG", "")
+    if not server:
+        pytest.skip("QEXP_TEST_PG is not set (nox -s pg sets it)")
+    psycopg = pytest.importorskip("psycopg")
+    schema = "u_" + secrets.token_hex(6)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    joiner = "&" if "?" in server else "?"
+    yield f"{server}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -276,7 +276,7 @@ async def stream_job(ws: WebSocket) -> None:
     """``/stream/jobs/{id}``: ACK, every message in order, close 1000 when final."""
     state = state_of(ws)
     manager = state.runtime
-    user = state.principal_for(ws.headers.get("x-access-token"))
+    user = await state.principal_for(ws.headers.get("x-access-token"))
     if user is None:
         await _deny(ws, 401, "missing or invalid X-Access-Token")
         return

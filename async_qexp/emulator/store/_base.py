@@ -14,9 +14,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from ..queries import ExperimentQuery, JobQuery, Page, Principal, ProgramQuery, ResultQuery
 from . import _experiments as exp
 from . import _runtime as rt
+from . import _users as users
 from ._blobfiles import BlobDir, check_blob_rows
 from ._sql import Db, transaction
-from .interface import BlobKind, Row, Store
+from .interface import HGP, BlobKind, Row, Store
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -42,6 +43,8 @@ _STEPS: tuple[str, ...] = (
     # 3: a blob's bytes may be in the --blobs directory, in the file named by their SHA-256
     "ALTER TABLE blobs ADD COLUMN sha256 TEXT;"
     "CREATE INDEX IF NOT EXISTS blobs_by_sha256 ON blobs (sha256) WHERE sha256 IS NOT NULL",
+    # 4: users kept in the database (hashed API tokens) and their memberships
+    users.SCHEMA,
 )
 """``_STEPS[i]`` takes a database from schema version ``i`` to ``i + 1`` (version 0: empty).
 A step is statements separated by ``;``, written for SQLite (see :meth:`._sql.Db.schema`);
@@ -148,6 +151,25 @@ def _secret(db: Db, name: str) -> bytes:
     return bytes.fromhex(row[0])
 
 
+def _check_user_id(user_id: object) -> None:
+    if not isinstance(user_id, str):
+        raise TypeError(f"user id: a str, not {type(user_id).__name__}")
+    if not user_id or user_id != user_id.strip() or not user_id.isprintable():
+        raise ValueError(
+            f"invalid user id {user_id!r}: printable, not empty, no space at either end"
+        )
+
+
+def _check_hgp(hgp: object) -> HGP:
+    if not isinstance(hgp, tuple) or not all(isinstance(part, str) for part in hgp):
+        raise TypeError(f"hub/group/project: a tuple of 3 str, not {hgp!r}")
+    if len(hgp) != 3 or not all(hgp) or any("/" in part for part in hgp):
+        raise ValueError(f"invalid hub/group/project {hgp!r}: 3 non-empty names without '/'")
+    if not all(part.isprintable() for part in hgp):
+        raise ValueError(f"invalid hub/group/project {hgp!r}: printable names only")
+    return (hgp[0], hgp[1], hgp[2])
+
+
 def _ping(db: Db) -> None:
     db.execute("SELECT 1").fetchone()
 
@@ -181,6 +203,47 @@ class SQLStore(Store):
     async def ping(self) -> None:
         """See :meth:`Store.ping`."""
         await self._run(_ping)
+
+    # -- users ---------------------------------------------------------------------------------
+
+    async def add_user(self, user_id: str, hgps: Sequence[HGP], now: str) -> str:
+        """See :meth:`UserStore.add_user`."""
+        _check_user_id(user_id)
+        checked = [_check_hgp(hgp) for hgp in hgps]
+        if not checked:
+            raise ValueError(f"user {user_id!r} needs at least one hub/group/project")
+        return await self._run(users.add_user, user_id, checked, now)
+
+    async def list_users(self) -> list[Row]:
+        """See :meth:`UserStore.list_users`."""
+        return await self._run(users.list_users)
+
+    async def revoke_user(self, user_id: str, now: str) -> Row:
+        """See :meth:`UserStore.revoke_user`."""
+        _check_user_id(user_id)
+        return await self._run(users.revoke_user, user_id, now)
+
+    async def grant(self, user_id: str, hgp: HGP) -> Row:
+        """See :meth:`UserStore.grant`."""
+        _check_user_id(user_id)
+        return await self._run(users.grant, user_id, _check_hgp(hgp))
+
+    async def ungrant(self, user_id: str, hgp: HGP) -> Row:
+        """See :meth:`UserStore.ungrant`."""
+        _check_user_id(user_id)
+        return await self._run(users.ungrant, user_id, _check_hgp(hgp))
+
+    async def user_by_token(self, token: str) -> tuple[bool, Row | None]:
+        """See :meth:`UserStore.user_by_token`."""
+        if not isinstance(token, str):
+            raise TypeError(f"token: a str, not {type(token).__name__}")
+        return await self._run(users.user_by_token, token)
+
+    async def user_by_id(self, user_id: str) -> tuple[bool, Row | None]:
+        """See :meth:`UserStore.user_by_id`."""
+        if not isinstance(user_id, str):
+            raise TypeError(f"user_id: a str, not {type(user_id).__name__}")
+        return await self._run(users.user_by_id, user_id)
 
     # -- experiments ---------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from ..queries import ExperimentQuery, JobQuery, Page, Principal, ProgramQuery, 
 
 __all__ = [
     "FINAL_STATUSES",
+    "HGP",
     "BlobKind",
     "Conflict",
     "ExperimentStore",
@@ -51,6 +52,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Unavailable",
+    "UserStore",
 ]
 
 Row = dict[str, Any]
@@ -58,6 +60,9 @@ Row = dict[str, Any]
 
 BlobKind = Literal["plot", "file"]
 """Figures are ``plot`` blobs (listed in ``plot_names``), files are ``file`` blobs."""
+
+HGP = tuple[str, str, str]
+"""A hub/group/project."""
 
 FINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELLED", "CANCELLED - RAN TOO LONG")
 """Job statuses after which nothing changes."""
@@ -348,7 +353,61 @@ class RuntimeStore(Protocol):
         """
 
 
-class Store(ExperimentStore, RuntimeStore, Protocol):
+class UserStore(Protocol):
+    """The users kept in the database: API tokens (only their hashes are stored) and
+    hub/group/project memberships. A user record: ``id``, ``created``, ``revoked`` (the time,
+    or ``None``), ``hgps`` (``"hub/group/project"`` strings, the default first).
+
+    The methods check their arguments before any database work (``TypeError`` for a wrong
+    type, ``ValueError`` for a bad id or hub/group/project).
+    """
+
+    async def add_user(self, user_id: str, hgps: Sequence[HGP], now: str) -> str:
+        """Add a user with these memberships (the first is their default, duplicates count
+        once); return their API token, which is stored only hashed and never shown again.
+
+        Raises:
+            Conflict: the id is taken (a revoked user's id too).
+        """
+
+    async def list_users(self) -> list[Row]:
+        """Every user, by id (never a token)."""
+
+    async def revoke_user(self, user_id: str, now: str) -> Row:
+        """Revoke a user at once: their API token no longer logs in and their access tokens
+        are refused by every emulator on this database; the user afterwards.
+
+        Raises:
+            NotFound: no such user.
+            Conflict: revoked already.
+        """
+
+    async def grant(self, user_id: str, hgp: HGP) -> Row:
+        """Add a membership (last in the user's order); the user afterwards.
+
+        Raises:
+            NotFound: no such user.
+            Conflict: revoked, or a member already.
+        """
+
+    async def ungrant(self, user_id: str, hgp: HGP) -> Row:
+        """Remove a membership; the user afterwards.
+
+        Raises:
+            NotFound: no such user, or not a member.
+            Conflict: revoked, or the user's last membership.
+        """
+
+    async def user_by_token(self, token: str) -> tuple[bool, Row | None]:
+        """Login: whether the database has any user (revoked ones count), and the user
+        (``id``, ``hgps``) whose API token this is, unless none is or they are revoked."""
+
+    async def user_by_id(self, user_id: str) -> tuple[bool, Row | None]:
+        """Whether the database has any user, and the user ``user_id`` (``id``, ``hgps``)
+        unless unknown or revoked (checked on every request that carries an access token)."""
+
+
+class Store(ExperimentStore, RuntimeStore, UserStore, Protocol):
     """Everything one emulator stores: both services' records and its secrets."""
 
     async def secret(self, name: str) -> bytes:
