@@ -85,9 +85,11 @@ class SQLiteStore(SQLStore):
         conn = sqlite3.connect(self.path or ":memory:", isolation_level=None)
         try:
             if self.path:
+                # The wait first: turning WAL on takes a lock that another process opening
+                # the same new file at once may hold ("database is locked" otherwise).
+                conn.execute("PRAGMA busy_timeout=5000")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
-                conn.execute("PRAGMA busy_timeout=5000")
             conn.execute("PRAGMA foreign_keys=ON")
             db = SQLiteDb(conn)
             prepare(db, self.blobs)
