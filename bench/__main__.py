@@ -1,5 +1,5 @@
-"""``python -m bench [--quick] [--qiskit-python PYTHON] [bulk_save|paging|stream|contest|dropin
-...]``: run the benchmarks.
+"""``python -m bench [--quick] [--qiskit-python PYTHON] [bulk_save|paging|stream|contest|dropin|
+shared ...]``: run the benchmarks.
 
 Without scenario names every scenario runs. ``--quick`` is a smoke run of about a minute
 (smaller counts, fewer contenders, one repetition). Tables go to stdout, progress to stderr;
@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from . import bulk_save, contest, dropin, paging, stream
+from . import bulk_save, contest, dropin, paging, shared, stream
 from ._common import log, mark_start
 
 SCENARIOS = {
@@ -21,6 +21,7 @@ SCENARIOS = {
     "stream": stream.run,
     "contest": contest.run,
     "dropin": dropin.run,
+    "shared": shared.run,
 }
 
 
