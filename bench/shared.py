@@ -148,27 +148,23 @@ class _Admin:
         return str(row[0]) if row else ""
 
     def counts(self, db: str) -> dict[str, float | None]:
-        """Statements and transactions run in ``db`` so far (``pg_stat_statements``; ``None``
-        without it), and its connections now."""
+        """Statements run in ``db`` so far (``pg_stat_statements``; ``None`` without it), and
+        its connections now."""
         conns = self.conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (db,)
         ).fetchone()
         out: dict[str, float | None] = {
             "connections": float(conns[0]) if conns else None,
             "statements": None,
-            "transactions": None,
         }
         if self.statements:
             row = self.conn.execute(
-                "SELECT coalesce(sum(s.calls), 0), "
-                "coalesce(sum(s.calls) FILTER (WHERE upper(s.query) LIKE 'BEGIN%%'), 0) "
-                "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                "WHERE d.datname = %s",
+                "SELECT coalesce(sum(s.calls), 0) FROM pg_stat_statements s "
+                "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = %s",
                 (db,),
             ).fetchone()
             if row:
                 out["statements"] = float(row[0])
-                out["transactions"] = float(row[1])
         return out
 
     def close(self) -> None:
@@ -249,7 +245,7 @@ class Target:
     def counts(self) -> dict[str, float | None]:
         """The database's statement and transaction counts and connections (PostgreSQL)."""
         if self.dbname is None:
-            return {"connections": None, "statements": None, "transactions": None}
+            return {"connections": None, "statements": None}
         return self.admin.counts(self.dbname)
 
 
@@ -316,10 +312,11 @@ def _measure(target: Target, workload: str, cfg: dict[str, Any], pg_pid: int) ->
     if target.dbname is not None:
         out["pg_cpu_ms_per_req"] = 1000 * pg / req
         out["pg_cores"] = pg / out["wall_s"]
-        for name in ("statements", "transactions"):
-            a, b = before[name], after[name]
-            # The statistics query of `before` itself ran in the admin's database, not here.
-            out[f"{name}_per_req"] = (b - a) / req if a is not None and b is not None else None
+        a, b = before["statements"], after["statements"]
+        # Each statement is one round trip to the server (autocommit; an explicit
+        # transaction's BEGIN and COMMIT count as statements too). The statistics queries
+        # themselves run in the admin's database, not in this one.
+        out["statements_per_req"] = (b - a) / req if a is not None and b is not None else None
     # Machine CPU used by none of the three over the client process's life: > 0.2 cores
     # means something else was busy (the machine is shared).
     other = busy - emu - (pg if target.dbname is not None else 0.0) - out["cpu_total_s"]
@@ -448,7 +445,6 @@ SUMMED = [
     "pg_cpu_ms_per_req",
     "pg_cores",
     "statements_per_req",
-    "transactions_per_req",
     "pg_connections",
     "other_cores",
     "calibration_ms",
@@ -522,7 +518,6 @@ def render(rows: list[dict[str, Any]], cfg: dict[str, Any], setup: dict[str, Any
         "pg ms/req",
         "pg cores",
         "stmt/req",
-        "xact/req",
         "pg conns",
         "other cores",
         "fail",
@@ -551,8 +546,7 @@ def render(rows: list[dict[str, Any]], cfg: dict[str, Any], setup: dict[str, Any
                 fmt(r["pg_cpu_s"], ".2f"),
                 fmt(r["pg_cpu_ms_per_req"], ".3f"),
                 fmt(r["pg_cores"], ".2f"),
-                fmt(r["statements_per_req"], ".1f"),
-                fmt(r["transactions_per_req"], ".2f"),
+                fmt(r["statements_per_req"], ".2f"),
                 fmt(r["pg_connections"], ".0f"),
                 fmt(r["other_cores"], ".2f"),
                 fmt(r["failures"] + r["errors"]),
