@@ -77,6 +77,11 @@ QUICK_NOTE_SHARED = (
     "dominated by start-up and say little. The full run gives the figures.)\n"
 )
 PAGING_TYPE = "SharedPaging"
+CLUSTER_SETTINGS = {"autovacuum": "off"}
+"""Added to the cluster's settings. Autovacuum woke up on the saved results of one
+configuration while another was measured (its CPU counts for the whole cluster), so it is off:
+instead each save is followed, untimed, by a ``VACUUM (ANALYZE)`` of its database, whose
+PostgreSQL CPU is reported in a column of its own."""
 WORKLOADS = {"bulk": "bulk save", "paging": "paging"}
 
 
@@ -104,13 +109,14 @@ def _cluster() -> Iterator[tuple[Any, bool]]:
     root = "/dev/shm" if os.path.isdir("/dev/shm") else None
     try:
         cluster = pgc.Cluster(
-            tmp_root=root, settings={"shared_preload_libraries": "pg_stat_statements"}
+            tmp_root=root,
+            settings={**CLUSTER_SETTINGS, "shared_preload_libraries": "pg_stat_statements"},
         )
         cluster.start()
         statements = True
     except pgc.ClusterError:
         log("shared: the PostgreSQL server has no pg_stat_statements; statements not counted")
-        cluster = pgc.Cluster(tmp_root=root)
+        cluster = pgc.Cluster(tmp_root=root, settings=CLUSTER_SETTINGS)
         cluster.start()
         statements = False
     try:
@@ -218,6 +224,7 @@ class Target:
         self.key, self.label, self.workers, self.latency_ms = key, label, workers, latency_ms
         self.admin = admin
         self.dbname: str | None = None
+        self.db: str
         if key == "sqlite":
             base = "/dev/shm" if os.path.isdir("/dev/shm") else None
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="qexp-bench-", dir=base))
@@ -227,6 +234,7 @@ class Target:
             admin.create_db(self.dbname)
             stack.callback(admin.drop_db, self.dbname)
             db = f"postgresql://postgres@127.0.0.1:{cluster.port}/{self.dbname}"
+        self.db = db
         t0 = time.monotonic()
         paging.seed(db, {PAGING_TYPE: cfg["paging_n"]})
         if self.dbname is not None:
@@ -321,6 +329,13 @@ def _measure(target: Target, workload: str, cfg: dict[str, Any], pg_pid: int) ->
     # means something else was busy (the machine is shared).
     other = busy - emu - (pg if target.dbname is not None else 0.0) - out["cpu_total_s"]
     out["other_cores"] = max(0.0, other) / window
+    if target.dbname is not None and workload == "bulk":
+        # Untimed upkeep of what the save wrote (autovacuum is off, see CLUSTER_SETTINGS).
+        pg0 = tree_cpu_seconds(pg_pid)
+        t0 = time.monotonic()
+        target.admin.vacuum(target.db)
+        out["vacuum_s"] = time.monotonic() - t0
+        out["vacuum_pg_cpu_ms_per_req"] = 1000 * (tree_cpu_seconds(pg_pid) - pg0) / req
     return out
 
 
@@ -445,6 +460,7 @@ SUMMED = [
     "pg_cpu_ms_per_req",
     "pg_cores",
     "statements_per_req",
+    "vacuum_pg_cpu_ms_per_req",
     "pg_connections",
     "other_cores",
     "calibration_ms",
@@ -518,6 +534,7 @@ def render(rows: list[dict[str, Any]], cfg: dict[str, Any], setup: dict[str, Any
         "pg ms/req",
         "pg cores",
         "stmt/req",
+        "vacuum ms/req",
         "pg conns",
         "other cores",
         "fail",
@@ -526,7 +543,9 @@ def render(rows: list[dict[str, Any]], cfg: dict[str, Any], setup: dict[str, Any
     for r in rows:
         label = f"{WORKLOADS[r['workload']]}, {labels[r['config']]}"
         if not r["runs"]:
-            out_rows.append([label, fmt(r["latency_ms"], "g"), "error", *["-"] * 18])
+            out_rows.append(
+                [label, fmt(r["latency_ms"], "g"), "error", *["-"] * (len(headers) - 3)]
+            )
             continue
         out_rows.append(
             [
@@ -547,6 +566,7 @@ def render(rows: list[dict[str, Any]], cfg: dict[str, Any], setup: dict[str, Any
                 fmt(r["pg_cpu_ms_per_req"], ".3f"),
                 fmt(r["pg_cores"], ".2f"),
                 fmt(r["statements_per_req"], ".2f"),
+                fmt(r["vacuum_pg_cpu_ms_per_req"], ".3f"),
                 fmt(r["pg_connections"], ".0f"),
                 fmt(r["other_cores"], ".2f"),
                 fmt(r["failures"] + r["errors"]),
@@ -560,6 +580,8 @@ def render(rows: list[dict[str, Any]], cfg: dict[str, Any], setup: dict[str, Any
         f"its own process(es) on a fresh database; PostgreSQL {setup.get('pg_version', '?')} "
         f"on this machine (max_connections {setup.get('pg_max_connections', '?')}); median of "
         f"{cfg['repeats']} interleaved rounds; CPU of the client's timed phase, of the "
-        "emulator's processes (supervisor + workers) and of the cluster's, over the client's run"
+        "emulator's processes (supervisor + workers) and of the cluster's, over the client's run; "
+        "'vacuum ms/req' = the cluster's CPU in the VACUUM (ANALYZE) after each save (untimed, "
+        "autovacuum off)"
     )
     return table(title, headers, out_rows)
