@@ -78,10 +78,11 @@ QUICK_NOTE_SHARED = (
 )
 PAGING_TYPE = "SharedPaging"
 CLUSTER_SETTINGS = {"autovacuum": "off"}
-"""Added to the cluster's settings. Autovacuum woke up on the saved results of one
-configuration while another was measured (its CPU counts for the whole cluster), so it is off:
-instead each save is followed, untimed, by a ``VACUUM (ANALYZE)`` of its database, whose
-PostgreSQL CPU is reported in a column of its own."""
+"""Added to the cluster's settings. The configurations share the cluster and its CPU is
+counted for the whole cluster, so autovacuum waking up on one configuration's saved results
+would land in another's measurement: it is off, and each save is followed, untimed, by a
+``VACUUM (ANALYZE)`` of its database, whose PostgreSQL CPU is reported in a column of its
+own."""
 WORKLOADS = {"bulk": "bulk save", "paging": "paging"}
 
 
