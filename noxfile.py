@@ -283,14 +283,15 @@ own."""
 def bench(session: nox.Session) -> None:
     """The benchmarks (``bench/README.md``); ``-- --quick`` for a smoke run.
 
-    ``nox -s bench`` runs every scenario at full size (about 21 minutes on 2 cores);
+    ``nox -s bench`` runs every scenario at full size (about 25 minutes on 2 cores);
     ``nox -s bench -- bulk_save`` (or ``paging``, ``stream``, ``contest``, ``dropin``,
-    ``auth``) runs one. The ``contest`` scenario's sync contender, ``qiskit-ibm-experiment``
-    0.4.8, gets a virtualenv of its own (made once, in the session's ``tmp`` directory); the
-    ``dropin`` scenario runs the same client in the session's own, beside the drop-in that
-    replaces it.
+    ``blobs``, ``auth``, ``shared``) runs one. The ``contest`` scenario's sync contender,
+    ``qiskit-ibm-experiment`` 0.4.8, gets a virtualenv of its own (made once, in the session's
+    ``tmp`` directory); the ``dropin`` scenario runs the same client in the session's own,
+    beside the drop-in that replaces it. The ``shared`` scenario starts a throwaway PostgreSQL
+    cluster (``tools/pg_cluster.py``): it needs the PostgreSQL server binaries.
     """
-    session.install("-e", ".[emulator,bench]", QISKIT_CONTENDER)
+    session.install("-e", ".[emulator,bench,postgresql]", QISKIT_CONTENDER)
     qiskit_env = Path(session.create_tmp()) / "qiskit-ibm-experiment"
     python = qiskit_env / "bin" / "python"
     if not python.exists():

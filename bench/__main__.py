@@ -1,5 +1,5 @@
 """``python -m bench [--quick] [--qiskit-python PYTHON] [bulk_save|paging|stream|contest|dropin|
-blobs|auth ...]``: run the benchmarks.
+blobs|auth|shared ...]``: run the benchmarks.
 
 Without scenario names every scenario runs. ``--quick`` is a smoke run of about a minute
 (smaller counts, fewer contenders, one repetition). Tables go to stdout, progress to stderr;
@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-from . import auth, blobs, bulk_save, contest, dropin, paging, stream
+from . import auth, blobs, bulk_save, contest, dropin, paging, shared, stream
 from ._common import log, mark_start
 
 SCENARIOS = {
@@ -23,6 +23,7 @@ SCENARIOS = {
     "dropin": dropin.run,
     "blobs": blobs.run,
     "auth": auth.run,
+    "shared": shared.run,
 }
 
 

@@ -63,6 +63,7 @@ async def _run(
             "rss_peak_mb": rss.peak_mb,
             "rss_growth_mb": rss.growth_mb,
             "process_peak_rss_mb": measure_self()["peak_rss_mb"],
+            "cpu_total_s": measure_self()["cpu_s"],
             "tracemalloc_peak_mb": peak_traced,
         }
 

@@ -39,8 +39,9 @@ def _ts(moment: datetime) -> str:
 
 
 def seed(db: str, counts: dict[str, int]) -> None:
-    """Insert the experiments straight into the emulator's database file (one transaction)."""
-    from async_qexp.emulator.store import SQLiteStore
+    """Insert the experiments straight into the emulator's database (one transaction): a
+    SQLite file, or a ``postgresql://`` URL (the ``postgresql`` extra)."""
+    from async_qexp.emulator.store import open_store
 
     owner = "user-" + hashlib.sha256(TOKEN.encode()).hexdigest()[:16]
     now = _ts(datetime.now(timezone.utc))
@@ -71,7 +72,7 @@ def seed(db: str, counts: dict[str, int]) -> None:
     ]
 
     async def insert() -> None:
-        store = await SQLiteStore.open(db)
+        store = await open_store(db)
         try:
             await store.import_experiments(rows)
         finally:
