@@ -14,7 +14,6 @@ import hashlib
 import itertools
 import os
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -22,7 +21,9 @@ import pytest
 from async_qexp.emulator import server
 from async_qexp.emulator.store import Store, is_postgres_url, open_store
 
-URL = os.environ.get("QEXP_TEST_PG", "")
+from .pg import SERVER as URL
+from .pg import schema_url
+
 _fresh = itertools.count()
 _made: list[str] = []
 
@@ -42,12 +43,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
-
-
-def schema_url(schema: str) -> str:
-    """``QEXP_TEST_PG`` with ``schema`` as the search path."""
-    joiner = "&" if "?" in URL else "?"
-    return f"{URL}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
 
 
 def _schema_for(db: str | None) -> str:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
 import pytest_asyncio
 
 from async_qexp.emulator import Emulator, EmulatorConfig, UserSpec, serve
+
+from ..pg import fresh_schema, schema_url
 
 USERS = (
     UserSpec(token="alice-token", id="alice", hgps=("ibm-q/open/main", "hub-a/group-1/proj-x")),
@@ -125,14 +124,5 @@ def users_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "users.sqlite")
         return
-    server = os.environ.get("QEXP_TEST_PG", "")
-    if not server:
-        pytest.skip("QEXP_TEST_PG is not set (nox -s pg sets it)")
-    psycopg = pytest.importorskip("psycopg")
-    schema = "u_" + secrets.token_hex(6)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    joiner = "&" if "?" in server else "?"
-    yield f"{server}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_schema("u") as schema:
+        yield schema_url(schema)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import secrets
 import sqlite3
 import sys
 import textwrap
@@ -17,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -38,11 +36,11 @@ from async_qexp.emulator.store._base import _STEPS, SQLStore
 from async_qexp.emulator.store._blobfiles import BlobLost
 from async_qexp.emulator.store._sql import Db, SQLiteDb
 
+from ..pg import SERVER, fresh_schema, schema_url
 from .conftest import create_exp, login_client
 
 ALICE = Principal("alice", (("hub", "group", "project"),))
 NOW = "2026-01-01T00:00:00.000000Z"
-PG_URL = os.environ.get("QEXP_TEST_PG", "")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -77,16 +75,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "db.sqlite")
         return
-    if not PG_URL:
-        pytest.skip("QEXP_TEST_PG is not set (nox -s pg sets it)")
-    psycopg = pytest.importorskip("psycopg")
-    schema = "b_" + secrets.token_hex(6)
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    joiner = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_schema("b") as schema:
+        yield schema_url(schema)
 
 
 @pytest.fixture
@@ -286,7 +276,7 @@ async def test_a_commit_that_fails_leaves_no_row_and_the_old_bytes_served(
     await store.put_blob("plot", "e1", "fig.svg", b"<old/>", NOW, user=ALICE)
     fail = {"on": True}
     classes = {SQLiteDb}
-    if PG_URL:
+    if SERVER:
         from async_qexp.emulator.store.postgres import PostgresDb
 
         classes.add(PostgresDb)

@@ -5,11 +5,8 @@ emulator suite runs on it there too (the ``tests.pg_backend`` plugin)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
@@ -23,9 +20,11 @@ from async_qexp.emulator.store import (
     open_store,
 )
 
+from ..pg import NO_SERVER, fresh_schema, schema_url
+from ..pg import SERVER as URL
+
 psycopg = pytest.importorskip("psycopg")
-URL = os.environ.get("QEXP_TEST_PG", "")
-pytestmark = pytest.mark.skipif(not URL, reason="QEXP_TEST_PG is not set (nox -s pg sets it)")
+pytestmark = pytest.mark.skipif(not URL, reason=NO_SERVER)
 
 from async_qexp.emulator.store.postgres import PostgresStore  # noqa: E402
 
@@ -38,18 +37,13 @@ def _admin() -> Any:
 
 @pytest.fixture
 def schema() -> Iterator[str]:
-    name = "s_" + secrets.token_hex(6)
-    with _admin() as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    yield name
-    with _admin() as conn:
-        conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+    with fresh_schema("s") as name:
+        yield name
 
 
 @pytest.fixture
 def url(schema: str) -> str:
-    joiner = "&" if "?" in URL else "?"
-    return f"{URL}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
+    return schema_url(schema)
 
 
 @pytest_asyncio.fixture

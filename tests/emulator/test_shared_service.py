@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import anyio
 import httpx
@@ -27,6 +25,8 @@ from async_qexp.emulator.app import WORKER_HEADER
 
 from ..chaos._support import CHAOS_RETRY, N_FIGURES, N_RESULTS, TOKEN, bulk_save, check_saved
 from ..helpers import wait_until
+from ..pg import NO_SERVER, fresh_schema, schema_url
+from ..pg import SERVER as URL
 from .runtime_helpers import (
     SLEEPER,
     alive,
@@ -37,10 +37,9 @@ from .runtime_helpers import (
     wait_status,
 )
 
-psycopg = pytest.importorskip("psycopg")
-URL = os.environ.get("QEXP_TEST_PG", "")
+pytest.importorskip("psycopg")
 pytestmark = [
-    pytest.mark.skipif(not URL, reason="QEXP_TEST_PG is not set (nox -s pg sets it)"),
+    pytest.mark.skipif(not URL, reason=NO_SERVER),
     pytest.mark.skipif(sys.platform != "linux", reason="the worker processes are Linux-only"),
 ]
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,13 +84,8 @@ class Shared:
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    schema = "w_" + secrets.token_hex(6)
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    joiner = "&" if "?" in URL else "?"
-    yield f"{URL}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
-    with psycopg.connect(URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with fresh_schema("w") as schema:
+        yield schema_url(schema)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ The store tests run on SQLite and, where ``QEXP_TEST_PG`` names a server, on Pos
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,7 +32,6 @@ from async_qexp.emulator.store import (
 )
 from async_qexp.emulator.store._sql import SQLiteDb
 
-PG = os.environ.get("QEXP_TEST_PG", "")
 NOW = "2026-01-01T00:00:00.000000Z"
 LATER = "2026-01-02T00:00:00.000000Z"
 
