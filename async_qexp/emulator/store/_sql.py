@@ -136,12 +136,6 @@ class Db:
         """A condition: the string ``?`` occurs in ``column``."""
         raise NotImplementedError
 
-    @staticmethod
-    def json_names(source: str, alias: str) -> str:
-        """An expression: the JSON array text of the ``name`` column of the rows of
-        ``source`` (``table alias WHERE ...``), in insertion order."""
-        raise NotImplementedError
-
 
 class SQLiteDb(Db):
     """A :class:`Db` on a :class:`sqlite3.Connection` (in autocommit mode)."""
@@ -196,14 +190,6 @@ class SQLiteDb(Db):
     def contains(column: str) -> str:
         """See :meth:`Db.contains`."""
         return f"instr({column}, ?) > 0"
-
-    @staticmethod
-    def json_names(source: str, alias: str) -> str:
-        """See :meth:`Db.json_names`."""
-        return (
-            f"(SELECT json_group_array(name) FROM "
-            f"(SELECT {alias}.name FROM {source} ORDER BY {alias}.rowid))"
-        )
 
 
 def fetch_all(db: Db, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:

@@ -163,14 +163,6 @@ class PostgresDb(Db):
         """See :meth:`Db.contains`."""
         return f"strpos({column}, ?) > 0"
 
-    @staticmethod
-    def json_names(source: str, alias: str) -> str:
-        """See :meth:`Db.json_names`."""
-        return (
-            f"(SELECT COALESCE(json_agg({alias}.name ORDER BY {alias}.n), '[]')::text "
-            f"FROM {source})"
-        )
-
 
 class PostgresStore(SQLStore):
     """The emulator's :class:`~.interface.Store` in a PostgreSQL database.
