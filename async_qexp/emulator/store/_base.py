@@ -4,6 +4,7 @@ database thread; and the schema's versions (:func:`migrate`)."""
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import re
@@ -186,15 +187,15 @@ class SQLStore(Store):
     blobs: BlobDir | None = None
     """The directory of figures and files (``--blobs``), or ``None``: in the database."""
 
+    @abc.abstractmethod
     async def _run(
         self, fn: Callable[Concatenate[Db, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Run ``fn(db, *args, **kwargs)`` on a database thread and await its result."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def aclose(self) -> None:
         """See :meth:`Store.aclose`."""
-        raise NotImplementedError
 
     async def secret(self, name: str) -> bytes:
         """See :meth:`Store.secret`."""

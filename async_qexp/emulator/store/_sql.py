@@ -9,6 +9,7 @@ runs on a database thread, never on the event loop.
 
 from __future__ import annotations
 
+import abc
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -58,7 +59,7 @@ def check_text(args: Sequence[Any]) -> None:
             raise Invalid(NUL_REFUSED)
 
 
-class Db:
+class Db(abc.ABC):
     """One connection as the store operations see it: ``execute`` returns a DB-API cursor
     (``fetchone``, ``fetchall``, iteration, ``rowcount``, ``description``), and the
     class attributes and methods below give the SQL that differs between databases."""
@@ -70,29 +71,29 @@ class Db:
     insertion_order: ClassVar[str]
     """The column that numbers a table's rows in insertion order (blobs and programs)."""
 
+    @abc.abstractmethod
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Run one statement written with ``?`` placeholders; its cursor.
 
         Raises:
             Invalid: a string argument holds U+0000 (:func:`check_text`).
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for each of ``rows``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def in_transaction(self) -> bool:
         """Whether a transaction is open."""
-        raise NotImplementedError
 
     def begin(self) -> None:
         """Open a transaction that writes (taking the write lock at once, where there is one)."""
         self.execute("BEGIN")
 
+    @abc.abstractmethod
     def table_exists(self, name: str) -> bool:
         """Whether the table ``name`` exists."""
-        raise NotImplementedError
 
     @classmethod
     def schema(cls, sql: str) -> str:
@@ -103,11 +104,13 @@ class Db:
     def lock(self, name: str) -> None:
         """Hold a lock named ``name`` until the transaction ends (against other processes
         doing the same work at once; a no-op where a writing transaction excludes others)."""
+        return None
 
     def notify(self, job_id: str, kind: str) -> None:
         """Tell every emulator process on this database, once the transaction commits, that
         a job changed (``kind``: ``m`` messages, ``s`` status, ``c`` cancel, ``d`` delete); a
         no-op where one process is all there is."""
+        return None
 
     def runner_alive(self, runner: str) -> bool:
         """Whether the emulator process ``runner`` still runs its jobs (see
@@ -122,19 +125,19 @@ class Db:
     holds, else empty (one writer at a time)."""
 
     @staticmethod
+    @abc.abstractmethod
     def json_has(column: str) -> str:
         """A condition: the JSON array in ``column`` holds the string ``?``."""
-        raise NotImplementedError
 
     @staticmethod
+    @abc.abstractmethod
     def json_has_any(column: str, count: int) -> str:
         """A condition: the JSON array in ``column`` holds one of ``count`` strings (``?``)."""
-        raise NotImplementedError
 
     @staticmethod
+    @abc.abstractmethod
     def contains(column: str) -> str:
         """A condition: the string ``?`` occurs in ``column``."""
-        raise NotImplementedError
 
 
 class SQLiteDb(Db):
