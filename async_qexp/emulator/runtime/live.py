@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["JobEvents", "JobRun"]
+__all__ = ["POLL", "JobEvents", "JobRun"]
+
+POLL = 1.0
+"""Seconds between two looks at the queue and for jobs whose process is gone, and the longest
+a stream of a job run elsewhere waits without an event before it reads the database again."""
 
 
 class JobRun:

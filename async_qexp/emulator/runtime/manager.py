@@ -31,7 +31,7 @@ from ..config import EmulatorConfig
 from ..faults import FaultSettings
 from ..queries import Principal
 from ..store import Conflict, NotFound, Row, RuntimeStore
-from .live import JobEvents, JobRun
+from .live import POLL, JobEvents, JobRun
 from .programs import builtin_programs, load_program_dir
 from .reaper import WorkerRecords
 from .stream import send_job_messages
@@ -49,9 +49,6 @@ _READ_CHUNK = 256 * 1024
 WORKER_GRACE = 30
 """Seconds past its job's ``cost`` after which a worker kills itself (the emulator kills it at
 ``cost``; this bounds a worker whose emulator hangs)."""
-POLL = 1.0
-"""Seconds between two looks at the queue and for jobs whose process is gone, and the longest
-a stream of a job run elsewhere waits without an event before it reads the database again."""
 
 
 def _parse_frames(buf: bytearray) -> tuple[list[tuple[str, str]], int, str | None]:

@@ -6,7 +6,7 @@ everything was sent. A scripted stream fault closes 1011 after a number of data 
 
 A job this process runs is followed in memory; any other (queued, final, or run by another
 emulator process on the same database) is read from the database, again each time its
-:class:`~.live.JobEvents` fire (at least every :data:`~.manager.POLL` seconds), until this
+:class:`~.live.JobEvents` fire (at least every :data:`~.live.POLL` seconds), until this
 process takes it or it is final.
 """
 
@@ -19,14 +19,12 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..store import FINAL_STATUSES, NotFound, RuntimeStore
-from .live import JobEvents, JobRun
+from .live import POLL, JobEvents, JobRun
 
 __all__ = ["send_job_messages"]
 
 _PAGE = 5000
 """Messages of a job read from the store at once."""
-_POLL = 1.0
-"""Seconds a stream of a job run elsewhere waits for an event before it reads again."""
 
 
 class _Sender:
@@ -93,7 +91,7 @@ async def send_job_messages(
                     return
                 if live_run(job_id) is not None:
                     continue
-                await asyncio.wait([waiter, receiver], timeout=_POLL)
+                await asyncio.wait([waiter, receiver], timeout=POLL)
                 if receiver.done():
                     if receiver.result().get("type") == "websocket.disconnect":
                         return
