@@ -205,6 +205,7 @@ class HttpSession:
         self.client = httpx.AsyncClient(
             transport=self.transport, timeout=timeout, headers={"User-Agent": user_agent}
         )
+        self._reads_whole = _reads_whole(self.transport)
         self.retry = retry
         self._token: Secret | None = None
         self._token_origins: set[tuple[str, str, int | None]] = set()
@@ -492,6 +493,8 @@ class HttpSession:
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         """One HTTP exchange on the transport, the body read in full."""
+        if self._reads_whole:
+            return await self.transport.exchange(request)  # type: ignore[attr-defined]
         response = await self.transport.handle_async_request(request)
         response.request = request  # httpx's own transport leaves this to the client
         try:
@@ -505,6 +508,14 @@ class HttpSession:
         """GET ``url`` and parse the body as JSON."""
         response = await self.request("GET", url, params=params)
         return parse_json(response)
+
+
+def _reads_whole(transport: httpx.AsyncBaseTransport) -> bool:
+    """Whether ``transport`` is a built-in one, whose ``exchange`` sends a request and reads
+    its whole body in one go (a transport of the caller's is read as a stream)."""
+    from ._transport import AiohttpTransport, HttpxTransport
+
+    return isinstance(transport, AiohttpTransport | HttpxTransport)
 
 
 def parse_json(response: httpx.Response) -> Any:

@@ -187,13 +187,15 @@ def _count_requests(provider: Any) -> list[int]:
     """Count every request the provider sends (retries included), at its transport."""
     counter = [0]
     transport = provider.http.client._transport  # the one transport of the shared client
-    send = transport.handle_async_request
+    # (the built-in transports take every request through ``exchange``)
+    method = "exchange" if hasattr(transport, "exchange") else "handle_async_request"
+    send = getattr(transport, method)
 
     async def counting(request: Any) -> Any:
         counter[0] += 1
         return await send(request)
 
-    transport.handle_async_request = counting
+    setattr(transport, method, counting)
     return counter
 
 
