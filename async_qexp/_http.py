@@ -26,7 +26,7 @@ import logging
 import ssl
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -494,7 +494,7 @@ class HttpSession:
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         """One HTTP exchange on the transport, the body read in full."""
         if self._reads_whole:
-            return await self.transport.exchange(request)  # type: ignore[attr-defined]
+            return await cast(_ReadsWhole, self.transport).exchange(request)
         response = await self.transport.handle_async_request(request)
         response.request = request  # httpx's own transport leaves this to the client
         try:
@@ -508,6 +508,10 @@ class HttpSession:
         """GET ``url`` and parse the body as JSON."""
         response = await self.request("GET", url, params=params)
         return parse_json(response)
+
+
+class _ReadsWhole(Protocol):
+    async def exchange(self, request: httpx.Request) -> httpx.Response: ...
 
 
 def _reads_whole(transport: httpx.AsyncBaseTransport) -> bool:
