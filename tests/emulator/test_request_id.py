@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from async_qexp import EntryNotFound, Provider, RetryPolicy
-from async_qexp.emulator import Emulator
+from async_qexp.emulator import Emulator, serve
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,3 +36,15 @@ async def test_a_client_error_names_the_request_id(emu: Emulator) -> None:
     logged = next(r for r in reversed(list(emu.request_log)) if r.status == 404)
     assert info.value.request_id == logged.request_id
     assert f"(request id {logged.request_id})" in str(info.value)
+
+
+async def test_request_ids_are_hex_and_two_emulators_never_share_one(emu: Emulator) -> None:
+    async with serve() as other, httpx.AsyncClient() as raw:
+        ours = [(await raw.get(f"{emu.url}/version")).headers["X-Request-Id"] for _ in range(3)]
+        theirs = [(await raw.get(f"{other.url}/version")).headers["X-Request-Id"]]
+    for request_id in ours + theirs:
+        assert len(request_id) == 32
+        int(request_id, 16)
+    assert len(set(ours)) == 3
+    assert not set(ours) & set(theirs)
+    assert ours[0][:16] != theirs[0][:16]  # each server's ids start with its own random part
