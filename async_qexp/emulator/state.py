@@ -27,6 +27,8 @@ _LOCAL_USER = "at"
 users)."""
 _DB_USER = "ad"
 """The prefix of an access token of a user kept in the database."""
+_VERIFIED_TOKENS = 4096
+"""How many checked access tokens :class:`EmulatorState` remembers (then it starts over)."""
 _PRINCIPAL = "async_qexp.principal"
 """The scope key under which :meth:`EmulatorState.identify` keeps the caller."""
 
@@ -99,6 +101,9 @@ class EmulatorState:
         self.request_log = RequestLog(config.request_log_size)
         self.token_key = token_key
         self.upload_key = upload_key
+        # Access tokens whose MAC was checked, with their kind and user (a token is checked
+        # on every request; the user behind it still is, see principal_for).
+        self._verified: dict[str, tuple[str, str]] = {}
         self.users_by_token: dict[str, UserSpec] | None = (
             None if config.users is None else {u.token: u for u in config.users}
         )
@@ -181,16 +186,23 @@ class EmulatorState:
         """
         if not access_token:
             return None
-        kind, _, rest = access_token.partition(".")
-        if kind not in (_LOCAL_USER, _DB_USER):
-            return None
-        try:
-            payload, _mac = rest.split(".")
-            user_id = _unb64(payload).decode()
-        except (ValueError, UnicodeDecodeError):
-            return None
-        if not hmac.compare_digest(self._access_token(user_id, kind), access_token):
-            return None
+        verified = self._verified.get(access_token)
+        if verified is not None:
+            kind, user_id = verified
+        else:
+            kind, _, rest = access_token.partition(".")
+            if kind not in (_LOCAL_USER, _DB_USER):
+                return None
+            try:
+                payload, _mac = rest.split(".")
+                user_id = _unb64(payload).decode()
+            except (ValueError, UnicodeDecodeError):
+                return None
+            if not hmac.compare_digest(self._access_token(user_id, kind), access_token):
+                return None
+            if len(self._verified) >= _VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[access_token] = (kind, user_id)
         if self.users_by_id is not None:
             spec = self.users_by_id.get(user_id) if kind == _LOCAL_USER else None
             if spec is None:

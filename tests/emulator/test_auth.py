@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from async_qexp.emulator import Emulator, EmulatorConfig, load_users, serve
+from async_qexp.emulator import state as state_module
 
 from .conftest import assert_error
 
@@ -75,6 +76,23 @@ async def test_unauthenticated_calls_get_401_json(raw: httpx.AsyncClient) -> Non
     forged = good[:-4] + ("0000" if not good.endswith("0000") else "1111")
     assert_error(await raw.get("/resultsdb/devices", headers={"X-Access-Token": forged}), 401)
     assert_error(await raw.get("/runtime/jobs"), 401)
+
+
+@pytest.mark.asyncio
+async def test_a_checked_token_is_remembered_but_never_vouches_for_another(
+    raw: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_module, "_VERIFIED_TOKENS", 2)  # starts over every 2 tokens
+    tokens = [
+        (await raw.post("/users/loginWithToken", json={"apiToken": f"t{i}"})).json()["id"]
+        for i in range(5)
+    ]
+    for _ in range(2):
+        for token in tokens:
+            answer = await raw.get("/users/me", headers={"X-Access-Token": token})
+            assert answer.status_code == 200
+            forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+            assert_error(await raw.get("/users/me", headers={"X-Access-Token": forged}), 401)
 
 
 @pytest.mark.asyncio
