@@ -17,7 +17,7 @@ from ._util import HTTPProblem
 from .config import DEFAULT_HGP, EmulatorConfig, UserSpec, exposure_problem, is_loopback
 from .faults import FaultSettings, RequestLog
 from .queries import Principal
-from .store import Store
+from .store import Row, Store
 
 __all__ = ["Capacity", "EmulatorState", "state_of"]
 
@@ -104,6 +104,7 @@ class EmulatorState:
         # Access tokens whose MAC was checked, with their kind and user (a token is checked
         # on every request; the user behind it still is, see principal_for).
         self._verified: dict[str, tuple[str, str]] = {}
+        self._lookups: dict[str, asyncio.Future[tuple[bool, Row | None]]] = {}
         self.users_by_token: dict[str, UserSpec] | None = (
             None if config.users is None else {u.token: u for u in config.users}
         )
@@ -208,7 +209,7 @@ class EmulatorState:
             if spec is None:
                 return None
             return Principal(user_id, tuple(_split_hgp(h) for h in spec.hgps))
-        has_users, user = await self.store.user_by_id(user_id)
+        has_users, user = await self._user_by_id(user_id)
         if kind == _LOCAL_USER:
             if has_users:
                 return None  # an open-mode token, from before the database had users
@@ -216,6 +217,16 @@ class EmulatorState:
         if user is None or not user["hgps"]:
             return None
         return Principal(user_id, tuple(_split_hgp(h) for h in user["hgps"]))
+
+    async def _user_by_id(self, user_id: str) -> tuple[bool, Row | None]:
+        """The store's answer about ``user_id``, shared by the requests that ask while a
+        lookup of the same user is under way (a bulk upload sends dozens at once)."""
+        lookup = self._lookups.get(user_id)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self.store.user_by_id(user_id))
+            self._lookups[user_id] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(user_id, None))
+        return await asyncio.shield(lookup)
 
     async def identify(self, scope: Scope) -> None:
         """Find the caller of an HTTP request from its ``X-Access-Token`` and keep it in the

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -93,6 +95,39 @@ async def test_a_checked_token_is_remembered_but_never_vouches_for_another(
             assert answer.status_code == 200
             forged = token[:-1] + ("0" if token[-1] != "0" else "1")
             assert_error(await raw.get("/users/me", headers={"X-Access-Token": forged}), 401)
+
+
+@pytest.mark.asyncio
+async def test_requests_of_one_user_at_once_share_one_lookup_of_that_user(
+    emu: Emulator, raw: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = emu.state.store
+    lookup = store.user_by_id
+    asked: list[str] = []
+
+    async def slow_lookup(user_id: str) -> Any:
+        asked.append(user_id)
+        await asyncio.sleep(0.05)  # long enough for every request below to arrive meanwhile
+        return await lookup(user_id)
+
+    monkeypatch.setattr(store, "user_by_id", slow_lookup)
+    alice, bob = [
+        (await raw.post("/users/loginWithToken", json={"apiToken": name})).json()["id"]
+        for name in ("alice", "bob")
+    ]
+    answers = await asyncio.gather(
+        *(
+            raw.get("/users/me", headers={"X-Access-Token": token})
+            for token in [alice] * 10 + [bob] * 10
+        )
+    )
+    assert [answer.status_code for answer in answers] == [200] * 20
+    assert len({answer.json()["id"] for answer in answers}) == 2
+    assert len(asked) < 20  # (2 when every request arrived within the first lookups)
+    before = len(asked)
+    answer = await raw.get("/users/me", headers={"X-Access-Token": alice})
+    assert answer.status_code == 200
+    assert len(asked) == before + 1  # a lookup of its own once the others are done
 
 
 @pytest.mark.asyncio
