@@ -157,6 +157,8 @@ _RESULT_SORT_SQL: dict[str, tuple[str, str]] = {
     "uuid": ("a.uuid", "a.uuid"),
 }
 _TIME_SQL = {"ge": ">=", "le": "<=", "gt": ">", "lt": "<", "eq": "="}
+_SELECT_ACCESS = "SELECT owner, visibility, hub_id, group_id, project_id FROM experiments"
+"""What deciding who may see or change an experiment reads."""
 _SELECT_EXPERIMENT = "SELECT e.*{keys} FROM experiments e"
 """Experiments without their ``plot_names`` (:func:`_experiment_records` adds them)."""
 _SORTS: dict[type[Db], dict[str, tuple[str, str]]] = {}
@@ -283,6 +285,19 @@ def _experiment_row(db: Db, user: Principal, uuid: str, write: bool) -> dict[str
     )
 
 
+def _check_experiment(db: Db, user: Principal, uuid: str, write: bool) -> None:
+    """What :func:`_experiment_row` checks, reading only the columns access depends on (an
+    experiment's metadata may be large; every result create and upload checks its owner)."""
+    row = fetch_one(db, _SELECT_ACCESS + " WHERE uuid = ?", (uuid,))
+    _checked(
+        row,
+        user,
+        write,
+        f"experiment {uuid!r} not found",
+        "only the owner may modify this experiment",
+    )
+
+
 def _result_row(db: Db, user: Principal, uuid: str, write: bool) -> dict[str, Any]:
     row = fetch_one(db, _SELECT_RESULT_CHECKED + " WHERE a.uuid = ?", (uuid,))
     return _checked(
@@ -385,7 +400,7 @@ def create_result(db: Db, user: Principal, values: Mapping[str, Any]) -> Row:
     """See :meth:`ExperimentStore.create_result`."""
     uuid = values["uuid"]
     with transaction(db):
-        _experiment_row(db, user, values["experiment_uuid"], True)
+        _check_experiment(db, user, values["experiment_uuid"], True)
         exists = f"analysis result {uuid!r} already exists"
         insert(db, "analysis_results", _result_columns(values), RESULT_COLUMNS, exists=exists)
         return _result_record(_result_row(db, user, uuid, False))
@@ -455,7 +470,7 @@ def put_blob(
     try:
         with transaction(db):
             if user is not None:
-                _experiment_row(db, user, exp_uuid, True)
+                _check_experiment(db, user, exp_uuid, True)
             elif (
                 db.execute("SELECT 1 FROM experiments WHERE uuid = ?", (exp_uuid,)).fetchone()
                 is None
@@ -502,7 +517,7 @@ def get_blob(
     Raises:
         BlobLost: the file of a row is missing or has the wrong size.
     """
-    _experiment_row(db, user, exp_uuid, False)
+    _check_experiment(db, user, exp_uuid, False)
     seen: set[str] = set()
     while True:
         row = db.execute(
@@ -539,7 +554,7 @@ def delete_blob(
 ) -> None:
     """See :meth:`ExperimentStore.delete_blob` (then removes its file if no row shares it)."""
     with transaction(db):
-        _experiment_row(db, user, exp_uuid, True)
+        _check_experiment(db, user, exp_uuid, True)
         before = _blob_row(db, kind, exp_uuid, name)
         if before is None:
             raise NotFound(f"{_BLOB_NOUN[kind]} {name!r} not found")
@@ -553,7 +568,7 @@ def delete_blob(
 
 def list_blobs(db: Db, user: Principal, kind: BlobKind, exp_uuid: str) -> list[Row]:
     """See :meth:`ExperimentStore.list_blobs`."""
-    _experiment_row(db, user, exp_uuid, False)
+    _check_experiment(db, user, exp_uuid, False)
     return fetch_all(
         db,
         "SELECT name, size, updated_at FROM blobs WHERE experiment_uuid = ? AND kind = ? "
