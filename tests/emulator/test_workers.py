@@ -81,6 +81,10 @@ async def supervisor(tmp_path: Path, *args: str, workers: int = 2) -> AsyncItera
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 40)).decode()
+        if not line:  # it exited: say why
+            assert proc.stderr is not None
+            why = (await asyncio.wait_for(proc.stderr.read(), 10)).decode(errors="replace")
+            raise AssertionError(f"the supervisor exited at start-up: {why[-3000:]}")
         assert line.startswith("listening on http://127.0.0.1:"), line
         running = Supervisor(proc, line.split()[-1])
         if workers > 1:
