@@ -25,7 +25,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, Protocol, cast
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -122,6 +122,7 @@ def make_transport(
     *,
     max_connections: int,
     network: Network | None = None,
+    on_abandoned: Callable[[asyncio.Future[httpx.Response]], None] | None = None,
 ) -> httpx.AsyncBaseTransport:
     """Build the transport of the shared client.
 
@@ -129,7 +130,8 @@ def make_transport(
     about ten times the CPU per request under concurrency; ``bench/README.md``); ``"httpx"``
     gives httpx's own; both take their TLS context and proxies from ``network``. An
     ``httpx.AsyncBaseTransport`` instance (a respx router wrapped in
-    ``httpx.MockTransport``, say) is used as it is.
+    ``httpx.MockTransport``, say) is used as it is. ``on_abandoned`` goes to httpx's
+    transport (:class:`~async_qexp._transport.HttpxTransport`).
     """
     check_transport(transport)
     if isinstance(transport, httpx.AsyncBaseTransport):
@@ -140,7 +142,7 @@ def make_transport(
     from ._transport import AiohttpTransport, HttpxTransport
 
     if transport == "httpx":
-        return HttpxTransport(limits=limits, network=network)
+        return HttpxTransport(limits=limits, network=network, on_abandoned=on_abandoned)
     return AiohttpTransport(limits=limits, network=network)
 
 
@@ -205,7 +207,10 @@ class HttpSession:
         self.network = network or Network()
         # The pool holds as many connections as the limit may ever allow: it never caps it.
         self.transport = make_transport(
-            transport, max_connections=self.limiter.ceiling, network=self.network
+            transport,
+            max_connections=self.limiter.ceiling,
+            network=self.network,
+            on_abandoned=self._hold_slot,
         )
         self.client = httpx.AsyncClient(
             transport=self.transport, timeout=timeout, headers={"User-Agent": user_agent}
@@ -220,6 +225,13 @@ class HttpSession:
         self._secrets: list[Secret] = []
         self._client_application = client_application()
         self._closed = False
+
+    def _hold_slot(self, exchange: asyncio.Future[httpx.Response]) -> None:
+        """Keep a slot of the bound taken until ``exchange`` ends: httpx's transport lets an
+        exchange whose caller was cancelled finish on its connection, and new requests
+        must not pile up behind it beyond the bound."""
+        self.limiter.hold()
+        exchange.add_done_callback(lambda _: self.limiter.unhold())
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""

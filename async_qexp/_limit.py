@@ -362,6 +362,17 @@ class Limiter:
             self.pause(retry_after)
         self._grant()
 
+    def hold(self) -> None:
+        """Count one more request in flight at once, without waiting for room: an exchange
+        that goes on after its caller gave its slot back (it still holds a connection).
+        :meth:`unhold` ends it."""
+        self.in_flight += 1
+
+    def unhold(self) -> None:
+        """End a :meth:`hold` (its exchange is over) and admit a waiter in its place."""
+        self.in_flight -= 1
+        self._grant()
+
     def pause(self, seconds: float) -> None:
         """Hold every sender for ``seconds`` (a ``Retry-After``); a longer pause under way
         is kept."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -206,9 +207,18 @@ class HttpxTransport(httpx.AsyncBaseTransport):
     the module docstring); its response comes back with the body read.
     """
 
-    def __init__(self, *, limits: httpx.Limits, network: Network | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits,
+        network: Network | None = None,
+        on_abandoned: Callable[[asyncio.Future[httpx.Response]], None] | None = None,
+    ) -> None:
         self.network = network or Network(trust_env=False)
         self._limits = limits
+        self.on_abandoned = on_abandoned
+        """Called with an exchange whose caller was cancelled while it goes on (the session
+        keeps a slot of its bound taken until it ends: it still holds a connection)."""
         self.direct = self._make(None)
         self._proxied: dict[ProxyRoute, httpx.AsyncHTTPTransport] = {}
         self._exchanges: set[asyncio.Task[httpx.Response]] = set()
@@ -238,7 +248,12 @@ class HttpxTransport(httpx.AsyncBaseTransport):
         exchange = asyncio.ensure_future(self._exchange(self.transport_for(request.url), request))
         self._exchanges.add(exchange)
         exchange.add_done_callback(self._settled)
-        return await asyncio.shield(exchange)
+        try:
+            return await asyncio.shield(exchange)
+        except asyncio.CancelledError:
+            if not exchange.done() and self.on_abandoned is not None:
+                self.on_abandoned(exchange)
+            raise
 
     async def exchange(self, request: httpx.Request) -> httpx.Response:
         """Send one request and read its whole body (:meth:`handle_async_request` does);

@@ -232,6 +232,43 @@ async def test_cancelled_calls_give_back_every_pool_connection(transport: str) -
         assert client_tasks() == set()
 
 
+async def test_a_cancelled_call_keeps_its_slot_while_its_exchange_goes_on(transport: str) -> None:
+    """On httpx's transport an exchange whose caller was cancelled finishes on its connection
+    in the background: it keeps its slot of the bound until then, so later calls wait for it
+    instead of piling up behind it. aiohttp's drops the connection and frees the slot at once."""
+    from async_qexp.emulator import serve
+
+    async with (
+        serve(runtime=False) as running,
+        Provider(
+            "t",
+            running.url,
+            transport=transport,  # type: ignore[arg-type]
+            max_in_flight=2,
+            retry=RetryPolicy.none(),
+        ) as provider,
+    ):
+        await provider.experiment.backends()  # (logged in, connections made)
+        running.latency_ms = 400
+        calls = [asyncio.ensure_future(provider.experiment.backends()) for _ in range(2)]
+        await wait_until(lambda: provider.concurrency.in_flight == 2, timeout=5)
+        await asyncio.sleep(0.05)  # both sent
+        for call in calls:
+            call.cancel()
+        await asyncio.wait(calls)
+        held = 2 if transport == "httpx" else 0
+        assert provider.concurrency.in_flight == held
+        running.latency_ms = 0
+        later = asyncio.ensure_future(provider.experiment.backends())
+        await asyncio.sleep(0.05)
+        if transport == "httpx":
+            assert provider.concurrency.waiting == 1  # behind the abandoned exchanges
+            assert not later.done()
+        with anyio.fail_after(10):
+            assert await later
+        await wait_until(lambda: provider.concurrency.in_flight == 0, timeout=10)
+
+
 async def test_a_body_over_a_mebibyte_is_sent_without_a_resource_warning(
     provider: Provider,
 ) -> None:

@@ -161,6 +161,25 @@ def test_constructor_bounds() -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_held_slot_stays_taken_until_unheld_then_admits_a_waiter() -> None:
+    gate = Limiter(1)
+    admitted = await gate.acquire()
+    gate.hold()  # the exchange goes on after its caller left ...
+    gate.release(admitted, "ignored")  # ... which gives its own slot back
+    assert gate.in_flight == 1
+    with anyio.fail_after(5):
+        waiting = asyncio.create_task(gate.acquire())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        assert gate.snapshot().waiting == 1
+        gate.unhold()
+        await waiting
+    assert gate.in_flight == 1
+    gate.release(waiting.result(), "ok")
+    assert gate.in_flight == 0
+
+
+@pytest.mark.asyncio
 async def test_a_fixed_limit_admits_that_many_in_arrival_order() -> None:
     gate = Limiter(3)
     order: list[int] = []
