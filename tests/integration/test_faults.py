@@ -224,8 +224,7 @@ async def test_cancelled_calls_give_back_every_pool_connection(transport: str) -
                     task.cancel()
                     await asyncio.wait([task])
             # On httpx an abandoned exchange finishes in the background (so that httpcore's
-            # pool stays whole): let them drain first, however slowly a busy machine runs them.
-            await wait_until(lambda: not client_tasks(), timeout=60)
+            # pool stays whole), keeping its slot: at most 2 of them are ahead of these reads.
             with anyio.fail_after(10):
                 for _ in range(4):
                     assert await provider.experiment.figure(exp_id, "big.svg") == body
