@@ -101,8 +101,8 @@ class EmulatorState:
         self.request_log = RequestLog(config.request_log_size)
         self.token_key = token_key
         self.upload_key = upload_key
-        # Access tokens whose MAC was checked, with their kind and user (a token is checked
-        # on every request; the user behind it still is, see principal_for).
+        # Access tokens whose MAC was checked, with their kind and user: a MAC is checked
+        # once per token, while the user behind it is still looked up on every request.
         self._verified: dict[str, tuple[str, str]] = {}
         self._lookups: dict[str, asyncio.Future[tuple[bool, Row | None]]] = {}
         self.users_by_token: dict[str, UserSpec] | None = (
