@@ -248,7 +248,7 @@ async def test_a_cancelled_call_keeps_its_slot_while_its_exchange_goes_on(transp
         ) as provider,
     ):
         await provider.experiment.backends()  # (logged in, connections made)
-        running.latency_ms = 400
+        running.latency_ms = 1000  # (the checks below have most of a second)
         calls = [asyncio.ensure_future(provider.experiment.backends()) for _ in range(2)]
         await wait_until(lambda: provider.concurrency.in_flight == 2, timeout=5)
         await asyncio.sleep(0.05)  # both sent
