@@ -4,7 +4,10 @@ one operation per request; typed refusals; the transactional rules."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -271,6 +274,53 @@ async def test_query_objects_and_keyset_markers() -> None:
             await store.list_results(ALICE, ResultQuery(sort=sort, limit=1))
     finally:
         await store.aclose()
+
+
+_OPEN_IN_ROUNDS = """
+import asyncio, json, sys, time
+from async_qexp.emulator.store import SQLiteStore
+
+async def open_and_close(path):
+    store = await SQLiteStore.open(path)
+    await store.aclose()
+
+outcomes = []
+for path, start in json.loads(sys.argv[1]):
+    while time.time() < start:
+        pass  # (spinning: the processes must meet the file within a hair of each other)
+    try:
+        asyncio.run(open_and_close(path))
+        outcomes.append("ok")
+    except Exception as exc:
+        outcomes.append(repr(exc))
+print(json.dumps(outcomes))
+"""
+
+
+def test_processes_that_open_one_new_file_at_once_all_start(tmp_path: Path) -> None:
+    """Turning WAL on needs a lock the others opening the same new file hold; SQLite answers
+    "database is locked" at once there rather than wait, so opening tries again. (Without
+    that, about one round in ten failed for one of four processes, and this test failed in
+    2 of 3 runs.)"""
+    rounds = 20
+    first = time.time() + 3  # after the children's imports
+    plan = [(str(tmp_path / f"round-{i}.sqlite"), first + 0.15 * i) for i in range(rounds)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_IN_ROUNDS, json.dumps(plan)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        outcomes = [json.loads(child.communicate(timeout=60)[0]) for child in children]
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert outcomes == [["ok"] * rounds] * 4
 
 
 @pytest.mark.sqlite_only

@@ -11,7 +11,9 @@ transaction.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -25,6 +27,31 @@ __all__ = ["SQLiteStore"]
 P = ParamSpec("P")
 T = TypeVar("T")
 S = TypeVar("S", bound="SQLiteStore")
+
+BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for a lock another process holds on a database file."""
+
+
+def _turn_wal_on(conn: sqlite3.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again for up to :data:`BUSY_TIMEOUT_MS` while the
+    file is locked.
+
+    Processes that open the same new file at once (the workers of a test, the ``users``
+    command beside a starting emulator) each need its lock to turn WAL on, and SQLite answers
+    "database is locked" at once, without waiting out the busy timeout, when waiting could
+    deadlock them.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause * (1 + random.random()))  # (on the database thread)
+        pause = min(pause * 2, 0.1)
 
 
 class SQLiteStore(SQLStore):
@@ -85,10 +112,8 @@ class SQLiteStore(SQLStore):
         conn = sqlite3.connect(self.path or ":memory:", isolation_level=None)
         try:
             if self.path:
-                # The wait first: turning WAL on takes a lock that another process opening
-                # the same new file at once may hold ("database is locked" otherwise).
-                conn.execute("PRAGMA busy_timeout=5000")
-                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                _turn_wal_on(conn)
                 conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             conn.execute("PRAGMA foreign_keys=ON")
             db = SQLiteDb(conn)
