@@ -276,20 +276,21 @@ def _checked(
 
 def _experiment_row(db: Db, user: Principal, uuid: str, write: bool) -> dict[str, Any]:
     row = fetch_one(db, _SELECT_EXPERIMENT.format(keys="") + " WHERE e.uuid = ?", (uuid,))
-    return _checked(
-        row,
-        user,
-        write,
-        f"experiment {uuid!r} not found",
-        "only the owner may modify this experiment",
-    )
+    return _checked_experiment(row, user, uuid, write)
 
 
 def _check_experiment(db: Db, user: Principal, uuid: str, write: bool) -> None:
     """What :func:`_experiment_row` checks, reading only the columns access depends on (an
     experiment's metadata may be large; every result create and upload checks its owner)."""
-    row = fetch_one(db, _SELECT_ACCESS + " WHERE uuid = ?", (uuid,))
-    _checked(
+    _checked_experiment(
+        fetch_one(db, _SELECT_ACCESS + " WHERE uuid = ?", (uuid,)), user, uuid, write
+    )
+
+
+def _checked_experiment(
+    row: dict[str, Any] | None, user: Principal, uuid: str, write: bool
+) -> dict[str, Any]:
+    return _checked(
         row,
         user,
         write,
