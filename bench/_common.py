@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psutil
 
@@ -296,6 +298,27 @@ _STARTED: dict[str, Any] = {}
 def mark_start() -> None:
     """Remember the library's state as a scenario starts (compared at the end)."""
     _STARTED["library"] = _library_state()
+
+
+def pg_schema(server: str) -> tuple[str, str]:
+    """A fresh schema on the PostgreSQL ``server`` URL: ``(its name, a URL whose connections
+    use it)``. Drop it with :func:`drop_pg_schemas`."""
+    import psycopg
+
+    schema = "bench_" + secrets.token_hex(6)
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    joiner = "&" if "?" in server else "?"
+    return schema, f"{server}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
+
+
+def drop_pg_schemas(server: str, schemas: Sequence[str]) -> None:
+    """Drop the schemas :func:`pg_schema` made on ``server`` (those still there)."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def write_results(scenario: str, payload: dict[str, Any]) -> Path:

@@ -25,7 +25,6 @@ import secrets
 import tempfile
 import time
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -34,9 +33,11 @@ from ._common import (
     TOKEN,
     EmulatorProcess,
     calibrate,
+    drop_pg_schemas,
     fmt,
     log,
     median,
+    pg_schema,
     table,
     write_results,
 )
@@ -55,24 +56,6 @@ async def _add_user(db: str) -> str:
         return await store.add_user("bench", [("ibm-q", "open", "main")], "2026-01-01T00:00:00Z")
     finally:
         await store.aclose()
-
-
-def _pg_schema(server: str) -> tuple[str, str]:
-    import psycopg
-
-    schema = "bench_" + secrets.token_hex(4)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    joiner = "&" if "?" in server else "?"
-    return schema, f"{server}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
-
-
-def _drop_pg_schemas(server: str, schemas: list[str]) -> None:
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        for schema in schemas:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 async def _prepare(url: str, token: str) -> tuple[dict[str, str], str]:
@@ -116,7 +99,7 @@ def _servers(backend: str, tmp: str, pg: str, schemas: list[str]) -> dict[str, A
         if backend == "sqlite":
             db = os.path.join(tmp, f"{setup.replace(' ', '-')}.sqlite")
         else:
-            schema, db = _pg_schema(pg)
+            schema, db = pg_schema(pg)
             schemas.append(schema)
         token = TOKEN
         extra = ["--no-runtime"]
@@ -155,7 +138,7 @@ def _measure(backend: str, cfg: dict[str, Any], pg: str) -> list[dict[str, Any]]
             for emu, _ in servers.values():
                 emu.stop()
             if schemas:
-                _drop_pg_schemas(pg, schemas)
+                drop_pg_schemas(pg, schemas)
     rows = []
     for setup in SETUPS:
         walls = [r["wall_s"] for r in runs[setup]]

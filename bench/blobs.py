@@ -25,7 +25,17 @@ from urllib.parse import quote
 
 import httpx
 
-from ._common import QUICK_NOTE, TOKEN, EmulatorProcess, fmt, log, table, write_results
+from ._common import (
+    QUICK_NOTE,
+    TOKEN,
+    EmulatorProcess,
+    drop_pg_schemas,
+    fmt,
+    log,
+    pg_schema,
+    table,
+    write_results,
+)
 
 FULL = {"repeats": 3, "workloads": {"figures": (200, 64 << 10), "files": (16, 8 << 20)}}
 QUICK = {"repeats": 1, "workloads": {"figures": (40, 64 << 10), "files": (4, 8 << 20)}}
@@ -93,29 +103,12 @@ async def _workload(url: str, kind: str, count: int, size: int, cpu: Any) -> dic
     }
 
 
-def _pg_schema_url(base: str) -> tuple[str, str]:
-    import psycopg
-
-    schema = "bench_" + secrets.token_hex(6)
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    joiner = "&" if "?" in base else "?"
-    return schema, f"{base}{joiner}options={quote(f'-csearch_path={schema}', safe='')}"
-
-
-def _drop_schema(base: str, schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 def _one(backend: str, storage: str, workloads: dict[str, tuple[int, int]]) -> dict[str, Any]:
     """One run of every workload on a fresh database (and directory)."""
     with tempfile.TemporaryDirectory(prefix="qexp-bench-blobs-") as tmp:
         schema = None
         if backend == "postgresql":
-            schema, db = _pg_schema_url(os.environ["QEXP_BENCH_PG"])
+            schema, db = pg_schema(os.environ["QEXP_BENCH_PG"])
         else:
             db = os.path.join(tmp, "emulator.sqlite")
         extra = ["--no-runtime"]
@@ -131,7 +124,7 @@ def _one(backend: str, storage: str, workloads: dict[str, tuple[int, int]]) -> d
                 out["server_rss_mb"] = emu.rss_mb()
         finally:
             if schema is not None:
-                _drop_schema(os.environ["QEXP_BENCH_PG"], schema)
+                drop_pg_schemas(os.environ["QEXP_BENCH_PG"], [schema])
     return out
 
 
