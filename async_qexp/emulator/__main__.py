@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import signal
@@ -18,6 +19,24 @@ from .faults import FAULT_SETTINGS, FaultSettings
 from .server import serve
 from .tls import DEFAULT_HOSTS, self_signed
 from .workers import WORKER_ENV, die_with_parent, report_ready, supervise, workers_problem
+
+YOUNG_GC_THRESHOLD = 20_000
+"""Allocations between two collections of the youngest generation in the emulator's own
+process (Python's default is 700)."""
+
+
+def tune_collector() -> None:
+    """Make the cyclic garbage collector cheaper for a server process that has started.
+
+    A request of the emulator leaves no reference cycles behind, so a collection finds
+    nothing to free; with Python's defaults the collector still ran every ~13 requests and
+    took about a seventh of the server's CPU. Objects made during start-up are moved out of
+    the collector's sight for good (``gc.freeze``), and the youngest generation is collected
+    every ``YOUNG_GC_THRESHOLD`` allocations. Only for a process of its own: an emulator
+    embedded in an application leaves that application's collector alone.
+    """
+    gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _number(text: str) -> float | int:
@@ -209,6 +228,7 @@ async def run(
             die_with_parent(args.worker_of, stop.set, args.shutdown_timeout)
             sock = socket.socket(fileno=args.listen_fd)
         async with serve(config, sock=sock) as emu:
+            tune_collector()
             if worker:
                 report_ready(args.ready_fd)
             else:

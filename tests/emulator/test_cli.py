@@ -140,3 +140,20 @@ def test_logs_show_a_database_without_its_password(db: str | None, shown: str) -
     from async_qexp.emulator.store import shown_database
 
     assert shown_database(db) == shown
+
+
+def test_the_server_process_tunes_its_garbage_collector() -> None:
+    """Start-up objects frozen, the youngest generation collected less often; the test's own
+    collector settings are put back."""
+    import gc
+
+    from async_qexp.emulator.__main__ import YOUNG_GC_THRESHOLD, tune_collector
+
+    before = gc.get_threshold()
+    try:
+        tune_collector()
+        assert gc.get_threshold() == (YOUNG_GC_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
