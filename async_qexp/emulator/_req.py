@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -13,6 +14,7 @@ __all__ = [
     "MAX_INT_DIGITS",
     "MAX_JSON_DEPTH",
     "check_json_value",
+    "parse_body",
     "parse_count",
     "parse_json_text",
     "read_json",
@@ -86,17 +88,42 @@ def _check_str(text: str) -> None:
         raise HTTPProblem(400, "JSON body holds a lone surrogate (invalid Unicode)") from None
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate (``\\ud800``-``\\udfff``), paired or not."""
+
+
+def parse_body(raw: bytes) -> Any:
+    """A request body parsed as JSON: 400 if malformed, nested deeper than
+    :data:`MAX_JSON_DEPTH` or holding a lone surrogate.
+
+    The walk over every value that finds the last two is skipped when the text cannot hold
+    either: strict UTF-8 (no surrogate in the bytes), no escaped surrogate, and no more
+    brackets than the depth allowed. A body in another encoding, or with a byte-order mark,
+    is read as ``json.loads`` reads bytes, and walked.
+    """
+    try:
+        text: str | None = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    try:
+        if text is None or text.startswith("\ufeff"):
+            body = json.loads(raw)
+            _check_value(body, MAX_JSON_DEPTH)
+            return body
+        body = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise HTTPProblem(400, f"malformed JSON body: {exc}") from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH or _SURROGATE_ESCAPE.search(text):
+        _check_value(body, MAX_JSON_DEPTH)
+    return body
+
+
 async def read_json(request: Request) -> Any:
     """The request body parsed as JSON (any Content-Type); 400 if empty or malformed."""
     raw = await request.body()
     if not raw.strip():
         raise HTTPProblem(400, "request body must be JSON")
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise HTTPProblem(400, f"malformed JSON body: {exc}") from None
-    _check_value(body, MAX_JSON_DEPTH)
-    return body
+    return parse_body(raw)
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
