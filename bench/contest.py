@@ -10,7 +10,9 @@ upload URL and a ``PUT`` of the bytes: 1,101 requests for every contender).
   100-thread bulk calls (``create_analysis_results`` and ``create_figures``, default
   ``max_workers=100``; run by the interpreter of an environment of its own, given by
   ``--qiskit-python`` or ``$QEXP_BENCH_QISKIT_PYTHON``: ``nox -s bench`` makes it), our
-  ``save()`` at defaults (``max_in_flight="auto"``) and our ``save()`` at fixed bounds.
+  ``save()`` at defaults (``max_in_flight="auto"``) and our ``save()`` at fixed bounds, and
+  the same work in a bare aiohttp loop with 1,024 requests in flight (none of our code, every
+  job at once): what this machine can serve at that latency, whatever the client.
 * **Capacity run**: the emulator at 20 ms with ``--capacity 32`` (32 requests served at once,
   32 more queued, the rest answered 429 with ``Retry-After: 1``). Our ``save()`` at defaults
   against fixed bounds; the 429 share is refusals / requests sent (retries included).
@@ -48,6 +50,7 @@ FULL = {
     "latencies": [20.0, 100.0],
     "repeats": 3,
     "fixed": [64, 128, 256],
+    "ceiling": 1024,
     "capacity": 32,
     "capacity_fixed": [16, 32, 64, 128],
     "capacity_retry_after": 1.0,
@@ -59,6 +62,7 @@ QUICK = {
     "latencies": [20.0],
     "repeats": 1,
     "fixed": [64],
+    "ceiling": 1024,
     "capacity": 32,
     "capacity_fixed": [32],
     "capacity_retry_after": 1.0,
@@ -108,7 +112,8 @@ def _qiskit(python: str, url: str, cfg: dict[str, Any]) -> dict[str, Any]:
 def _measure(
     emu: EmulatorProcess, spec: str, cfg: dict[str, Any], python: str | None
 ) -> dict[str, Any]:
-    """One run of contender ``spec`` (``qiskit-100``, ``save-auto`` or ``save:N``)."""
+    """One run of contender ``spec`` (``qiskit-100``, ``save-auto``, ``save:N`` or
+    ``aiohttp:N``)."""
     calib = calibrate()
     srv0 = emu.cpu_seconds()
     if spec == QISKIT:
@@ -180,6 +185,8 @@ LABELS = {
 def _label(spec: str) -> str:
     if spec in LABELS:
         return LABELS[spec]
+    if spec.startswith("aiohttp:"):
+        return f"bare aiohttp, {spec.partition(':')[2]} in flight (ceiling)"
     return f"save(), max_in_flight={spec.partition(':')[2]}"
 
 
@@ -290,7 +297,7 @@ def run(quick: bool = False, qiskit: str | None = None) -> dict[str, Any]:
             "QEXP_BENCH_QISKIT_PYTHON; nox -s bench makes one): its rows are left out"
         )
     fixed_specs = [f"save:{n}" for n in cfg["fixed"]]
-    specs = ([QISKIT] if python else []) + ["save-auto", *fixed_specs]
+    specs = ([QISKIT] if python else []) + ["save-auto", *fixed_specs, f"aiohttp:{cfg['ceiling']}"]
     payload: dict[str, Any] = {"config": cfg, "latency": {}, "capacity": {}, "noop": {}}
     texts = []
     targets: list[list[str]] = []
