@@ -963,3 +963,74 @@ async def test_the_token_goes_to_service_origins_only(connected: Connected) -> N
     provider, _ = connected
     assert provider.http.access_token_for(f"{RDB}/x") == "ACCESS"
     assert provider.http.access_token_for("https://elsewhere.example.test/x") is None
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("content", [b"", b'{"a":1}', "caf\u00e9".encode()])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"Content-Type": "application/json"},
+        {"X-Custom": "v\u00e9"},  # not ASCII: httpx refuses it, and so does the session
+        {"host": "other.example.test"},  # headers httpx fills in itself: httpx builds it
+        {"Content-Length": "3"},
+        {"Transfer-Encoding": "chunked"},
+    ],
+)
+@pytest.mark.parametrize("token", [None, "ACCESS"])
+async def test_a_request_is_built_as_httpx_builds_it(
+    method: str, content: bytes, extra: dict[str, str], token: str | None
+) -> None:
+    """The session's quick request building gives what ``httpx.Request`` gives: method, URL,
+    the same headers in the same order, and the body; twice (the second from its cache)."""
+    from async_qexp._http import HttpSession
+
+    session = HttpSession(
+        transport="aiohttp",
+        timeout=5,
+        retry=RetryPolicy.none(),
+        max_in_flight=8,
+        user_agent="ua/1",
+    )
+    try:
+        url = httpx.URL(f"{RDB}/analysis_results", params={"q": "1"})
+        headers = {"X-Qx-Client-Application": "app/1", **extra}
+        expected_headers = {**session.client.headers, **headers}
+        if token is not None:
+            expected_headers["X-Access-Token"] = token
+        try:
+            expected = httpx.Request(method, url, content=content, headers=expected_headers)
+        except UnicodeEncodeError:
+            with pytest.raises(UnicodeEncodeError):
+                session._build(method, url, content, headers, token, {})
+            return
+        for _ in range(2):
+            built = session._build(method, url, content, headers, token, {"timeout": {}})
+            assert built.method == expected.method
+            assert built.url == expected.url
+            assert built.headers.raw == expected.headers.raw
+            assert built.content == expected.content
+            assert built.extensions == {"timeout": {}}
+    finally:
+        await session.aclose()
+
+
+async def test_a_new_access_token_drops_the_header_sets_of_the_old_one() -> None:
+    from async_qexp._http import HttpSession, Secret
+
+    session = HttpSession(
+        transport="aiohttp",
+        timeout=5,
+        retry=RetryPolicy.none(),
+        max_in_flight=8,
+        user_agent="ua/1",
+    )
+    try:
+        url = httpx.URL(f"{RDB}/x")
+        session._build("GET", url, b"", {}, "OLD", {})
+        assert any("OLD" in key for key in session._merged_headers)
+        session.set_access_token(Secret("NEW"), [RDB])
+        assert not session._merged_headers
+    finally:
+        await session.aclose()
