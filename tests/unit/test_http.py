@@ -4,11 +4,12 @@ error mapping (§1.5, §3.12), through a respx router."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -28,6 +29,7 @@ from async_qexp import (
     RequestTimeout,
     RetryPolicy,
 )
+from async_qexp._http import HttpSession, Secret
 
 from ._support import (
     AUTH,
@@ -940,23 +942,29 @@ async def test_a_wrong_transport_is_refused_with_its_type() -> None:
         Provider(TOKEN, AUTH, transport="curl")  # type: ignore[arg-type]
 
 
-async def test_the_pool_size_is_max_in_flight(router: respx.MockRouter) -> None:
-    from async_qexp._http import HttpSession
-    from async_qexp._transport import AiohttpTransport
-
+@contextlib.asynccontextmanager
+async def bare_session(max_in_flight: int = 8) -> AsyncIterator[HttpSession]:
+    """An HTTP session of its own (no provider, no login), on aiohttp, closed afterwards."""
     session = HttpSession(
         transport="aiohttp",
         timeout=5,
         retry=RetryPolicy.none(),
-        max_in_flight=7,
+        max_in_flight=max_in_flight,
         user_agent="ua/1",
     )
     try:
+        yield session
+    finally:
+        await session.aclose()
+
+
+async def test_the_pool_size_is_max_in_flight(router: respx.MockRouter) -> None:
+    from async_qexp._transport import AiohttpTransport
+
+    async with bare_session(max_in_flight=7) as session:
         assert isinstance(session.transport, AiohttpTransport)
         assert session.transport.limits.max_connections == 7
         assert session.client.headers["User-Agent"] == "ua/1"
-    finally:
-        await session.aclose()
 
 
 async def test_the_token_goes_to_service_origins_only(connected: Connected) -> None:
@@ -984,16 +992,7 @@ async def test_a_request_is_built_as_httpx_builds_it(
 ) -> None:
     """The session's quick request building gives what ``httpx.Request`` gives: method, URL,
     the same headers in the same order, and the body; twice (the second from its cache)."""
-    from async_qexp._http import HttpSession
-
-    session = HttpSession(
-        transport="aiohttp",
-        timeout=5,
-        retry=RetryPolicy.none(),
-        max_in_flight=8,
-        user_agent="ua/1",
-    )
-    try:
+    async with bare_session() as session:
         url = httpx.URL(f"{RDB}/analysis_results", params={"q": "1"})
         headers = {"X-Qx-Client-Application": "app/1", **extra}
         expected_headers = {**session.client.headers, **headers}
@@ -1012,25 +1011,12 @@ async def test_a_request_is_built_as_httpx_builds_it(
             assert built.headers.raw == expected.headers.raw
             assert built.content == expected.content
             assert built.extensions == {"timeout": {}}
-    finally:
-        await session.aclose()
 
 
 async def test_a_new_access_token_drops_the_header_sets_of_the_old_one() -> None:
-    from async_qexp._http import HttpSession, Secret
-
-    session = HttpSession(
-        transport="aiohttp",
-        timeout=5,
-        retry=RetryPolicy.none(),
-        max_in_flight=8,
-        user_agent="ua/1",
-    )
-    try:
+    async with bare_session() as session:
         url = httpx.URL(f"{RDB}/x")
         session._build("GET", url, b"", {}, "OLD", {})
         assert any("OLD" in key for key in session._merged_headers)
         session.set_access_token(Secret("NEW"), [RDB])
         assert not session._merged_headers
-    finally:
-        await session.aclose()
