@@ -528,24 +528,20 @@ class HttpSession:
         extensions: dict[str, Any],
     ) -> httpx.Request:
         """The request ``httpx.Request(method, url, content=content, headers=...)`` makes
-        (the same headers in the same order), for a fifth of its cost: the merged headers
-        are encoded once per set of headers and token, not on every request, and twice."""
+        (the same headers in the same order), for a quarter of its cost: the merged headers
+        are encoded once per set of headers and token, not twice on every request."""
         key = (*headers.items(), token)
         merged = self._merged_headers.get(key, _UNSET)
         if merged is _UNSET:
-            plain = {**self._default_headers, **headers}
-            if token is not None:
-                plain["X-Access-Token"] = token
-            encoded = httpx.Headers(plain)
+            plain = self._plain_headers(headers, token)
             # Headers httpx would fill in itself, given: leave the request to httpx.
-            merged = None if _AUTO_HEADERS & {k.lower() for k in plain} else encoded.raw
+            auto = _AUTO_HEADERS & {name.lower() for name in plain}
+            merged = None if auto else httpx.Headers(plain).raw
             if len(self._merged_headers) >= _MERGED_HEADERS_KEPT:
                 self._merged_headers.clear()
             self._merged_headers[key] = merged
         if merged is None:
-            plain = {**self._default_headers, **headers}
-            if token is not None:
-                plain["X-Access-Token"] = token
+            plain = self._plain_headers(headers, token)
             return httpx.Request(method, url, content=content, headers=plain, extensions=extensions)
         raw: list[tuple[bytes, bytes]] = [(b"Host", url.netloc)]
         if content:
@@ -564,6 +560,13 @@ class HttpSession:
         )
         request.read()
         return request
+
+    def _plain_headers(self, headers: dict[str, str], token: str | None) -> dict[str, str]:
+        """A request's headers: the client's defaults, then ``headers``, then the token."""
+        plain = {**self._default_headers, **headers}
+        if token is not None:
+            plain["X-Access-Token"] = token
+        return plain
 
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         """One HTTP exchange on the transport, the body read in full."""
