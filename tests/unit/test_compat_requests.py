@@ -697,3 +697,34 @@ def test_copies_share_the_service_and_a_pickle_drops_it(
     assert restored == {"service": None, "data": [1]}
     assert TOKEN.encode() not in pickle.dumps(holder)
     assert "not restored from a pickle" in caplog.text
+
+
+def test_a_bulk_create_reads_each_item_when_its_turn_comes(
+    service: IBMExperimentService, router: respx.MockRouter
+) -> None:
+    """As the reference's threads did: the first request leaves before the last of a long
+    list is read and encoded (only the items the workers took are read by then)."""
+    read: list[str] = []
+
+    @dataclass
+    class Watched(DbAnalysisResultData):
+        def __getattribute__(self, name: str) -> Any:
+            value = object.__getattribute__(self, name)
+            if name == "result_type":
+                read.append(value)
+            return value
+
+    seen_at_first: list[int] = []
+
+    async def create(request: httpx.Request) -> httpx.Response:
+        if not seen_at_first:
+            seen_at_first.append(len(set(read)))
+        return httpx.Response(201, json={})
+
+    router.post(f"{RDB}/analysis_results").mock(side_effect=create)
+    data = [Watched(result_id=None, result_type=f"r{i}") for i in range(20)]
+    status = service.create_analysis_results(data, max_workers=2)
+    assert isinstance(status, dict)
+    assert len(status["done"]) == 20
+    assert seen_at_first[0] <= 2
+    assert set(read) == {f"r{i}" for i in range(20)}
