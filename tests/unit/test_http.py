@@ -1002,10 +1002,10 @@ async def test_a_request_is_built_as_httpx_builds_it(
             expected = httpx.Request(method, url, content=content, headers=expected_headers)
         except UnicodeEncodeError:
             with pytest.raises(UnicodeEncodeError):
-                session._build(method, url, content, headers, token, {})
+                session._requests.build(method, url, content, headers, token, {})
             return
         for _ in range(2):
-            built = session._build(method, url, content, headers, token, {"timeout": {}})
+            built = session._requests.build(method, url, content, headers, token, {"timeout": {}})
             assert built.method == expected.method
             assert built.url == expected.url
             assert built.headers.raw == expected.headers.raw
@@ -1016,7 +1016,7 @@ async def test_a_request_is_built_as_httpx_builds_it(
 async def test_a_new_access_token_drops_the_header_sets_of_the_old_one() -> None:
     async with bare_session() as session:
         url = httpx.URL(f"{RDB}/x")
-        session._build("GET", url, b"", {}, "OLD", {})
-        assert any("OLD" in key for key in session._merged_headers)
+        session._requests.build("GET", url, b"", {}, "OLD", {})
+        assert any("OLD" in key for key in session._requests._encoded)
         session.set_access_token(Secret("NEW"), [RDB])
-        assert not session._merged_headers
+        assert not session._requests._encoded
