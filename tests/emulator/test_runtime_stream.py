@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +14,10 @@ import pytest_asyncio
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from async_qexp.emulator import Emulator, serve
+from async_qexp.emulator import Emulator, EmulatorConfig, serve
+from async_qexp.emulator.runtime.live import POLL
+from async_qexp.emulator.runtime.stream import _Access
+from async_qexp.emulator.store import Unavailable
 
 from .runtime_helpers import (
     SLEEPER,
@@ -25,6 +29,9 @@ from .runtime_helpers import (
     wait_status,
     ws_url,
 )
+
+NOW = "2026-01-01T00:00:00.000000Z"
+LATER = "2026-01-02T00:00:00.000000Z"
 
 
 @pytest_asyncio.fixture
@@ -231,3 +238,79 @@ async def test_shutdown_with_open_streams_is_prompt() -> None:
         streams[1].result()
     assert info.value.rcvd is not None  # a close frame all the same: 1012, service restart
     assert info.value.rcvd.code == 1012
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("where", ["running", "queued"])
+async def test_a_revoked_users_stream_closes_1008_and_no_other(tmp_path: Path, where: str) -> None:
+    # A stream follows a job run here in memory, any other from the database: both ask again
+    # whether their user may listen, and only the revoked user's stream ends.
+    loop = asyncio.get_running_loop()
+    hgp = [("ibm-q", "open", "main")]
+    config = EmulatorConfig(db=str(tmp_path / "users.sqlite"), runtime_concurrency=1)
+    async with serve(config) as emu:
+        store = emu.state.store
+        tokens = {
+            name: await access_token(emu.url, await store.add_user(name, hgp, NOW))
+            for name in ("alice", "bob")
+        }
+        clients = {
+            name: httpx.AsyncClient(base_url=emu.runtime_url, headers={"X-Access-Token": token})
+            for name, token in tokens.items()
+        }
+        async with clients["alice"], clients["bob"]:
+            first = "bob" if where == "queued" else "alice"
+            blocker = await run_job(
+                clients[first], await upload(clients[first], "sleepy", SLEEPER), {"seconds": 30}
+            )
+            await wait_status(clients[first], blocker, ("RUNNING",))
+            if where == "queued":
+                job_id = await run_job(clients["alice"], "hello-world", {"iterations": 1})
+                assert (await job(clients["alice"], job_id))["status"] == "QUEUED"
+            else:
+                job_id = blocker
+            streams = {"alice": asyncio.ensure_future(read_stream(emu, job_id, tokens["alice"]))}
+            if where == "queued":
+                streams["bob"] = asyncio.ensure_future(read_stream(emu, blocker, tokens["bob"]))
+            await asyncio.sleep(0.2)
+            assert not any(stream.done() for stream in streams.values())
+            revoked = loop.time()
+            await store.revoke_user("alice", LATER)
+            with pytest.raises(ConnectionClosedError) as closed:
+                await asyncio.wait_for(streams["alice"], 5)
+            assert loop.time() - revoked < POLL + 1
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "access revoked")
+            with pytest.raises(InvalidStatus) as refused:  # and it cannot come back
+                await read_stream(emu, job_id, tokens["alice"])
+            assert refused.value.response.status_code == 401
+            if where == "queued":  # bob's stream of his own job goes on until it ends
+                await asyncio.sleep(POLL)
+                assert not streams["bob"].done()
+                assert (await clients["bob"].post(f"/jobs/{blocker}/cancel")).status_code == 200
+                _, bob_code = await asyncio.wait_for(streams["bob"], 5)
+                assert bob_code == 1000
+            else:
+                await clients["bob"].aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_store_that_cannot_say_whether_the_user_stays_does_not_cut_the_stream() -> None:
+    answers: list[bool | Exception] = [Unavailable("the database is away"), False]
+
+    async def allowed() -> bool:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    access = _Access(allowed)
+    assert 0 < access.wait_at_most() <= POLL
+    assert not await access.lost()  # not due yet: nothing asked
+    assert len(answers) == 2
+    access._next = 0.0  # due
+    assert not await access.lost()  # asked; no answer is not a no
+    assert 0 < access.wait_at_most() <= POLL  # and the next look waits its turn
+    access._next = 0.0
+    assert await access.lost()
+    assert answers == []

@@ -22,6 +22,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -488,8 +489,12 @@ class RuntimeManager:
         run = self.live.get(job_id)
         return None if run is None else self._logs_text(run)
 
-    async def stream(self, ws: WebSocket, job_id: str) -> None:
-        """Send ACK, every stored message, live ones, then close 1000 once the job is final
-        (see :func:`.stream.send_job_messages`)."""
+    async def stream(
+        self, ws: WebSocket, job_id: str, allowed: Callable[[], Awaitable[bool]]
+    ) -> None:
+        """Send ACK, every stored message, live ones, then close 1000 once the job is final,
+        or 1008 once ``allowed()`` says no (see :func:`.stream.send_job_messages`)."""
         drop_after = self.faults.take_stream_drop(job_id)
-        await send_job_messages(ws, job_id, self.live.get, self.store, drop_after, self.events)
+        await send_job_messages(
+            ws, job_id, self.live.get, self.store, drop_after, self.events, allowed
+        )

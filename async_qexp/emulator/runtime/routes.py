@@ -273,10 +273,12 @@ async def _deny(ws: WebSocket, status: int, message: str) -> None:
 
 
 async def stream_job(ws: WebSocket) -> None:
-    """``/stream/jobs/{id}``: ACK, every message in order, close 1000 when final."""
+    """``/stream/jobs/{id}``: ACK, every message in order, close 1000 when final (1008 if
+    the subscriber's user is revoked meanwhile)."""
     state = state_of(ws)
     manager = state.runtime
-    user = await state.principal_for(ws.headers.get("x-access-token"))
+    token = ws.headers.get("x-access-token")
+    user = await state.principal_for(token)
     if user is None:
         await _deny(ws, 401, "missing or invalid X-Access-Token")
         return
@@ -290,7 +292,11 @@ async def stream_job(ws: WebSocket) -> None:
         await _deny(ws, 404, exc.message)
         return
     await ws.accept()
-    await manager.stream(ws, job_id)
+
+    async def allowed() -> bool:
+        return await state.principal_for(token) is not None
+
+    await manager.stream(ws, job_id, allowed)
 
 
 def runtime_routes() -> list[BaseRoute]:

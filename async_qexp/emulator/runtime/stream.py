@@ -8,17 +8,21 @@ A job this process runs is followed in memory; any other (queued, final, or run 
 emulator process on the same database) is read from the database, again each time its
 :class:`~.live.JobEvents` fire (at least every :data:`~.live.POLL` seconds), until this
 process takes it or it is final.
+
+The stream asks again, at least every :data:`~.live.POLL` seconds, whether its access token
+still names a user: once the user is revoked (by this process or another on the database),
+it closes 1008 instead of sending on for as long as the job runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..store import FINAL_STATUSES, NotFound, RuntimeStore
+from ..store import FINAL_STATUSES, NotFound, RuntimeStore, Unavailable
 from .live import POLL, JobEvents, JobRun
 
 __all__ = ["send_job_messages"]
@@ -53,6 +57,34 @@ class _Sender:
         await self.ws.close(1011 if self._due() else 1000)
 
 
+class _Access:
+    """Whether the subscriber may still listen, asked at most every :data:`~.live.POLL`
+    seconds (a store lookup each time)."""
+
+    def __init__(self, allowed: Callable[[], Awaitable[bool]]) -> None:
+        self._allowed = allowed
+        self._loop = asyncio.get_running_loop()
+        self._next = self._loop.time() + POLL
+
+    def wait_at_most(self) -> float:
+        """Seconds until the next look is due (0 if it is)."""
+        return max(0.0, self._next - self._loop.time())
+
+    async def lost(self) -> bool:
+        """``True`` once the subscriber's user is revoked (looked at when a look is due).
+
+        A store that cannot answer says nothing either way: the stream goes on, and the
+        next look asks again.
+        """
+        if self.wait_at_most() > 0:
+            return False
+        self._next = self._loop.time() + POLL
+        try:
+            return not await self._allowed()
+        except Unavailable:
+            return False
+
+
 async def send_job_messages(
     ws: WebSocket,
     job_id: str,
@@ -60,14 +92,17 @@ async def send_job_messages(
     store: RuntimeStore,
     drop_after: int | None,
     events: JobEvents,
+    allowed: Callable[[], Awaitable[bool]],
 ) -> None:
-    """Stream a job to an accepted websocket until the job is final or the client leaves.
+    """Stream a job to an accepted websocket until the job is final, the client leaves, or
+    ``allowed()`` says the subscriber may no longer listen (close 1008).
 
     ``live_run`` gives the job's :class:`~.live.JobRun` while this process runs it; the
     messages of any other job come from ``store``, read again whenever ``events`` fire for it.
     """
     receiver: asyncio.Future[Any] = asyncio.ensure_future(ws.receive())
     sender = _Sender(ws, drop_after)
+    access = _Access(allowed)
     try:
         await ws.send_text("ACK")
         after = -1
@@ -91,11 +126,14 @@ async def send_job_messages(
                     return
                 if live_run(job_id) is not None:
                     continue
-                await asyncio.wait([waiter, receiver], timeout=POLL)
+                await asyncio.wait([waiter, receiver], timeout=access.wait_at_most())
                 if receiver.done():
                     if receiver.result().get("type") == "websocket.disconnect":
                         return
                     receiver = asyncio.ensure_future(ws.receive())
+                if await access.lost():
+                    await ws.close(1008, "access revoked")
+                    return
             finally:
                 events.discard(job_id, waiter)
         while True:
@@ -105,12 +143,19 @@ async def send_job_messages(
             if run.done:
                 await sender.end()
                 return
-            await asyncio.wait([run.waiter, receiver], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [run.waiter, receiver],
+                timeout=access.wait_at_most(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             if receiver.done():
                 message = receiver.result()
                 if message.get("type") == "websocket.disconnect":
                     return
                 receiver = asyncio.ensure_future(ws.receive())
+            if await access.lost():
+                await ws.close(1008, "access revoked")
+                return
     except (OSError, RuntimeError, WebSocketDisconnect):
         return  # the client went away
     finally:
